@@ -1,0 +1,1 @@
+"""dlfuzz engine: graph IR, generation, values, campaign, triage and the CLI."""

@@ -1,0 +1,191 @@
+"""Random valid graphs: specs add Z3 constraints node by node; one solve fixes shapes and attrs."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import z3
+
+from fuzzer.ir import Graph, Node, TensorType
+from specs import REGISTRY
+from specs.base import AbsTensor, OpSpec, Symbols, product
+
+Supported = Callable[[str, tuple[str, ...]], bool]
+
+
+@dataclass(frozen=True)
+class GenOptions:
+    """Knobs of the generator; the same options and seed always give the same graph."""
+
+    max_nodes: int = 10
+    max_dim: int = 8
+    max_numel: int = 1024
+    dtypes: tuple[str, ...] = ("float32", "int64", "bool")
+    ops: tuple[str, ...] = ()  # empty: every registered op
+    reuse_probability: float = 0.8
+    weight_probability: float = 0.4
+
+
+@dataclass
+class _Tensor:
+    name: str
+    abs: AbsTensor
+
+
+@dataclass
+class _State:
+    """The graph under construction, with the Z3 variables it introduced."""
+
+    rng: random.Random
+    options: GenOptions
+    solver: z3.Solver
+    context: z3.Context
+    tensors: list[_Tensor] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+    weights: list[str] = field(default_factory=list)
+    nodes: list[tuple[OpSpec, list[str], list[str]]] = field(default_factory=list)
+    variables: list[z3.ArithRef] = field(default_factory=list)
+    consumed: set[str] = field(default_factory=set)
+    output_count: int = 0
+
+    def is_dangling(self, name: str) -> bool:
+        """A node output nothing reads yet: reusing it makes graphs deeper, not wider."""
+        return name.startswith("t") and name not in self.consumed
+
+
+class GenerationError(Exception):
+    """The generator could not place a single node (e.g. an op filter nothing satisfies)."""
+
+
+def generate(seed: int, options: GenOptions = GenOptions(), supported: Supported | None = None) -> Graph:
+    """A random valid graph; deterministic in (seed, options, supported)."""
+    rng = random.Random(seed)
+    context = z3.Context()
+    solver = z3.Solver(ctx=context)
+    state = _State(rng, options, solver, context)
+    specs = _candidate_specs(options)
+    target = rng.randint(max(1, options.max_nodes // 2), options.max_nodes)
+    attempts = 0
+    while len(state.nodes) < target and attempts < 30 * target:
+        attempts += 1
+        _try_insert(state, rng.choice(specs), supported, attempts)
+    if not state.nodes:
+        raise GenerationError(f"no node could be placed with ops {', '.join(s.name() for s in specs)}")
+    _spread(state)
+    return _concretize(state)
+
+
+def _candidate_specs(options: GenOptions) -> list[type[OpSpec]]:
+    names = options.ops or tuple(sorted(REGISTRY))
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        raise GenerationError(f"unknown ops: {', '.join(unknown)}")
+    return [REGISTRY[n] for n in names]
+
+
+def _try_insert(state: _State, cls: type[OpSpec], supported: Supported | None, attempt: int) -> bool:
+    rng, options = state.rng, state.options
+    dtype_choices = [
+        d for d in cls.dtypes if all(t in options.dtypes for t in d) and (supported is None or supported(cls.name(), d))
+    ]
+    combos = [(r, d) for r in cls.ranks for d in dtype_choices if len(r) == len(d)]
+    if not combos:
+        return False
+    syms = Symbols(f"n{len(state.nodes)}a{attempt}", state.context)
+    bound: list[_Tensor] = []
+    fresh: list[tuple[_Tensor, str]] = []
+    cons: list[Any] = []
+    for position in range(len(combos[0][0])):
+        kinds = {(r[position], d[position]) for r, d in combos}
+        existing = [t for t in state.tensors if (t.abs.rank, t.abs.dtype) in kinds]
+        if existing and rng.random() < options.reuse_probability:
+            tensor = rng.choices(existing, [3 if state.is_dangling(t.name) else 1 for t in existing])[0]
+        else:
+            ranks, dtypes = rng.choice(combos)
+            tensor = _placeholder(state, syms, position, ranks[position], dtypes[position], fresh)
+            cons += [z3.And(d >= 1, d <= options.max_dim) for d in tensor.abs.shape]
+            cons.append(product(tensor.abs.shape) <= options.max_numel)
+        combos = [(r, d) for r, d in combos if (r[position], d[position]) == (tensor.abs.rank, tensor.abs.dtype)]
+        bound.append(tensor)
+    abs_inputs = [t.abs for t in bound]
+    attrs = cls.sample_attrs(rng, abs_inputs, syms)
+    op = cls(attrs)
+    cons += op.requires(abs_inputs)
+    outputs = op.infer(abs_inputs)
+    for out in outputs:
+        cons += [d >= 1 for d in out.shape]
+        cons.append(product(out.shape) <= options.max_numel)
+    if any(c is False for c in cons):
+        return False
+    state.solver.push()
+    state.solver.add(*(c for c in cons if not isinstance(c, bool)))
+    if state.solver.check() != z3.sat:
+        state.solver.pop()
+        return False
+    for tensor, kind in fresh:
+        (state.weights if kind == "weight" else state.inputs).append(tensor.name)
+        state.tensors.append(tensor)
+        state.variables += [d for d in tensor.abs.shape if isinstance(d, z3.ArithRef)]
+    state.variables += [v for v in _z3_leaves(attrs) if z3.is_const(v)]
+    out_names = [f"t{state.output_count + i}" for i in range(len(outputs))]
+    state.output_count += len(outputs)
+    state.tensors += [_Tensor(n, o) for n, o in zip(out_names, outputs)]
+    state.nodes.append((op, [t.name for t in bound], out_names))
+    state.consumed.update(t.name for t in bound)
+    return True
+
+
+def _placeholder(
+    state: _State, syms: Symbols, position: int, rank: int, dtype_name: str, fresh: list[tuple[_Tensor, str]]
+) -> _Tensor:
+    """A new graph input or weight; it joins the graph only if the node is kept."""
+    kind = "weight" if state.rng.random() < state.options.weight_probability else "input"
+    existing = state.weights if kind == "weight" else state.inputs
+    count = len(existing) + sum(k == kind for _, k in fresh)
+    dims = [syms.int(f"in{position}d{i}") for i in range(rank)]
+    tensor = _Tensor(f"{'w' if kind == 'weight' else 'x'}{count}", AbsTensor(dims, dtype_name))
+    fresh.append((tensor, kind))
+    return tensor
+
+
+def _z3_leaves(value: Any) -> list[z3.ArithRef]:
+    if isinstance(value, z3.ArithRef):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [leaf for item in value for leaf in _z3_leaves(item)]
+    return []
+
+
+def _spread(state: _State) -> None:
+    """Z3 likes boundary values; nudge each variable toward a random value where still satisfiable."""
+    rng, solver = state.rng, state.solver
+    for var in state.variables:
+        target = rng.randint(0 if "pad" in str(var) else 1, state.options.max_dim)
+        solver.push()
+        solver.add(var == target)
+        if solver.check() != z3.sat:
+            solver.pop()
+
+
+def _concretize(state: _State) -> Graph:
+    if state.solver.check() != z3.sat:
+        raise GenerationError("constraints became unsatisfiable")  # cannot happen: every step was sat
+    model = state.solver.model()
+
+    def value(expr: Any) -> Any:
+        if isinstance(expr, z3.ExprRef):
+            return model.eval(expr, model_completion=True).as_long()
+        if isinstance(expr, list):
+            return [value(e) for e in expr]
+        return expr
+
+    types = {t.name: TensorType(tuple(value(d) for d in t.abs.shape), t.abs.dtype) for t in state.tensors}
+    nodes = [Node(op.name(), ins, outs, {k: value(v) for k, v in op.attrs.items()}) for op, ins, outs in state.nodes]
+    outputs = [name for _, _, outs in state.nodes for name in outs if name not in state.consumed]
+    inputs, weights = list(state.inputs), list(state.weights)
+    if not inputs:
+        inputs.append(weights.pop(0))
+    return Graph(inputs=inputs, weights=weights, nodes=nodes, outputs=outputs, types=types)

@@ -1,0 +1,95 @@
+"""Values for a graph's inputs and weights: random draws that respect integer index bounds."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from fuzzer.dtypes import dtype
+from fuzzer.ir import Graph, TensorType
+from fuzzer.materialize import run_torch, spec_of
+
+FLOAT_RANGE = 3.0
+INT_RANGE = 5
+
+
+@dataclass
+class ValueResult:
+    """The values chosen for one graph and how they were found."""
+
+    values: dict[str, np.ndarray]
+    finite: bool
+    method: str
+    steps: int = 0
+    seconds: float = 0.0
+    first_bad_node: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        data = {"method": self.method, "finite": self.finite, "steps": self.steps, "seconds": round(self.seconds, 4)}
+        return data | self.extra
+
+
+def leaf_bounds(graph: Graph) -> dict[str, tuple[int, int]]:
+    """Integer ranges that specs demand of the leaves they read (indices, counts)."""
+    bounds: dict[str, tuple[int, int]] = {}
+    leaves = set(graph.leaves)
+    for node in graph.nodes:
+        spec = spec_of(node)
+        types = [graph.types[name] for name in node.inputs]
+        for position, name in enumerate(node.inputs):
+            bound = spec.index_bounds(position, types) if name in leaves else None
+            if bound is not None:
+                low, high = bounds.get(name, bound)
+                bounds[name] = (max(low, bound[0]), min(high, bound[1]))
+    return bounds
+
+
+def random_tensor(t: TensorType, rng: np.random.Generator, bounds: tuple[int, int] | None = None) -> np.ndarray:
+    """A signed, wide draw: negatives, zeros and sign changes are where bugs live."""
+    spec = dtype(t.dtype)
+    if spec.is_bool:
+        return np.asarray(rng.random(t.shape) < 0.5)
+    if spec.is_int:
+        low, high = bounds or ((0, INT_RANGE) if t.dtype == "uint8" else (-INT_RANGE, INT_RANGE))
+        return rng.integers(low, high + 1, size=t.shape).astype(spec.numpy)
+    return rng.uniform(-FLOAT_RANGE, FLOAT_RANGE, size=t.shape).astype(spec.numpy)
+
+
+def random_values(graph: Graph, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    bounds = leaf_bounds(graph)
+    return {name: random_tensor(graph.types[name], rng, bounds.get(name)) for name in graph.leaves}
+
+
+def evaluate(graph: Graph, values: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """Every tensor of the graph computed in torch eager, without autograd."""
+    with torch.no_grad():
+        return run_torch(graph, {name: torch.from_numpy(np.array(v)) for name, v in values.items()})
+
+
+def first_nonfinite(graph: Graph, tensors: dict[str, torch.Tensor]) -> int | None:
+    """Index of the first node with a NaN or Inf output, or None if every value is finite."""
+    for index, node in enumerate(graph.nodes):
+        for name in node.outputs:
+            value = tensors[name]
+            if value.dtype.is_floating_point and not torch.isfinite(value).all():
+                return index
+    return None
+
+
+def sample_values(graph: Graph, seed: int, attempts: int = 10) -> ValueResult:
+    """Random draws, retried until every intermediate value is finite or attempts run out."""
+    start = time.monotonic()
+    rng = np.random.default_rng(seed)
+    values: dict[str, np.ndarray] = {}
+    bad: int | None = None
+    for attempt in range(1, attempts + 1):
+        values = random_values(graph, rng)
+        bad = first_nonfinite(graph, evaluate(graph, values))
+        if bad is None:
+            return ValueResult(values, True, "random", attempt, time.monotonic() - start)
+    return ValueResult(values, False, "random", attempts, time.monotonic() - start, first_bad_node=bad)

@@ -1,0 +1,1 @@
+"""Backends (systems under test and references), worker isolation and comparison."""

@@ -1,0 +1,89 @@
+"""The backend interface and the Outcome every backend run ends in."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from fuzzer.testcase import TestCase
+
+PHASES = ("convert", "compile", "run")
+Status = Literal["ok", "error", "timeout", "died", "unsupported"]
+
+
+class Unsupported(Exception):
+    """Raised by a backend that lacks an op or dtype: data for the support matrix, not a bug."""
+
+
+@dataclass
+class Outcome:
+    """How one backend fared on one case: outputs, or where and how it failed."""
+
+    status: Status
+    outputs: dict[str, np.ndarray] | None = None
+    phase: str | None = None
+    exc_type: str | None = None
+    message: str | None = None
+    seconds: float = 0.0
+    details: str = ""  # full traceback or worker log, kept for reports
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("error", "timeout", "died")
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON-able part (no arrays) for stats lines and reports."""
+        data: dict[str, Any] = {"status": self.status, "seconds": round(self.seconds, 4)}
+        for key in ("phase", "exc_type", "message"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        return data
+
+
+class Backend(ABC):
+    """A compiler or reference. Subclasses implement the three phases; the worker times them.
+
+    `convert` turns a TestCase into the backend's input (ONNX model or torch module), `compile`
+    builds something runnable, `run` executes it on the case's inputs and returns outputs by name.
+    """
+
+    name: ClassVar[str]
+    frontend: ClassVar[Literal["onnx", "torch"]]
+    reference: ClassVar[bool] = False
+
+    def setup(self) -> None:
+        """Pay imports and warm-up once per worker, before the first case."""
+
+    @abstractmethod
+    def version(self) -> str: ...
+
+    def unsupported(self, case: TestCase) -> str | None:
+        """A reason this backend cannot take the case (an op or dtype it lacks), or None."""
+        return None
+
+    @abstractmethod
+    def convert(self, case: TestCase) -> Any: ...
+
+    @abstractmethod
+    def compile(self, converted: Any, case: TestCase) -> Any: ...
+
+    @abstractmethod
+    def run(self, compiled: Any, case: TestCase) -> dict[str, np.ndarray]: ...
+
+    def teardown(self) -> None:
+        """Drop per-case state (caches that grow with every compiled graph)."""
+
+
+@dataclass
+class BackendInfo:
+    """What the campaign records about a backend: identity, not behaviour."""
+
+    name: str
+    frontend: str
+    reference: bool
+    version: str
+    source: str
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,50 @@
+"""Find a backend class by built-in name, `module:Class`, or the `dlfuzz.backends` entry points."""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+
+from oracles.base import Backend
+
+BUILTIN = {
+    "eager": "oracles.torch_backends:Eager",
+    "inductor": "oracles.torch_backends:Inductor",
+    "ort": "oracles.onnx_runtime:OrtOptimized",
+    "ort-noopt": "oracles.onnx_runtime:OrtNoOpt",
+    "tvm": "oracles.tvm_relax:TvmRelax",
+}
+REFERENCES = ("eager", "ort-noopt")
+SYSTEMS = ("ort", "tvm", "inductor")
+ENTRY_POINT_GROUP = "dlfuzz.backends"
+
+
+class BackendNotFound(ValueError):
+    """A backend reference that names nothing importable; the message says what was tried."""
+
+
+def resolve(ref: str) -> str:
+    """The `module:Class` path a reference stands for."""
+    if ref in BUILTIN:
+        return BUILTIN[ref]
+    if ":" in ref:
+        return ref
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name == ref:
+            return entry.value
+    known = ", ".join([*BUILTIN, *(e.name for e in entry_points(group=ENTRY_POINT_GROUP))])
+    raise BackendNotFound(f"unknown backend {ref!r}; use one of {known} or module:Class")
+
+
+def load_backend(ref: str) -> tuple[type[Backend], str]:
+    """Import the backend class; returns it with the `module:Class` it came from."""
+    path = resolve(ref)
+    module_name, _, class_name = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise BackendNotFound(f"backend {ref!r}: cannot import {module_name} ({error})") from None
+    backend = getattr(module, class_name, None)
+    if not (isinstance(backend, type) and issubclass(backend, Backend)):
+        raise BackendNotFound(f"backend {ref!r}: {path} is not a dlfuzz Backend subclass")
+    return backend, path

@@ -1,0 +1,57 @@
+"""A set of backend workers that runs each case on every backend at once and judges it."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from fuzzer.testcase import TestCase
+from oracles.base import BackendInfo, Outcome
+from oracles.compare import Verdict, judge
+from oracles.worker import BackendWorker
+
+
+class OracleSession:
+    """Long-lived workers for the chosen backends; warm-up is paid once per session."""
+
+    def __init__(self, backends: list[str], timeout: float = 60.0, memory_mb: int | None = 8192) -> None:
+        if not backends:
+            raise ValueError("no backends given")
+        self.workers = {ref: BackendWorker(ref, timeout, memory_mb) for ref in backends}
+        self.infos: dict[str, BackendInfo] = {}
+
+    def __enter__(self) -> OracleSession:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: tuple[type[BaseException], BaseException, TracebackType]) -> None:
+        self.close()
+
+    def start(self) -> dict[str, BackendInfo]:
+        for worker in self.workers.values():
+            worker.launch()
+        try:
+            for worker in self.workers.values():
+                info = worker.wait_ready()
+                self.infos[info.name] = info
+        except BaseException:
+            self.close()
+            raise
+        return self.infos
+
+    def run(self, case: TestCase) -> dict[str, Outcome]:
+        """Every backend's Outcome for the case, keyed by backend name; they run concurrently."""
+        for worker in self.workers.values():
+            worker.submit(case)
+        return {worker.name: worker.collect() for worker in self.workers.values()}
+
+    def judge(self, case: TestCase) -> tuple[dict[str, Outcome], Verdict]:
+        outcomes = self.run(case)
+        return outcomes, judge(outcomes, self.infos)
+
+    @property
+    def restarts(self) -> dict[str, int]:
+        return {worker.name: worker.restarts for worker in self.workers.values()}
+
+    def close(self) -> None:
+        for worker in self.workers.values():
+            worker.close()

@@ -1,0 +1,58 @@
+"""Apache TVM (Relax): ONNX frontend, an explicit optimizing pass pipeline, LLVM codegen, VM."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tvm
+from tvm import relax
+from tvm.relax.frontend.onnx import from_onnx
+
+from fuzzer.testcase import TestCase
+from oracles.base import Unsupported
+from oracles.onnx_runtime import OnnxBackend
+
+# tvm.compile's default CPU pipeline only legalizes; these passes fold constants and fuse ops,
+# which is where graph-level miscompilations live.
+OPTIMIZING_PASSES = (
+    "DecomposeOpsForInference",
+    "FoldConstant",
+    "LegalizeOps",
+    "AnnotateTIROpPattern",
+    "FoldConstant",
+    "FuseOps",
+    "FuseTIR",
+    "DeadCodeElimination",
+)
+
+
+class TvmRelax(OnnxBackend):
+    name = "tvm"
+
+    def version(self) -> str:
+        return tvm.__version__
+
+    def convert(self, case: TestCase) -> tvm.IRModule:
+        try:
+            return from_onnx(super().convert(case), keep_params_in_input=False)
+        except tvm.error.OpNotImplemented as error:
+            raise Unsupported(str(error)) from None
+
+    def compile(self, converted: tvm.IRModule, case: TestCase) -> relax.VirtualMachine:
+        pipeline = tvm.transform.Sequential([getattr(relax.transform, p)() for p in OPTIMIZING_PASSES])
+        with tvm.transform.PassContext(opt_level=3):
+            optimized = pipeline(converted)
+            executable = tvm.compile(optimized, target="llvm")
+        return relax.VirtualMachine(executable, tvm.cpu())
+
+    def run(self, compiled: relax.VirtualMachine, case: TestCase) -> dict[str, np.ndarray]:
+        device = tvm.cpu()
+        args = [tvm.runtime.tensor(case.inputs[name], device) for name in case.graph.inputs]
+        result: Any = compiled["main"](*args)
+        results = [result] if len(case.graph.outputs) == 1 and not _is_tuple(result) else list(result)
+        return dict(zip(case.graph.outputs, (r.numpy() for r in results)))
+
+
+def _is_tuple(value: Any) -> bool:
+    return not hasattr(value, "numpy")

@@ -1,0 +1,220 @@
+"""The operator-spec contract: Z3 validity rules, shape inference, and two lowerings with one meaning."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import onnx
+import onnx.helper
+import onnx.numpy_helper
+import torch
+import z3
+
+from fuzzer.dtypes import dtype
+from fuzzer.ir import TensorType
+
+Dim = int | z3.ArithRef
+MAX_RANK = 4
+
+
+@dataclass
+class AbsTensor:
+    """A tensor during generation: shape dims may be Z3 expressions, dtype and rank are fixed."""
+
+    shape: list[Dim]
+    dtype: str
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+
+class Symbols:
+    """Fresh Z3 integers whose names say which node they belong to.
+
+    Each generated graph has its own Z3 context, so a solve never depends on what was solved
+    before in the process. Spec code must therefore never build a Z3 term from Python values
+    alone (that lands in Z3's global context): use `if_`, `or_` and `and_` below.
+    """
+
+    def __init__(self, prefix: str, context: z3.Context | None = None) -> None:
+        self.prefix = prefix
+        self.context = context
+
+    def int(self, name: str) -> z3.ArithRef:
+        return z3.Int(f"{self.prefix}.{name}", self.context)
+
+
+class OnnxEmitter:
+    """Collects the ONNX nodes and constant initializers that one spec's lowering writes."""
+
+    def __init__(self, prefix: str, input_types: list[TensorType]) -> None:
+        self.prefix = prefix
+        self.input_types = input_types
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self._count = 0
+
+    def temp(self) -> str:
+        self._count += 1
+        return f"{self.prefix}_t{self._count}"
+
+    def node(self, op_type: str, inputs: Sequence[str], outputs: Sequence[str], **attrs: Any) -> None:
+        attrs = {k: v for k, v in attrs.items() if v is not None}
+        name = f"{self.prefix}_{op_type}{len(self.nodes)}"
+        self.nodes.append(onnx.helper.make_node(op_type, list(inputs), list(outputs), name=name, **attrs))
+
+    def const(self, value: np.ndarray | Sequence[int] | float, dtype_name: str = "int64") -> str:
+        """An initializer holding `value`; returns its name for use as a node input."""
+        array = np.asarray(value, dtype=dtype(dtype_name).numpy)
+        name = self.temp()
+        self.initializers.append(onnx.numpy_helper.from_array(array, name))
+        return name
+
+
+class OpSpec:
+    """One operator. Subclasses set the class attributes and override what their family needs."""
+
+    onnx_op: ClassVar[str]
+    dtypes: ClassVar[tuple[tuple[str, ...], ...]]  # accepted input dtype combinations
+    ranks: ClassVar[tuple[tuple[int, ...], ...]]  # accepted input rank combinations
+
+    def __init__(self, attrs: dict[str, Any]) -> None:
+        self.attrs = attrs
+
+    @classmethod
+    def name(cls) -> str:
+        return cls.__name__
+
+    @classmethod
+    def arity(cls) -> int:
+        return len(cls.ranks[0])
+
+    @classmethod
+    def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
+        """Attributes for one instance: concrete choices, or Z3 ints that `requires` constrains."""
+        return {}
+
+    def requires(self, inputs: list[AbsTensor]) -> list[z3.BoolRef]:
+        return []
+
+    def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
+        raise NotImplementedError
+
+    def to_onnx(self, emit: OnnxEmitter, inputs: list[str], outputs: list[str]) -> None:
+        emit.node(self.onnx_op, inputs, outputs, **self.onnx_attrs())
+
+    def onnx_attrs(self) -> dict[str, Any]:
+        return {}
+
+    def to_torch(self, *xs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        raise NotImplementedError
+
+    def domain_loss(self, *xs: torch.Tensor) -> torch.Tensor | None:
+        """Zero where the inputs are inside the operator's numeric domain, positive outside."""
+        return None
+
+    def index_bounds(self, input_index: int, inputs: list[AbsTensor]) -> tuple[int, int] | None:
+        """Inclusive value range an integer input must stay in (indices, counts), if any."""
+        return None
+
+
+REGISTRY: dict[str, type[OpSpec]] = {}
+
+
+def register(cls: type[OpSpec]) -> type[OpSpec]:
+    """Class decorator: make a spec visible to the generator and the property tests."""
+    if cls.name() in REGISTRY:
+        raise ValueError(f"spec {cls.name()} registered twice")
+    REGISTRY[cls.name()] = cls
+    return cls
+
+
+def any_rank(arity: int, ranks: Sequence[int] = range(MAX_RANK + 1)) -> tuple[tuple[int, ...], ...]:
+    """Every combination of the given ranks for `arity` inputs."""
+    return tuple(itertools.product(ranks, repeat=arity))
+
+
+def same_rank(arity: int, ranks: Sequence[int]) -> tuple[tuple[int, ...], ...]:
+    """All inputs share one rank from `ranks`."""
+    return tuple((r,) * arity for r in ranks)
+
+
+def same_dtype(arity: int, names: Sequence[str]) -> tuple[tuple[str, ...], ...]:
+    """All inputs share one dtype from `names`."""
+    return tuple((n,) * arity for n in names)
+
+
+Cond = bool | z3.BoolRef
+
+
+def if_(cond: Cond, then: Dim, otherwise: Dim) -> Dim:
+    """z3.If that stays a Python value when the condition is already decided."""
+    if isinstance(cond, bool):
+        return then if cond else otherwise
+    return z3.If(cond, then, otherwise)
+
+
+def or_(*conds: Cond) -> Cond:
+    symbolic = [c for c in conds if not isinstance(c, bool)]
+    if any(c is True for c in conds):
+        return True
+    return z3.Or(*symbolic) if symbolic else False
+
+
+def and_(*conds: Cond) -> Cond:
+    symbolic = [c for c in conds if not isinstance(c, bool)]
+    if any(c is False for c in conds):
+        return False
+    return z3.And(*symbolic) if symbolic else True
+
+
+def eq_or_one(a: Dim, b: Dim) -> Cond:
+    return or_(a == b, a == 1, b == 1)
+
+
+def broadcast_requires(shapes: Sequence[Sequence[Dim]]) -> list[z3.BoolRef]:
+    """Numpy multidirectional broadcasting, as both ONNX and torch define it."""
+    cons = []
+    for a, b in itertools.combinations(shapes, 2):
+        for da, db in zip(reversed(a), reversed(b)):
+            cons.append(eq_or_one(da, db))
+    return cons
+
+
+def broadcast_shape(shapes: Sequence[Sequence[Dim]]) -> list[Dim]:
+    rank = max(len(s) for s in shapes)
+    out: list[Dim] = []
+    for axis in range(rank):
+        dims = [s[len(s) - rank + axis] for s in shapes if len(s) - rank + axis >= 0]
+        dim = dims[0]
+        for other in dims[1:]:
+            dim = if_(dim == 1, other, dim)
+        out.append(z3.simplify(dim) if isinstance(dim, z3.ExprRef) else dim)
+    return out
+
+
+def product(dims: Sequence[Dim]) -> Dim:
+    """Element count of a shape (a Z3 expression when any dim is symbolic)."""
+    total: Dim = 1
+    for dim in dims:
+        total = total * dim
+    return total
+
+
+def sample_axes(rng: random.Random, rank: int, allow_empty: bool = False) -> list[int]:
+    """A sorted random subset of a tensor's axes."""
+    axes = [axis for axis in range(rank) if rng.random() < 0.5]
+    if not axes and not allow_empty and rank:
+        axes = [rng.randrange(rank)]
+    return axes
+
+
+def spell_axis(rng: random.Random, axis: int, rank: int) -> int:
+    """Write an axis as ONNX allows, sometimes negative, so frontends normalize it."""
+    return axis - rank if rng.random() < 0.3 else axis

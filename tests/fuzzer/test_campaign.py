@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fuzzer.campaign import CampaignError, CampaignOptions, run_campaign
+from fuzzer.generate import GenOptions
+from oracles.session import OracleSession
+from tests.conftest import ALL_BACKENDS
+
+FAULTY = "tests.oracles.faulty_backends"
+SUMMARY_KEYS = {"cases", "valid", "invalid", "finite", "backends", "bugs", "seconds", "cases_per_minute", "stage_seconds"}
+
+
+def read_stats(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "stats.jsonl").read_text().splitlines()]
+
+
+def test_campaign_on_real_compilers_writes_every_record(tmp_path: Path, real_session: OracleSession) -> None:
+    options = CampaignOptions(out=tmp_path / "c", seed=1, max_tests=4, backends=ALL_BACKENDS, gen=GenOptions())
+    summary = run_campaign(options, session=real_session)
+    assert SUMMARY_KEYS <= set(summary) and summary["cases"] == 4
+    lines = read_stats(tmp_path / "c")
+    assert [line["id"] for line in lines] == ["000000", "000001", "000002", "000003"]
+    for line in lines:
+        assert {"id", "seed", "nodes", "ops", "verdict", "stage_seconds"} <= set(line)
+        if line["verdict"] != "invalid":
+            assert set(line["backends"]) == set(ALL_BACKENDS)
+            assert {"generate", "search", "tvm", "ort", "inductor"} <= set(line["stage_seconds"])
+    campaign = json.loads((tmp_path / "c" / "campaign.json").read_text())
+    assert campaign["seed"] == 1 and set(campaign["backends"]) == set(ALL_BACKENDS)
+    assert all(info["version"] for info in campaign["backends"].values())
+
+
+def test_campaign_survives_segfaulting_and_hanging_backends(tmp_path: Path) -> None:
+    backends = ("eager", "ort-noopt", f"{FAULTY}:Segfault", f"{FAULTY}:Hang")
+    options = CampaignOptions(out=tmp_path / "c", seed=3, max_tests=2, backends=backends, timeout=3)
+    summary = run_campaign(options)
+    assert summary["cases"] == 2
+    valid = summary["valid"]
+    assert summary["backends"]["segfault"]["died"] == valid
+    assert summary["backends"]["hang"]["timeout"] == valid
+    assert summary["worker_restarts"]["segfault"] >= valid - 1
+    bugs = sorted(p.name for p in (tmp_path / "c" / "bugs").iterdir())
+    assert any(b.startswith("segfault-died-compile-SIGSEGV") for b in bugs)
+    assert any(b.startswith("hang-timeout-compile") for b in bugs)
+    for bug in bugs:
+        folder = tmp_path / "c" / "bugs" / bug
+        assert {"report.md", "repro.py", "case.json", "values.npz", "model.onnx", "meta.json"} <= {
+            p.name for p in folder.iterdir()
+        }
+        assert len((folder / "occurrences.jsonl").read_text().splitlines()) == valid
+
+
+def test_campaign_refuses_to_overwrite_and_resumes_where_it_stopped(tmp_path: Path) -> None:
+    backends = ("eager", "ort-noopt")
+    first = CampaignOptions(out=tmp_path / "c", seed=5, max_tests=2, backends=backends)
+    run_campaign(first)
+    with pytest.raises(CampaignError, match="already holds a campaign"):
+        run_campaign(first)
+    more = CampaignOptions(out=tmp_path / "c", seed=5, max_tests=3, backends=backends)
+    summary = run_campaign(more, resume=True)
+    assert summary["cases"] == 3
+    assert [line["id"] for line in read_stats(tmp_path / "c")] == ["000000", "000001", "000002"]
+    with pytest.raises(CampaignError, match="seed 5, not 6"):
+        run_campaign(CampaignOptions(out=tmp_path / "c", seed=6, max_tests=4, backends=backends), resume=True)

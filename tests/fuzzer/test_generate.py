@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import pytest
+
+from fuzzer.generate import GenerationError, GenOptions, generate
+from fuzzer.ir import Graph
+
+
+def test_same_seed_gives_byte_identical_graph_json() -> None:
+    assert generate(7).dumps() == generate(7).dumps()
+    assert generate(7).dumps() != generate(8).dumps()
+
+
+def test_graphs_are_dags_in_topological_order_with_shared_tensors() -> None:
+    shared = 0
+    for seed in range(40):
+        graph = generate(seed, GenOptions(max_nodes=10))
+        defined = set(graph.leaves)
+        for node in graph.nodes:
+            assert all(name in defined for name in node.inputs), graph.text()
+            defined.update(node.outputs)
+        assert graph.inputs, "every graph has at least one runtime input"
+        assert set(graph.outputs) <= defined
+        uses = [name for node in graph.nodes for name in node.inputs]
+        shared += any(uses.count(name) > 1 for name in set(uses))
+    assert shared > 5, "tensors should feed several nodes in a fair share of graphs"
+
+
+def test_sizes_stay_within_bounds() -> None:
+    options = GenOptions(max_nodes=8, max_dim=6, max_numel=512)
+    for seed in range(30):
+        graph = generate(seed, options)
+        for name in graph.leaves:
+            assert all(1 <= d <= 6 for d in graph.types[name].shape)
+        assert all(t.numel <= 512 for t in graph.types.values())
+
+
+def test_node_counts_span_the_requested_range() -> None:
+    counts = {len(generate(seed, GenOptions(max_nodes=10)).nodes) for seed in range(30)}
+    assert max(counts) == 10 and min(counts) >= 1 and len(counts) > 3
+
+
+def test_op_filter_is_honoured_and_unknown_ops_are_an_error() -> None:
+    graph = generate(3, GenOptions(ops=("Relu", "Add")))
+    assert set(graph.op_types()) <= {"Relu", "Add"}
+    with pytest.raises(GenerationError, match="unknown ops: Nope"):
+        generate(0, GenOptions(ops=("Nope",)))
+
+
+def test_graph_json_round_trips() -> None:
+    graph = generate(11)
+    again = Graph.from_json(graph.to_json())
+    assert again == graph and again.dumps() == graph.dumps()

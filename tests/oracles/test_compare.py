@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import numpy as np
+
+from oracles.base import BackendInfo, Outcome
+from oracles.compare import compare_outputs, judge
+
+INFOS = {
+    "eager": BackendInfo("eager", "torch", True, "1", "x"),
+    "ort-noopt": BackendInfo("ort-noopt", "onnx", True, "1", "x"),
+    "ort": BackendInfo("ort", "onnx", False, "1", "x"),
+    "inductor": BackendInfo("inductor", "torch", False, "1", "x"),
+}
+
+
+def ok(value: np.ndarray) -> Outcome:
+    return Outcome("ok", {"y": value})
+
+
+def test_float_tolerance_is_relative_and_ints_are_exact() -> None:
+    a = np.array([1000.0, 1.0], np.float32)
+    assert compare_outputs({"y": a}, {"y": a * (1 + 1e-4)}) is None
+    assert compare_outputs({"y": a}, {"y": a + np.float32(0.5)}).reason == "values"
+    ints = np.array([1, 2], np.int64)
+    assert compare_outputs({"y": ints}, {"y": ints + 1}).measures["mismatched"] == 2
+
+
+def test_shape_and_dtype_differences_are_discrepancies() -> None:
+    a = np.zeros((2, 3), np.float32)
+    assert compare_outputs({"y": a}, {"y": a.reshape(3, 2)}).reason == "shape"
+    assert compare_outputs({"y": a}, {"y": a.astype(np.float64)}).reason == "dtype"
+
+
+def test_reference_disagreement_is_invalid_not_a_compiler_bug() -> None:
+    y = np.ones(3, np.float32)
+    verdict = judge({"eager": ok(y), "ort-noopt": ok(y * 2), "ort": ok(y * 3)}, INFOS)
+    assert verdict.kind == "invalid" and "disagree" in verdict.reason
+
+
+def test_system_mismatch_and_crash_are_findings() -> None:
+    y = np.ones(3, np.float32)
+    crash = Outcome("error", phase="compile", exc_type="E", message="boom")
+    verdict = judge({"eager": ok(y), "ort-noopt": ok(y), "ort": ok(y * 3), "inductor": crash}, INFOS)
+    assert verdict.kind == "crash"
+    assert {(f.backend, f.symptom) for f in verdict.findings} == {("ort", "mismatch"), ("inductor", "crash")}
+    assert verdict.findings[0].against == "ort-noopt"
+    assert verdict.statuses == {"eager": "ok", "ort-noopt": "ok", "ort": "mismatch", "inductor": "crash"}
+
+
+def test_nonfinite_references_are_not_compared() -> None:
+    y = np.array([np.nan, 1.0], np.float32)
+    verdict = judge({"eager": ok(y), "ort-noopt": ok(y), "ort": ok(np.zeros(2, np.float32))}, INFOS)
+    assert verdict.kind == "nonfinite" and not verdict.findings

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from fuzzer.cli import main
+
+
+def invoke(*args: str) -> object:
+    return CliRunner().invoke(main, list(args))
+
+
+def test_every_command_has_help() -> None:
+    for command in ("fuzz", "gen", "run", "specs"):
+        result = invoke(command, "--help")
+        assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_fuzz_without_a_budget_is_a_usage_error() -> None:
+    result = invoke("fuzz")
+    assert result.exit_code == 2 and "give --time or --max-tests" in result.output
+
+
+def test_bad_inputs_give_one_line_errors(tmp_path: Path) -> None:
+    result = invoke("run", str(tmp_path))
+    assert result.exit_code == 1 and "no case.json" in result.output and "Traceback" not in result.output
+    (tmp_path / "x.txt").write_text("hi")
+    result = invoke("run", str(tmp_path / "x.txt"))
+    assert result.exit_code == 1 and "expected a case folder or an .onnx file" in result.output
+    result = invoke("gen", "--out", str(tmp_path / "g"), "--ops", "NoSuchOp")
+    assert result.exit_code == 1 and "unknown ops: NoSuchOp" in result.output
+    result = invoke("gen", "--out", str(tmp_path / "g"), "--dtypes", "float7")
+    assert result.exit_code == 2 and "unknown dtype" in result.output
+
+
+def test_gen_writes_a_loadable_case(tmp_path: Path) -> None:
+    result = invoke("gen", "--seed", "4", "--out", str(tmp_path / "case"))
+    assert result.exit_code == 0, result.output
+    assert {"case.json", "values.npz", "model.onnx"} <= {p.name for p in (tmp_path / "case").iterdir()}
+    again = invoke("gen", "--seed", "4", "--out", str(tmp_path / "again"))
+    graphs = [json.loads((tmp_path / d / "case.json").read_text())["graph"] for d in ("case", "again")]
+    assert graphs[0] == graphs[1]
+    assert "return" in again.output
+
+
+def test_specs_json_lists_ops_with_dtypes() -> None:
+    result = invoke("specs", "--json")
+    data = json.loads(result.output)
+    assert data["onnx_op_types"] >= 30
+    assert all(row["dtypes"] for row in data["ops"])
