@@ -101,7 +101,7 @@ def _try_insert(state: _State, cls: type[OpSpec], supported: Supported | None, a
     for position in range(len(combos[0][0])):
         kinds = {(r[position], d[position]) for r, d in combos}
         existing = [t for t in state.tensors if (t.abs.rank, t.abs.dtype) in kinds]
-        if existing and rng.random() < options.reuse_probability:
+        if existing and position not in cls.leaf_inputs and rng.random() < options.reuse_probability:
             tensor = rng.choices(existing, [3 if state.is_dangling(t.name) else 1 for t in existing])[0]
         else:
             ranks, dtypes = rng.choice(combos)

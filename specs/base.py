@@ -78,11 +78,23 @@ class OnnxEmitter:
 
 
 class OpSpec:
-    """One operator. Subclasses set the class attributes and override what their family needs."""
+    """One operator. Subclasses set the class attributes and override what their family needs.
+
+    Contract (the property suite in tests/specs checks it for every registered spec):
+    - `ranks` and `dtypes` list the accepted input combinations (tuples of equal length: the arity;
+      variadic ops list combinations of several lengths);
+    - `sample_attrs` picks attributes: concrete Python choices, or Z3 ints from `syms`;
+    - `requires` returns Z3 constraints under which the op is valid, `infer` the output types;
+    - after solving, attrs are concrete and `to_onnx` / `to_torch` must compute the same function;
+    - `domain_loss` is zero where inputs are inside the numeric domain and positive outside;
+    - `leaf_inputs` are positions fed by a fresh graph input or weight, whose integer values
+      `index_bounds` keeps in range (indices, counts).
+    """
 
     onnx_op: ClassVar[str]
     dtypes: ClassVar[tuple[tuple[str, ...], ...]]  # accepted input dtype combinations
     ranks: ClassVar[tuple[tuple[int, ...], ...]]  # accepted input rank combinations
+    leaf_inputs: ClassVar[tuple[int, ...]] = ()
 
     def __init__(self, attrs: dict[str, Any]) -> None:
         self.attrs = attrs
@@ -119,8 +131,8 @@ class OpSpec:
         """Zero where the inputs are inside the operator's numeric domain, positive outside."""
         return None
 
-    def index_bounds(self, input_index: int, inputs: list[AbsTensor]) -> tuple[int, int] | None:
-        """Inclusive value range an integer input must stay in (indices, counts), if any."""
+    def index_bounds(self, input_index: int, inputs: list[TensorType]) -> tuple[int, int] | None:
+        """Inclusive value range an integer leaf input must stay in (indices, counts), if any."""
         return None
 
 

@@ -23,7 +23,7 @@ def test_case_round_trips_through_json_and_npz(tmp_path: Path) -> None:
 
 
 def test_bad_case_folders_give_one_line_errors(tmp_path: Path) -> None:
-    with pytest.raises(CaseFormatError, match="no case.json"):
+    with pytest.raises(CaseFormatError, match=r"no case\.json"):
         TestCase.load(tmp_path)
     (tmp_path / "case.json").write_text("{not json")
     with pytest.raises(CaseFormatError, match="unreadable case"):
