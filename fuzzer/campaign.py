@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from fuzzer.generate import GenerationError, GenOptions, generate
+from fuzzer.generate import GenerationError, GenOptions, Supported, generate
 from fuzzer.materialize import to_onnx
 from fuzzer.report import add_occurrence, write_bug
+from fuzzer.support import Progress as ProbeProgress
+from fuzzer.support import load_or_probe
 from fuzzer.testcase import TestCase, write_atomic
 from fuzzer.triage import signature
 from fuzzer.validate import check_onnx, check_torch
@@ -37,6 +39,7 @@ class CampaignOptions:
     gen: GenOptions = field(default_factory=GenOptions)
     timeout: float = 60.0
     memory_mb: int | None = 8192
+    support_matrix: bool = True  # draw only op x dtype pairs every backend supports (probed, cached)
 
 
 class CampaignError(Exception):
@@ -96,6 +99,7 @@ def run_campaign(
     resume: bool = False,
     progress: Progress | None = None,
     session: OracleSession | None = None,
+    probe_progress: ProbeProgress | None = None,
 ) -> dict[str, Any]:
     """Run until the case or time budget is spent; every finding is on disk before the next case.
 
@@ -110,11 +114,12 @@ def run_campaign(
         session = OracleSession(list(options.backends), options.timeout, options.memory_mb)
         session.start()
     try:
+        supported = load_or_probe(session, probe_progress).allows if options.support_matrix else None
         _write_campaign(options, session)
         index = start_index
         with open(stats_path, "a") as stats:
             while _budget_left(options, index, time.monotonic() - started):
-                line = run_one(options, session, index)
+                line = run_one(options, session, index, supported)
                 stats.write(json.dumps(line, sort_keys=True) + "\n")
                 stats.flush()
                 os.fsync(stats.fileno())
@@ -138,27 +143,50 @@ def _budget_left(options: CampaignOptions, index: int, elapsed: float) -> bool:
     return options.time_budget is None or elapsed < options.time_budget
 
 
-def _prepare(options: CampaignOptions, resume: bool) -> tuple[Totals, int, float]:
+def check_output(options: CampaignOptions, resume: bool) -> None:
+    """Refuse an output folder that would mix two campaigns, before any work starts."""
     out = options.out
     if out.exists() and not out.is_dir():
         raise CampaignError(f"{out} exists and is not a folder")
+    campaign = out / "campaign.json"
+    if campaign.exists() and not resume:
+        raise CampaignError(f"{out} already holds a campaign; pass --resume to continue it or choose another --out")
+    if campaign.exists():
+        try:
+            previous = json.loads(campaign.read_text())
+        except ValueError:
+            raise CampaignError(f"{campaign} is damaged; cannot resume") from None
+        if previous.get("seed") != options.seed:
+            raise CampaignError(f"{out} was run with seed {previous.get('seed')}, not {options.seed}")
+
+
+def _prepare(options: CampaignOptions, resume: bool) -> tuple[Totals, int, float]:
+    check_output(options, resume)
+    out = options.out
     totals = Totals()
     stats_path = out / "stats.jsonl"
-    if (out / "campaign.json").exists() and not resume:
-        raise CampaignError(f"{out} already holds a campaign; pass --resume to continue it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     if not resume or not stats_path.exists():
         stats_path.write_text("")
         return totals, 0, 0.0
-    previous = json.loads((out / "campaign.json").read_text())
-    if previous.get("seed") != options.seed:
-        raise CampaignError(f"{out} was run with seed {previous.get('seed')}, not {options.seed}")
-    lines = [json.loads(line) for line in stats_path.read_text().splitlines() if line.strip()]
+    lines = _complete_lines(stats_path)
     for line in lines:
         totals.add(line)
     summary = out / "summary.json"
     seconds = json.loads(summary.read_text()).get("seconds", 0.0) if summary.exists() else 0.0
     return totals, len(lines), seconds
+
+
+def _complete_lines(stats_path: Path) -> list[dict[str, Any]]:
+    """The stats lines written whole; a line cut off by a kill is dropped so its case reruns."""
+    lines = []
+    for text in stats_path.read_text().splitlines():
+        try:
+            lines.append(json.loads(text))
+        except ValueError:
+            break
+    write_atomic(stats_path, "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines).encode())
+    return lines
 
 
 def _write_campaign(options: CampaignOptions, session: OracleSession) -> None:
@@ -183,11 +211,13 @@ def _write_campaign(options: CampaignOptions, session: OracleSession) -> None:
     write_atomic(path, json.dumps(document, indent=1, sort_keys=True).encode())
 
 
-def prepare_case(options: GenOptions, seed: int) -> tuple[TestCase, list[str], dict[str, float]]:
+def prepare_case(
+    options: GenOptions, seed: int, supported: Supported | None = None
+) -> tuple[TestCase, list[str], dict[str, float]]:
     """Generate, validate and find values for one case; returns it with any validity problems."""
     seconds: dict[str, float] = {}
     clock = time.monotonic()
-    graph = generate(seed, options)
+    graph = generate(seed, options, supported)
     seconds["generate"] = time.monotonic() - clock
     clock = time.monotonic()
     result = sample_values(graph, seed)
@@ -200,12 +230,14 @@ def prepare_case(options: GenOptions, seed: int) -> tuple[TestCase, list[str], d
     return case, problems, seconds
 
 
-def run_one(options: CampaignOptions, session: OracleSession, index: int) -> dict[str, Any]:
+def run_one(
+    options: CampaignOptions, session: OracleSession, index: int, supported: Supported | None = None
+) -> dict[str, Any]:
     """One case through every stage; returns its stats line."""
     seed = case_seed(options.seed, index)
     case_id = f"{index:06d}"
     try:
-        case, problems, seconds = prepare_case(options.gen, seed)
+        case, problems, seconds = prepare_case(options.gen, seed, supported)
     except GenerationError as error:
         return {
             "id": case_id,

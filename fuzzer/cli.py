@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from fuzzer.generate import GenerationError, GenOptions
 from fuzzer.testcase import CaseFormatError, TestCase
+
+if TYPE_CHECKING:
+    from oracles.session import OracleSession
 
 DEFAULT_BACKENDS = "eager,ort-noopt,ort,tvm,inductor"
 
@@ -68,9 +74,14 @@ def main() -> None:
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds per backend per case.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/campaign"), show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the campaign already in --out.")
-def fuzz(time_budget, max_tests, seed, backends, max_nodes, ops, dtypes, timeout, out, resume) -> None:
+@click.option(
+    "--include-unsupported", is_flag=True, help="Also draw op x dtype pairs a backend is known not to support."
+)
+def fuzz(
+    time_budget, max_tests, seed, backends, max_nodes, ops, dtypes, timeout, out, resume, include_unsupported
+) -> None:
     """Run a fuzzing campaign and write campaign.json, stats.jsonl, summary.json and bugs/."""
-    from fuzzer.campaign import CampaignError, CampaignOptions, Totals, run_campaign
+    from fuzzer.campaign import CampaignError, CampaignOptions, Totals, check_output, run_campaign
 
     if time_budget is None and max_tests is None:
         raise click.UsageError("give --time or --max-tests (or both)")
@@ -82,6 +93,7 @@ def fuzz(time_budget, max_tests, seed, backends, max_nodes, ops, dtypes, timeout
         backends=_backends(backends),
         gen=_gen_options(max_nodes, ops, dtypes),
         timeout=timeout,
+        support_matrix=not include_unsupported,
     )
 
     def progress(done: int, totals: Totals, seconds: float) -> None:
@@ -96,9 +108,14 @@ def fuzz(time_budget, max_tests, seed, backends, max_nodes, ops, dtypes, timeout
             err=True,
         )
 
+    try:
+        check_output(options, resume)
+    except CampaignError as error:
+        raise click.ClickException(str(error)) from None
     click.echo(f"starting backends {', '.join(options.backends)} ...", err=True)
     try:
-        summary = run_campaign(options, resume=resume, progress=progress)
+        with _started_session(options.backends, timeout) as session:
+            summary = run_campaign(options, resume, progress, session, _probe_progress)
     except (CampaignError, GenerationError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     click.echo("", err=True)
@@ -138,16 +155,12 @@ def run(case_path, backends, timeout, as_json) -> None:
 
     Exit status: 0 consistent, 1 a crash or mismatch, 2 invalid or unusable input.
     """
-    from oracles.registry import BackendNotFound
-    from oracles.session import OracleSession
-    from oracles.worker import WorkerStartError
-
     try:
         case = load_case(case_path)
-        with OracleSession(list(_backends(backends)), timeout) as session:
-            outcomes, verdict = session.judge(case)
-    except (CaseFormatError, BackendNotFound, WorkerStartError) as error:
+    except CaseFormatError as error:
         raise click.ClickException(str(error)) from None
+    with _started_session(_backends(backends), timeout) as session:
+        outcomes, verdict = session.judge(case)
     if as_json:
         click.echo(json.dumps(verdict.to_json() | {"statuses": verdict.statuses}, indent=1, sort_keys=True))
     else:
@@ -162,20 +175,74 @@ def run(case_path, backends, timeout, as_json) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def specs(as_json) -> None:
-    """List the operator specs with their dtypes."""
+@click.option("--backends", default=DEFAULT_BACKENDS, show_default=True, help="Backends whose support to show.")
+@click.option("--no-probe", is_flag=True, help="List specs and dtypes only; do not probe backends.")
+def specs(as_json, backends, no_probe) -> None:
+    """List the operator specs, their dtypes and which backend supports each op x dtype.
+
+    Support is probed once per set of backend versions with single-op cases and cached
+    (under $DLFUZZ_CACHE, default ~/.cache/dlfuzz); a cold probe takes a few minutes.
+    """
+    from fuzzer.support import SupportMatrix, dtype_key, load_or_probe
     from specs import REGISTRY
 
+    matrix: SupportMatrix | None = None
+    if not no_probe:
+        with _started_session(_backends(backends)) as session:
+            matrix = load_or_probe(session, _probe_progress)
+        click.echo("", err=True)
     rows = []
     for name, cls in sorted(REGISTRY.items()):
-        dtypes = sorted({d for combo in cls.dtypes for d in combo})
-        rows.append({"spec": name, "onnx_op": cls.onnx_op, "dtypes": dtypes})
+        keys = sorted({dtype_key(combo) for combo in cls.dtypes})
+        row = {"spec": name, "onnx_op": cls.onnx_op, "dtypes": sorted({d for c in cls.dtypes for d in c})}
+        if matrix is not None:
+            row["support"] = {
+                backend: {key: matrix.status(name, key.split("+"), backend) or "unknown" for key in keys}
+                for backend in matrix.versions
+            }
+        rows.append(row)
+    op_types = len({r["onnx_op"] for r in rows})
     if as_json:
-        click.echo(json.dumps({"ops": rows, "onnx_op_types": len({r["onnx_op"] for r in rows})}, indent=1))
+        versions = matrix.versions if matrix else {}
+        click.echo(json.dumps({"ops": rows, "onnx_op_types": op_types, "versions": versions}, indent=1))
         return
+    backend_names = list(matrix.versions) if matrix else []
+    click.echo(f"{'spec':22} {'dtypes':44} " + " ".join(f"{b:12}" for b in backend_names))
     for row in rows:
-        click.echo(f"{row['spec']:24} {row['onnx_op']:24} {','.join(row['dtypes'])}")
-    click.echo(f"{len(rows)} specs, {len({r['onnx_op'] for r in rows})} ONNX op types")
+        cells = [_support_cell(row["support"][b]) for b in backend_names] if matrix else []
+        click.echo(f"{row['spec']:22} {','.join(row['dtypes']):44} " + " ".join(f"{c:12}" for c in cells))
+    click.echo(f"{len(rows)} specs, {op_types} ONNX op types" + ("; -x: unsupported, !x: crashes" if matrix else ""))
+
+
+def _support_cell(statuses: dict[str, str]) -> str:
+    """'all', or the dtype sets a backend lacks (-) or crashes on (!)."""
+    marks = {"unsupported": "-", "crashes": "!", "unknown": "?"}
+    odd = [f"{marks[s]}{key}" for key, s in statuses.items() if s in marks]
+    return " ".join(odd) if odd else "all"
+
+
+def _probe_progress(done: int, total: int) -> None:
+    click.echo(f"\rprobing backend support: {done}/{total} op x dtype x backend", nl=False, err=True)
+
+
+@contextlib.contextmanager
+def _started_session(backends: tuple[str, ...], timeout: float = 60.0) -> Iterator[OracleSession]:
+    """An OracleSession whose start-up failures become one-line CLI errors."""
+    from oracles.registry import BackendNotFound, resolve
+    from oracles.session import OracleSession
+    from oracles.worker import WorkerStartError
+
+    try:
+        for ref in backends:
+            resolve(ref)
+        session = OracleSession(list(backends), timeout)
+        session.start()
+    except (BackendNotFound, WorkerStartError) as error:
+        raise click.ClickException(str(error)) from None
+    try:
+        yield session
+    finally:
+        session.close()
 
 
 if __name__ == "__main__":

@@ -123,3 +123,21 @@ class Graph:
 
 def _type_text(t: TensorType) -> str:
     return f"{t.dtype}[{', '.join(str(d) for d in t.shape)}]"
+
+
+def merge_graphs(graphs: list[Graph]) -> tuple[Graph, list[dict[str, str]]]:
+    """Side-by-side union of independent graphs; returns it with each part's name mapping."""
+    merged = Graph([], [], [], [], {})
+    renames = []
+    for index, part in enumerate(graphs):
+        rename = {name: f"g{index}_{name}" for name in part.types}
+        merged.inputs += [rename[n] for n in part.inputs]
+        merged.weights += [rename[n] for n in part.weights]
+        merged.outputs += [rename[n] for n in part.outputs]
+        merged.types.update({rename[n]: t for n, t in part.types.items()})
+        merged.nodes += [
+            Node(node.op, [rename[n] for n in node.inputs], [rename[n] for n in node.outputs], dict(node.attrs))
+            for node in part.nodes
+        ]
+        renames.append(rename)
+    return merged, renames

@@ -29,7 +29,9 @@ def read_stats(out: Path) -> list[dict]:
 
 
 def test_campaign_on_real_compilers_writes_every_record(tmp_path: Path, real_session: OracleSession) -> None:
-    options = CampaignOptions(out=tmp_path / "c", seed=1, max_tests=4, backends=ALL_BACKENDS, gen=GenOptions())
+    options = CampaignOptions(
+        out=tmp_path / "c", seed=1, max_tests=4, backends=ALL_BACKENDS, gen=GenOptions(), support_matrix=False
+    )
     summary = run_campaign(options, session=real_session)
     assert set(summary) >= SUMMARY_KEYS and summary["cases"] == 4
     lines = read_stats(tmp_path / "c")
@@ -46,7 +48,9 @@ def test_campaign_on_real_compilers_writes_every_record(tmp_path: Path, real_ses
 
 def test_campaign_survives_segfaulting_and_hanging_backends(tmp_path: Path) -> None:
     backends = ("eager", "ort-noopt", f"{FAULTY}:Segfault", f"{FAULTY}:Hang")
-    options = CampaignOptions(out=tmp_path / "c", seed=3, max_tests=2, backends=backends, timeout=3)
+    options = CampaignOptions(
+        out=tmp_path / "c", seed=3, max_tests=2, backends=backends, timeout=3, support_matrix=False
+    )
     summary = run_campaign(options)
     assert summary["cases"] == 2
     valid = summary["valid"]
@@ -66,13 +70,18 @@ def test_campaign_survives_segfaulting_and_hanging_backends(tmp_path: Path) -> N
 
 def test_campaign_refuses_to_overwrite_and_resumes_where_it_stopped(tmp_path: Path) -> None:
     backends = ("eager", "ort-noopt")
-    first = CampaignOptions(out=tmp_path / "c", seed=5, max_tests=2, backends=backends)
+    first = CampaignOptions(out=tmp_path / "c", seed=5, max_tests=2, backends=backends, support_matrix=False)
     run_campaign(first)
     with pytest.raises(CampaignError, match="already holds a campaign"):
         run_campaign(first)
-    more = CampaignOptions(out=tmp_path / "c", seed=5, max_tests=3, backends=backends)
+    more = CampaignOptions(out=tmp_path / "c", seed=5, max_tests=3, backends=backends, support_matrix=False)
+    with open(tmp_path / "c" / "stats.jsonl", "a") as stats:
+        stats.write('{"id": "000002", "cut off by a ki')
     summary = run_campaign(more, resume=True)
     assert summary["cases"] == 3
     assert [line["id"] for line in read_stats(tmp_path / "c")] == ["000000", "000001", "000002"]
     with pytest.raises(CampaignError, match="seed 5, not 6"):
-        run_campaign(CampaignOptions(out=tmp_path / "c", seed=6, max_tests=4, backends=backends), resume=True)
+        run_campaign(
+            CampaignOptions(out=tmp_path / "c", seed=6, max_tests=4, backends=backends, support_matrix=False),
+            resume=True,
+        )

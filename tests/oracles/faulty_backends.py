@@ -46,3 +46,16 @@ class Raises(Faulty):
 
     def misbehave(self) -> None:
         raise RuntimeError("planted failure at node n4 (value 17)")
+
+
+class LacksFloat64(Faulty):
+    """Declares float64 unsupported and runs everything else (by running nothing)."""
+
+    name = "lacks-float64"
+
+    def misbehave(self) -> None:
+        pass
+
+    def unsupported(self, case: TestCase) -> str | None:
+        has_float64 = any(t.dtype == "float64" for t in case.graph.types.values())
+        return "no float64 kernels" if has_float64 else None
