@@ -174,6 +174,56 @@ def run(case_path, backends, timeout, as_json) -> None:
 
 
 @main.command()
+@click.argument("corpus", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("corpus"))
+@click.option("--backends", default=DEFAULT_BACKENDS, show_default=True)
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write JUnit XML here.")
+@click.option("--timeout", type=float, default=120.0, show_default=True)
+def replay(corpus, backends, junit, timeout) -> None:
+    """Replay the kept cases of CORPUS (default: corpus/); exit 1 on any regression.
+
+    A backend that passed a kept case and now crashes or mismatches is a regression; a known bug
+    that still happens is reported as skipped; one that no longer happens is reported as fixed.
+    """
+    from fuzzer.replay import corpus_cases, junit_xml, replay_case
+    from fuzzer.testcase import write_atomic
+
+    try:
+        cases = corpus_cases(corpus)
+    except CaseFormatError as error:
+        raise click.ClickException(str(error)) from None
+    results = []
+    with _started_session(_backends(backends), timeout) as session:
+        for folder in cases:
+            try:
+                case_results = replay_case(folder, session)
+            except CaseFormatError as error:
+                raise click.ClickException(str(error)) from None
+            for r in case_results:
+                click.echo(f"{r.result:11} {r.case} {r.backend} (expected {r.expected}, got {r.actual}) {r.detail}")
+            results += case_results
+    if junit:
+        write_atomic(junit, junit_xml(results))
+    failed = sum(r.failed for r in results)
+    click.echo(f"{len(cases)} cases, {len(results)} checks, {failed} regressions")
+    sys.exit(1 if failed else 0)
+
+
+@main.command()
+@click.argument("bug", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--corpus", type=click.Path(file_okay=False, path_type=Path), default=Path("corpus"), show_default=True)
+@click.option("--name", default=None, help="Folder name in the corpus (default: the bug signature).")
+def keep(bug, corpus, name) -> None:
+    """Keep a bug folder's case in the corpus so `dlfuzz replay` checks it from now on."""
+    from fuzzer.replay import keep as keep_case
+
+    try:
+        target = keep_case(bug, corpus, name)
+    except CaseFormatError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"kept {target}")
+
+
+@main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--backends", default=DEFAULT_BACKENDS, show_default=True, help="Backends whose support to show.")
 @click.option("--no-probe", is_flag=True, help="List specs and dtypes only; do not probe backends.")
