@@ -70,7 +70,7 @@ def main() -> None:
 )
 @click.option("--max-nodes", type=int, default=10, show_default=True, help="Largest graph, in nodes.")
 @click.option("--ops", default=None, help="Comma-separated op types to draw from (default: all).")
-@click.option("--dtypes", default=None, help="Comma-separated dtypes to generate (default: float32,int64,bool).")
+@click.option("--dtypes", default=None, help="Comma-separated dtypes to generate (default: all eight).")
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds per backend per case.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/campaign"), show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the campaign already in --out.")

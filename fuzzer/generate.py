@@ -9,6 +9,7 @@ from typing import Any
 
 import z3
 
+from fuzzer.dtypes import ALL
 from fuzzer.ir import Graph, Node, TensorType
 from specs import REGISTRY
 from specs.base import AbsTensor, OpSpec, Symbols, product
@@ -23,7 +24,7 @@ class GenOptions:
     max_nodes: int = 10
     max_dim: int = 8
     max_numel: int = 1024
-    dtypes: tuple[str, ...] = ("float32", "int64", "bool")
+    dtypes: tuple[str, ...] = ALL
     ops: tuple[str, ...] = ()  # empty: every registered op
     reuse_probability: float = 0.8
     weight_probability: float = 0.4
@@ -104,7 +105,7 @@ def _try_insert(state: _State, cls: type[OpSpec], supported: Supported | None, a
         if existing and position not in cls.leaf_inputs and rng.random() < options.reuse_probability:
             tensor = rng.choices(existing, [3 if state.is_dangling(t.name) else 1 for t in existing])[0]
         else:
-            ranks, dtypes = rng.choice(combos)
+            ranks, dtypes = rng.choices(combos, [_dtype_weight(d) for _, d in combos])[0]
             tensor = _placeholder(state, syms, position, ranks[position], dtypes[position], fresh)
             cons += [z3.And(d >= 1, d <= options.max_dim) for d in tensor.abs.shape]
             cons.append(product(tensor.abs.shape) <= options.max_numel)
@@ -136,6 +137,14 @@ def _try_insert(state: _State, cls: type[OpSpec], supported: Supported | None, a
     state.nodes.append((op, [t.name for t in bound], out_names))
     state.consumed.update(t.name for t in bound)
     return True
+
+
+# float32 is what models mostly run in; the other dtypes still come up in most graphs.
+DTYPE_WEIGHTS = {"float32": 6, "float64": 2, "int64": 2, "bool": 2}
+
+
+def _dtype_weight(dtypes: tuple[str, ...]) -> int:
+    return min(DTYPE_WEIGHTS.get(d, 1) for d in dtypes)
 
 
 def _placeholder(
