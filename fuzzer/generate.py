@@ -186,6 +186,6 @@ def _concretize(state: _State) -> Graph:
     nodes = [Node(op.name(), ins, outs, {k: value(v) for k, v in op.attrs.items()}) for op, ins, outs in state.nodes]
     outputs = [name for _, _, outs in state.nodes for name in outs if name not in state.consumed]
     inputs, weights = list(state.inputs), list(state.weights)
-    if not inputs:
+    if not inputs and weights:  # graphs of arity-0 ops (Range) have no leaves at all
         inputs.append(weights.pop(0))
     return Graph(inputs=inputs, weights=weights, nodes=nodes, outputs=outputs, types=types)
