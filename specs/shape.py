@@ -1,4 +1,4 @@
-"""Ops that only rearrange dims: Reshape, Transpose, Squeeze, Unsqueeze, Expand."""
+"""Ops that only rearrange dims: Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Expand."""
 
 from __future__ import annotations
 
@@ -58,6 +58,33 @@ class Reshape(OpSpec):
 
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(self.attrs["shape"])
+
+
+@register
+class Flatten(OpSpec):
+    """Dims before `axis` multiply into rows, the rest into columns, for axis in [-r, r]; axis r is
+    never spelled negative (it would read as 0)."""
+
+    onnx_op = "Flatten"
+    ranks = tuple((r,) for r in range(MAX_RANK + 1))
+    dtypes = EVERY_DTYPE
+
+    @classmethod
+    def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
+        rank = inputs[0].rank
+        axis = rng.randint(0, rank)
+        return {"axis": axis, "spelled_axis": spell_axis(rng, axis, rank) if axis < rank else axis}
+
+    def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
+        shape, axis = inputs[0].shape, self.attrs["axis"]
+        return [AbsTensor([product(shape[:axis]), product(shape[axis:])], inputs[0].dtype)]
+
+    def onnx_attrs(self) -> dict[str, Any]:
+        return {"axis": self.attrs["spelled_axis"]}
+
+    def to_torch(self, x: torch.Tensor) -> torch.Tensor:
+        axis = self.attrs["axis"]
+        return x.reshape(product(x.shape[:axis]), product(x.shape[axis:]))
 
 
 @register
