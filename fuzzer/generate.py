@@ -129,7 +129,7 @@ def _try_insert(state: _State, cls: type[OpSpec], supported: Supported | None, a
         (state.weights if kind == "weight" else state.inputs).append(tensor.name)
         state.tensors.append(tensor)
         state.variables += [d for d in tensor.abs.shape if isinstance(d, z3.ArithRef)]
-    state.variables += [v for v in _z3_leaves(attrs) if z3.is_const(v)]
+    state.variables += [v for v in _z3_leaves(list(attrs.values())) if z3.is_const(v)]
     out_names = [f"t{state.output_count + i}" for i in range(len(outputs))]
     state.output_count += len(outputs)
     state.tensors += [_Tensor(n, o) for n, o in zip(out_names, outputs)]
