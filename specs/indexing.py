@@ -98,7 +98,7 @@ class Gather(AxisIndexing):
     def to_torch(self, x: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
         axis = self.attrs["axis"]
         flat = wrap_negative(indices, x.shape[axis]).reshape(-1)
-        return x.index_select(axis, flat).reshape(*x.shape[:axis], *indices.shape, *x.shape[axis + 1 :])
+        return x.index_select(axis, flat).reshape((*x.shape[:axis], *indices.shape, *x.shape[axis + 1 :]))
 
 
 class ElementwiseIndexing(AxisIndexing):
@@ -215,7 +215,7 @@ class GatherND(TupleIndexing):
         tuples = tuples.reshape(batched.shape[0], -1, length)
         batch_index = torch.arange(batched.shape[0]).unsqueeze(1)
         gathered = batched[(batch_index, *tuples.unbind(-1))]
-        return gathered.reshape(*indices.shape[:-1], *x.shape[batch + length :])
+        return gathered.reshape((*indices.shape[:-1], *x.shape[batch + length :]))
 
 
 @register
@@ -273,8 +273,9 @@ ONE_HOT_VALUES = {"float": [[0, 1], [-1.5, 2], [3, -0.5]], "int": [[0, 1], [-2, 
 
 @register
 class OneHot(OpSpec):
-    """depth and [off, on] values are constants (depth as a scalar or a one-element vector); indices
-    stay in [-depth, depth-1], so the all-off case for out-of-range indices never arises."""
+    """depth and [off, on] values are constants (depth a scalar or a one-element vector, of an integer
+    or float type that ONNX casts to int64); indices stay in [-depth, depth-1], so the all-off case
+    for out-of-range indices never arises."""
 
     onnx_op = "OneHot"
     ranks = tuple((r,) for r in range(1, MAX_RANK))  # ONNX shape inference rejects 0-D indices
@@ -290,6 +291,7 @@ class OneHot(OpSpec):
         return {
             "depth": syms.int("depth"),
             "depth_as_vector": rng.random() < 0.5,
+            "depth_dtype": rng.choice(["int64", "int32", "float32"]),
             "axis": axis,
             "spelled_axis": spell_axis(rng, axis, out_rank),
             "values": rng.choice(ONE_HOT_VALUES[kind]),
@@ -308,7 +310,12 @@ class OneHot(OpSpec):
     def to_onnx(self, emit: OnnxEmitter, inputs: list[str], outputs: list[str]) -> None:
         depth = [self.attrs["depth"]] if self.attrs["depth_as_vector"] else self.attrs["depth"]
         values = emit.const(self.attrs["values"], self.attrs["dtype"])
-        emit.node("OneHot", [inputs[0], emit.const(depth), values], outputs, axis=self.attrs["spelled_axis"])
+        emit.node(
+            "OneHot",
+            [inputs[0], emit.const(depth, self.attrs["depth_dtype"]), values],
+            outputs,
+            axis=self.attrs["spelled_axis"],
+        )
 
     def to_torch(self, indices: torch.Tensor) -> torch.Tensor:
         depth = self.attrs["depth"]
