@@ -58,3 +58,8 @@ def test_attribute_variables_are_spread_like_dims() -> None:
         generate(seed, GenOptions(max_nodes=1, ops=("Range",), dtypes=())).nodes[0].attrs["count"] for seed in range(20)
     }
     assert len(counts) > 3, f"Z3 left every Range count at its boundary: {counts}"
+
+
+def test_arity_zero_ops_make_graphs_without_leaves() -> None:
+    graph = generate(3, GenOptions(max_nodes=3, ops=("Range",), dtypes=()))
+    assert graph.inputs == [] and graph.weights == [] and {n.op for n in graph.nodes} == {"Range"}
