@@ -1,4 +1,5 @@
-"""Ops driven by index tensors: Gather, GatherElements, GatherND, ScatterElements, ScatterND, OneHot.
+"""Ops driven by index tensors: Gather, GatherElements, GatherND, ScatterElements, ScatterND, OneHot,
+and ReverseSequence (whose lengths are counts kept in range the same way).
 
 Index tensors are leaf inputs whose values `index_bounds` keeps inside [-s, s-1] for an axis of size s,
 the range ONNX defines; out-of-range indices are never generated. ONNX counts negative indices from the
@@ -324,3 +325,40 @@ class OneHot(OpSpec):
 
     def index_bounds(self, input_index: int, inputs: list[TensorType]) -> tuple[int, int] | None:
         return index_range(self.attrs["depth"], inputs[0].dtype)
+
+
+@register
+class ReverseSequence(OpSpec):
+    """Reverses the first sequence_lens[b] steps of each batch entry. The lengths are a leaf kept in
+    [1, time steps]: ONNX leaves other lengths undefined (ONNX Runtime also takes 0)."""
+
+    onnx_op = "ReverseSequence"
+    ranks = tuple((r, 1) for r in range(2, MAX_RANK + 1))
+    dtypes = tuple((t, "int64") for t in ALL)
+    leaf_inputs = (1,)
+
+    @classmethod
+    def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
+        batch_axis = rng.randint(0, 1)
+        return {"batch_axis": batch_axis, "time_axis": 1 - batch_axis}
+
+    def requires(self, inputs: list[AbsTensor]) -> list[z3.BoolRef]:
+        return [inputs[1].shape[0] == inputs[0].shape[self.attrs["batch_axis"]]]
+
+    def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
+        return [AbsTensor(list(inputs[0].shape), inputs[0].dtype)]
+
+    def onnx_attrs(self) -> dict[str, Any]:
+        return dict(self.attrs)
+
+    def to_torch(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Gather along time with index len - 1 - t inside each sequence and t after it."""
+        steps = torch.arange(x.shape[self.attrs["time_axis"]]).unsqueeze(0)
+        lengths = lengths.long().unsqueeze(1)
+        index = torch.where(steps < lengths, lengths - 1 - steps, steps)  # (batch, time)
+        index = index if self.attrs["batch_axis"] == 0 else index.T
+        index = index.reshape(*index.shape, *[1] * (x.dim() - 2)).expand(x.shape)
+        return x.gather(self.attrs["time_axis"], index)
+
+    def index_bounds(self, input_index: int, inputs: list[TensorType]) -> tuple[int, int] | None:
+        return (1, inputs[0].shape[self.attrs["time_axis"]]) if input_index == 1 else None

@@ -1,4 +1,4 @@
-"""Ops that select, repeat or combine data: Slice, Concat, Split, Tile, Trilu, Pad."""
+"""Ops that select, repeat or combine data: Slice, Concat, Split, Tile, Trilu, Pad, CenterCropPad."""
 
 from __future__ import annotations
 
@@ -319,3 +319,49 @@ class Pad(OpSpec):
         batched = batched.to(torch.uint8) if x.dtype == torch.bool else batched
         padded = F.pad(batched, torch_pad_order(tail_pads), mode=PAD_MODES[self.attrs["mode"]])
         return padded.to(x.dtype).reshape(*lead, *padded.shape[2:])
+
+
+@register
+class CenterCropPad(OpSpec):
+    """Opset-18 center crop or zero pad of some axes to solved sizes, as one F.pad whose negative
+    pads crop. ONNX rounds the crop start down but puts the odd pad pixel at the end, so the begin
+    pad is floor((target - dim) / 2) when padding and -floor((dim - target) / 2) when cropping.
+    Sizes are int64: ONNX's own function body for CenterCropPad feeds int32 sizes to Max beside the
+    int64 Shape output, a type error that ONNX Runtime rejects."""
+
+    onnx_op = "CenterCropPad"
+    ranks = POSITIVE_RANKS
+    dtypes = EVERY_DTYPE
+
+    @classmethod
+    def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
+        rank = inputs[0].rank
+        axes = sample_axes(rng, rank)
+        named = rng.random() < 0.5 or len(axes) < rank  # without the attribute, every axis is cropped
+        return {
+            "axes": axes,
+            "spelled_axes": [spell_axis(rng, a, rank) for a in axes] if named else None,
+            "sizes": [syms.int(f"size{a}") for a in axes],
+        }
+
+    def requires(self, inputs: list[AbsTensor]) -> list[z3.BoolRef]:
+        shape = inputs[0].shape
+        return [size <= shape[a] + 2 * MAX_PAD for a, size in zip(self.attrs["axes"], self.attrs["sizes"])]
+
+    def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
+        shape = list(inputs[0].shape)
+        for axis, size in zip(self.attrs["axes"], self.attrs["sizes"]):
+            shape[axis] = size
+        return [AbsTensor(shape, inputs[0].dtype)]
+
+    def to_onnx(self, emit: OnnxEmitter, inputs: list[str], outputs: list[str]) -> None:
+        sizes = emit.const(self.attrs["sizes"])
+        emit.node("CenterCropPad", [inputs[0], sizes], outputs, axes=self.attrs["spelled_axes"])
+
+    def to_torch(self, x: torch.Tensor) -> torch.Tensor:
+        pads = [0] * (2 * x.dim())
+        for axis, size in zip(self.attrs["axes"], self.attrs["sizes"]):
+            dim = x.shape[axis]
+            begin = (size - dim) // 2 if size >= dim else -((dim - size) // 2)
+            pads[axis], pads[axis + x.dim()] = begin, size - dim - begin
+        return F.pad(x, torch_pad_order(pads))

@@ -146,3 +146,20 @@ def test_one_hot_negative_indices_on_every_axis(axis: int, spelled_axis: int) ->
     (out,) = agreed_outputs("OneHot", attrs, indices)
     hot = np.moveaxis(np.eye(3, dtype=bool)[indices % 3], -1, axis)
     np.testing.assert_array_equal(out, np.where(hot, 2.0, -1.5))
+
+
+@pytest.mark.parametrize("batch_axis", [0, 1])
+def test_reverse_sequence_reverses_each_prefix(batch_axis: int) -> None:
+    data = np.arange(16, dtype=np.float32).reshape(4, 4)
+    lengths = np.array([4, 3, 2, 1], dtype=np.int64)
+    (out,) = agreed_outputs("ReverseSequence", {"batch_axis": batch_axis, "time_axis": 1 - batch_axis}, data, lengths)
+    rows = data if batch_axis == 0 else data.T
+    expected = np.stack([np.concatenate([row[:n][::-1], row[n:]]) for row, n in zip(rows, lengths)])
+    np.testing.assert_array_equal(out, expected if batch_axis == 0 else expected.T)
+
+
+def test_reverse_sequence_lengths_stay_within_the_time_axis() -> None:
+    for graph, node, values in single_nodes("ReverseSequence", ("float32", "int64")):
+        steps = graph.types[node.inputs[0]].shape[node.attrs["time_axis"]]
+        lengths = values[node.inputs[1]]
+        assert ((lengths >= 1) & (lengths <= steps)).all(), graph.text()

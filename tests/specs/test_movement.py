@@ -87,3 +87,17 @@ def test_generated_pads_respect_torchs_reflect_and_edge_limits() -> None:
             for axis, begin, end in zip(node.attrs["axes"], node.attrs["begins"], node.attrs["ends"]):
                 assert 0 <= begin < shape[axis] and 0 <= end < shape[axis], graph.text()
     assert modes == {"constant", "reflect", "edge"}
+
+
+def test_center_crop_pad_rounds_crops_down_and_puts_the_odd_pad_at_the_end() -> None:
+    data = np.arange(20, dtype=np.float32).reshape(4, 5)
+    attrs = {"axes": [0, 1], "spelled_axes": [-2, 1], "sizes": [1, 8]}
+    (out,) = agreed_outputs("CenterCropPad", attrs, data)
+    expected = np.pad(data[1:2], [(0, 0), (1, 2)])  # crop 4 -> 1 starts at row 1; pad 5 -> 8 is 1 + 2
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_center_crop_pad_without_axes_covers_every_axis() -> None:
+    data = np.arange(6, dtype=np.int64).reshape(2, 3)
+    (out,) = agreed_outputs("CenterCropPad", {"axes": [0, 1], "spelled_axes": None, "sizes": [3, 2]}, data)
+    np.testing.assert_array_equal(out, [[0, 1], [3, 4], [0, 0]])
