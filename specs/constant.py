@@ -12,9 +12,8 @@ import torch
 
 from fuzzer.dtypes import ALL, dtype
 from specs.base import MAX_RANK, AbsTensor, OnnxEmitter, OpSpec, Symbols, register
+from specs.shape import ANY_RANK, EVERY_DTYPE, POSITIVE_RANKS
 
-EVERY_DTYPE = tuple((t,) for t in ALL)
-ANY_RANK = tuple((r,) for r in range(MAX_RANK + 1))
 RANGE_DTYPES = ("float32", "float64", "int32", "int64")
 
 
@@ -75,7 +74,7 @@ class Shape(OpSpec):
     """Opset-15 Shape with start/end, sometimes negative or past the rank (ONNX clamps like Python slicing)."""
 
     onnx_op = "Shape"
-    ranks = tuple((r,) for r in range(1, MAX_RANK + 1))
+    ranks = POSITIVE_RANKS
     dtypes = EVERY_DTYPE
 
     @classmethod

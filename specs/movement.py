@@ -27,10 +27,9 @@ from specs.base import (
 )
 from specs.constant import sample_scalar
 from specs.conv import MAX_PAD, torch_pad_order
+from specs.shape import EVERY_DTYPE, POSITIVE_RANKS
 
 INT64_MAX = 2**63 - 1
-POSITIVE_RANKS = tuple((r,) for r in range(1, MAX_RANK + 1))
-EVERY_DTYPE = tuple((t,) for t in ALL)
 
 
 @register

@@ -24,7 +24,8 @@ from specs.base import (
 )
 
 EVERY_DTYPE = tuple((t,) for t in ALL)
-POSITIVE_RANKS = tuple((r,) for r in range(1, MAX_RANK + 1))
+ANY_RANK = tuple((r,) for r in range(MAX_RANK + 1))
+POSITIVE_RANKS = ANY_RANK[1:]
 
 
 @register
@@ -32,7 +33,7 @@ class Reshape(OpSpec):
     """Target dims are solved for; one may be written as -1 for ONNX to infer."""
 
     onnx_op = "Reshape"
-    ranks = tuple((r,) for r in range(MAX_RANK + 1))
+    ranks = ANY_RANK
     dtypes = EVERY_DTYPE
 
     @classmethod
@@ -66,7 +67,7 @@ class Flatten(OpSpec):
     never spelled negative (it would read as 0)."""
 
     onnx_op = "Flatten"
-    ranks = tuple((r,) for r in range(MAX_RANK + 1))
+    ranks = ANY_RANK
     dtypes = EVERY_DTYPE
 
     @classmethod
@@ -171,7 +172,7 @@ class Expand(OpSpec):
     """ONNX Expand broadcasts both ways: a 1 in the target keeps the input's dim."""
 
     onnx_op = "Expand"
-    ranks = tuple((r,) for r in range(MAX_RANK + 1))
+    ranks = ANY_RANK
     dtypes = EVERY_DTYPE
 
     @classmethod
