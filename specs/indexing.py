@@ -28,6 +28,7 @@ from specs.base import (
     same_rank,
     spell_axis,
 )
+from specs.shape import sample_axis
 
 INDEX_DTYPES = ("int32", "int64")
 DATA_RANKS = range(1, MAX_RANK + 1)
@@ -71,9 +72,7 @@ class AxisIndexing(OpSpec):
 
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
-        rank = inputs[0].rank
-        axis = rng.randrange(rank)
-        return {"axis": axis, "spelled_axis": spell_axis(rng, axis, rank)}
+        return sample_axis(rng, inputs[0].rank)
 
     def onnx_attrs(self) -> dict[str, Any]:
         return {"axis": self.attrs["spelled_axis"]}

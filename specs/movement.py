@@ -27,7 +27,7 @@ from specs.base import (
 )
 from specs.constant import sample_scalar
 from specs.conv import MAX_PAD, torch_pad_order
-from specs.shape import EVERY_DTYPE, POSITIVE_RANKS
+from specs.shape import EVERY_DTYPE, POSITIVE_RANKS, sample_axis
 
 INT64_MAX = 2**63 - 1
 
@@ -101,9 +101,7 @@ class Concat(OpSpec):
 
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
-        rank = inputs[0].rank
-        axis = rng.randrange(rank)
-        return {"axis": axis, "spelled_axis": spell_axis(rng, axis, rank)}
+        return sample_axis(rng, inputs[0].rank)
 
     def requires(self, inputs: list[AbsTensor]) -> list[z3.BoolRef]:
         first, axis = inputs[0].shape, self.attrs["axis"]
@@ -139,12 +137,8 @@ class Split(OpSpec):
 
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
-        rank = inputs[0].rank
-        axis = rng.randrange(rank)
         count = rng.randint(1, 4)
-        return {
-            "axis": axis,
-            "spelled_axis": spell_axis(rng, axis, rank),
+        return sample_axis(rng, inputs[0].rank) | {
             "count": count,
             "sizes": [syms.int(f"size{i}") for i in range(count)] if rng.random() < 0.5 else None,
         }

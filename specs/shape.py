@@ -28,6 +28,12 @@ ANY_RANK = tuple((r,) for r in range(MAX_RANK + 1))
 POSITIVE_RANKS = ANY_RANK[1:]
 
 
+def sample_axis(rng: random.Random, rank: int) -> dict[str, int]:
+    """One axis of a rank-`rank` tensor, with the spelling (maybe negative) that ONNX is given."""
+    axis = rng.randrange(rank)
+    return {"axis": axis, "spelled_axis": spell_axis(rng, axis, rank)}
+
+
 @register
 class Reshape(OpSpec):
     """Target dims are solved for; one may be written as -1 for ONNX to infer."""
