@@ -130,7 +130,7 @@ def _try_insert(state: _State, cls: type[OpSpec], supported: Supported | None, a
         (state.weights if kind == "weight" else state.inputs).append(tensor.name)
         state.tensors.append(tensor)
         state.variables += [d for d in tensor.abs.shape if isinstance(d, z3.ArithRef)]
-    state.variables += [v for v in _z3_leaves(attrs) if z3.is_const(v)]
+    state.variables += [v for v in _z3_leaves(list(attrs.values())) if z3.is_const(v)]
     out_names = [f"t{state.output_count + i}" for i in range(len(outputs))]
     state.output_count += len(outputs)
     state.tensors += [_Tensor(n, o) for n, o in zip(out_names, outputs)]
@@ -195,6 +195,6 @@ def _concretize(state: _State) -> Graph:
     nodes = [Node(op.name(), ins, outs, {k: value(v) for k, v in op.attrs.items()}) for op, ins, outs in state.nodes]
     outputs = [name for _, _, outs in state.nodes for name in outs if name not in state.consumed]
     inputs, weights = list(state.inputs), list(state.weights)
-    if not inputs:
+    if not inputs and weights:  # graphs of arity-0 ops (Range) have no leaves at all
         inputs.append(weights.pop(0))
     return Graph(inputs=inputs, weights=weights, nodes=nodes, outputs=outputs, types=types)

@@ -50,9 +50,12 @@ class TvmRelax(OnnxBackend):
         device = tvm.cpu()
         args = [tvm.runtime.tensor(case.inputs[name], device) for name in case.graph.inputs]
         result: Any = compiled["main"](*args)
-        results = [result] if len(case.graph.outputs) == 1 and not _is_tuple(result) else list(result)
-        return dict(zip(case.graph.outputs, (r.numpy() for r in results)))
+        results = list(result) if isinstance(result, tvm.ir.Array) else [result]
+        return dict(zip(case.graph.outputs, (_as_array(r) for r in results)))
 
 
-def _is_tuple(value: Any) -> bool:
-    return not hasattr(value, "numpy")
+def _as_array(value: Any) -> np.ndarray:
+    """Relax returns an ONNX Shape output as a shape value, not a tensor; both become int64 arrays."""
+    if isinstance(value, tvm.runtime.ShapeTuple):
+        return np.array(list(value), dtype=np.int64)
+    return value.numpy()

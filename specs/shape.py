@@ -1,4 +1,4 @@
-"""Ops that only rearrange dims: Reshape, Transpose, Squeeze, Unsqueeze, Expand."""
+"""Ops that only rearrange dims: Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Expand."""
 
 from __future__ import annotations
 
@@ -24,7 +24,14 @@ from specs.base import (
 )
 
 EVERY_DTYPE = tuple((t,) for t in ALL)
-POSITIVE_RANKS = tuple((r,) for r in range(1, MAX_RANK + 1))
+ANY_RANK = tuple((r,) for r in range(MAX_RANK + 1))
+POSITIVE_RANKS = ANY_RANK[1:]
+
+
+def sample_axis(rng: random.Random, rank: int) -> dict[str, int]:
+    """One axis of a rank-`rank` tensor, with the spelling (maybe negative) that ONNX is given."""
+    axis = rng.randrange(rank)
+    return {"axis": axis, "spelled_axis": spell_axis(rng, axis, rank)}
 
 
 @register
@@ -32,7 +39,7 @@ class Reshape(OpSpec):
     """Target dims are solved for; one may be written as -1 for ONNX to infer."""
 
     onnx_op = "Reshape"
-    ranks = tuple((r,) for r in range(MAX_RANK + 1))
+    ranks = ANY_RANK
     dtypes = EVERY_DTYPE
 
     @classmethod
@@ -58,6 +65,33 @@ class Reshape(OpSpec):
 
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(self.attrs["shape"])
+
+
+@register
+class Flatten(OpSpec):
+    """Dims before `axis` multiply into rows, the rest into columns, for axis in [-r, r]; axis r is
+    never spelled negative (it would read as 0)."""
+
+    onnx_op = "Flatten"
+    ranks = ANY_RANK
+    dtypes = EVERY_DTYPE
+
+    @classmethod
+    def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
+        rank = inputs[0].rank
+        axis = rng.randint(0, rank)
+        return {"axis": axis, "spelled_axis": spell_axis(rng, axis, rank) if axis < rank else axis}
+
+    def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
+        shape, axis = inputs[0].shape, self.attrs["axis"]
+        return [AbsTensor([product(shape[:axis]), product(shape[axis:])], inputs[0].dtype)]
+
+    def onnx_attrs(self) -> dict[str, Any]:
+        return {"axis": self.attrs["spelled_axis"]}
+
+    def to_torch(self, x: torch.Tensor) -> torch.Tensor:
+        axis = self.attrs["axis"]
+        return x.reshape(product(x.shape[:axis]), product(x.shape[axis:]))
 
 
 @register
@@ -144,7 +178,7 @@ class Expand(OpSpec):
     """ONNX Expand broadcasts both ways: a 1 in the target keeps the input's dim."""
 
     onnx_op = "Expand"
-    ranks = tuple((r,) for r in range(MAX_RANK + 1))
+    ranks = ANY_RANK
     dtypes = EVERY_DTYPE
 
     @classmethod

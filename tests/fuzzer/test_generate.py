@@ -51,3 +51,15 @@ def test_graph_json_round_trips() -> None:
     graph = generate(11)
     again = Graph.from_json(graph.to_json())
     assert again == graph and again.dumps() == graph.dumps()
+
+
+def test_attribute_variables_are_spread_like_dims() -> None:
+    counts = {
+        generate(seed, GenOptions(max_nodes=1, ops=("Range",), dtypes=())).nodes[0].attrs["count"] for seed in range(20)
+    }
+    assert len(counts) > 3, f"Z3 left every Range count at its boundary: {counts}"
+
+
+def test_arity_zero_ops_make_graphs_without_leaves() -> None:
+    graph = generate(3, GenOptions(max_nodes=3, ops=("Range",), dtypes=()))
+    assert graph.inputs == [] and graph.weights == [] and {n.op for n in graph.nodes} == {"Range"}

@@ -46,7 +46,7 @@ def test_spec_lowerings_agree_with_onnx_and_torch(name: str) -> None:
             try:
                 actual = run_ort_noopt(model.SerializeToString(), inputs, graph.outputs)
             except OrtNotImplemented:
-                break  # ONNX Runtime lacks this dtype; the support matrix records that
+                continue  # no kernel for this instance's dtypes (an attr may pick the output dtype)
             expected = {n: tensors[n].numpy() for n in graph.outputs}
             if not all_finite(expected):
                 continue

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fuzzer.ir import Graph, Node, TensorType
+from fuzzer.testcase import TestCase
+from oracles.tvm_relax import TvmRelax
+
+SHAPE = {"start": None, "end": None}
+
+
+def shape_case(outputs: int) -> TestCase:
+    """x -> Shape (and Size): Relax returns the shape as a shape value, not a tensor."""
+    nodes = [Node("Shape", ["x0"], ["t0"], SHAPE), Node("Size", ["x0"], ["t1"], {})][:outputs]
+    types = {"x0": TensorType((2, 3), "float32"), "t0": TensorType((2,), "int64"), "t1": TensorType((), "int64")}
+    graph = Graph(["x0"], [], nodes, [f"t{i}" for i in range(outputs)], types)
+    return TestCase(graph, {"x0": np.zeros((2, 3), np.float32)})
+
+
+@pytest.mark.parametrize("outputs", [1, 2])
+def test_shape_outputs_come_back_as_int64_arrays(outputs: int) -> None:
+    backend = TvmRelax()
+    case = shape_case(outputs)
+    result = backend.run(backend.compile(backend.convert(case), case), case)
+    np.testing.assert_array_equal(result["t0"], np.array([2, 3], dtype=np.int64))
+    assert result["t0"].dtype == np.int64
+    if outputs == 2:
+        assert result["t1"] == 6

@@ -1,0 +1,44 @@
+"""Hand-built one-node graphs, so a test can pin a corner the random property suite may not reach."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fuzzer.dtypes import from_numpy
+from fuzzer.ir import Graph, Node, TensorType
+from fuzzer.materialize import to_onnx
+from fuzzer.validate import check_onnx, check_torch
+from fuzzer.values import evaluate
+from oracles.compare import compare_outputs
+from specs import AbsTensor, spec
+from tests.specs.test_specs import run_ort_noopt
+
+
+def one_node_graph(op: str, attrs: dict[str, Any], inputs: list[np.ndarray]) -> Graph:
+    """A graph applying `op` with concrete `attrs` to inputs shaped and typed like the arrays."""
+    input_types = [TensorType(tuple(a.shape), from_numpy(a.dtype).name) for a in inputs]
+    outputs = spec(op)(attrs).infer([AbsTensor(list(t.shape), t.dtype) for t in input_types])
+    in_names = [f"x{i}" for i in range(len(inputs))]
+    out_names = [f"t{i}" for i in range(len(outputs))]
+    types = dict(zip(in_names, input_types))
+    types |= {name: TensorType(tuple(int(d) for d in o.shape), o.dtype) for name, o in zip(out_names, outputs)}
+    return Graph(
+        inputs=in_names, weights=[], nodes=[Node(op, in_names, out_names, attrs)], outputs=out_names, types=types
+    )
+
+
+def agreed_outputs(op: str, attrs: dict[str, Any], *inputs: np.ndarray) -> list[np.ndarray]:
+    """Checks the node as the property suite does (ONNX checker and shapes, torch shapes, ONNX
+    Runtime without optimizations equal to torch eager) and returns the agreed outputs."""
+    graph = one_node_graph(op, attrs, list(inputs))
+    values = dict(zip(graph.inputs, inputs))
+    model = to_onnx(graph, {})
+    assert check_onnx(graph, model) == [], graph.text()
+    tensors = evaluate(graph, values)
+    assert check_torch(graph, tensors) == [], graph.text()
+    expected = {name: tensors[name].numpy() for name in graph.outputs}
+    actual = run_ort_noopt(model.SerializeToString(), values, graph.outputs)
+    assert compare_outputs(expected, actual) is None, graph.text()
+    return [expected[name] for name in graph.outputs]
