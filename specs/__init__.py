@@ -1,6 +1,6 @@
 """Operator specifications; importing the package registers every family."""
 
-from specs import axis, conv, elementwise, linalg, movement, norm, reduce, shape  # noqa: F401
+from specs import axis, conv, elementwise, linalg, loss, movement, norm, reduce, shape  # noqa: F401
 from specs.base import REGISTRY, AbsTensor, OnnxEmitter, OpSpec
 
 __all__ = ["REGISTRY", "AbsTensor", "OnnxEmitter", "OpSpec", "spec"]

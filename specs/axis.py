@@ -41,18 +41,20 @@ class Softmax(AlongAxis):
         return torch.softmax(x, self.attrs["axis"])
 
 
+def log_softmax_spread(x: torch.Tensor, axis: int) -> torch.Tensor:
+    """Keep max - x moderate, so that even exp-then-log implementations stay finite and exact."""
+    return below(x.amax(axis, keepdim=True) - x, 2 * exp_limit(x))
+
+
 @register
 class LogSoftmax(AlongAxis):
-    """A spread kept moderate so that even exp-then-log implementations stay finite and exact."""
-
     onnx_op = "LogSoftmax"
 
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         return torch.log_softmax(x, self.attrs["axis"])
 
     def domain_loss(self, x: torch.Tensor) -> torch.Tensor | None:
-        spread = x.amax(self.attrs["axis"], keepdim=True) - x
-        return below(spread, 2 * exp_limit(x))
+        return log_softmax_spread(x, self.attrs["axis"])
 
 
 @register
