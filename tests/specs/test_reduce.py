@@ -1,0 +1,110 @@
+"""Corners of the Reduce* and ArgMax/ArgMin specs where ONNX readings or torch defaults differ."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from fuzzer.generate import GenOptions, generate
+from specs import REGISTRY, AbsTensor
+from specs.base import Symbols
+from tests.specs.single_node import run_both
+
+X = np.array([[-2.0, 0.5, 3.0], [1.5, -1.0, 2.0]], np.float32)
+
+
+def reduce_attrs(axes: list[int], keepdims: int = 0, noop: int = 0, empty_input: bool = False) -> dict[str, Any]:
+    """Attributes of a Reduce* node that spells its axes as they are."""
+    return {
+        "axes": axes,
+        "spelled": axes,
+        "keepdims": keepdims,
+        "noop_with_empty_axes": noop,
+        "empty_axes_input": empty_input,
+    }
+
+
+@pytest.mark.parametrize("op", ["ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum"])
+def test_noop_rows_whose_element_map_is_not_the_identity_never_draw_noop(op: str) -> None:
+    _, (ort,) = run_both(op, reduce_attrs([], noop=1), np.abs(X) + 0.5 if op == "ReduceLogSum" else X)
+    assert ort.shape == X.shape and not np.allclose(ort, X), "ONNX Runtime maps elements under noop"
+    rng = random.Random(0)
+    draws = [REGISTRY[op].sample_attrs(rng, [AbsTensor([2, 3], "float32")], Symbols("n")) for _ in range(200)]
+    assert not any(attrs["noop_with_empty_axes"] for attrs in draws)
+
+
+@pytest.mark.parametrize("op", ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceProd", "ReduceLogSumExp"])
+@pytest.mark.parametrize("empty_input", [False, True])
+def test_noop_with_empty_axes_is_the_identity_however_empty_axes_are_spelled(op: str, empty_input: bool) -> None:
+    (eager,), (ort,) = run_both(op, reduce_attrs([], noop=1, empty_input=empty_input), X)
+    np.testing.assert_allclose(eager, X)
+    np.testing.assert_allclose(ort, X, rtol=1e-6)
+
+
+@pytest.mark.parametrize("empty_input", [False, True])
+def test_empty_axes_without_noop_reduce_everything(empty_input: bool) -> None:
+    (eager,), (ort,) = run_both("ReduceSumSquare", reduce_attrs([], keepdims=1, empty_input=empty_input), X)
+    assert eager.shape == ort.shape == (1, 1)
+    np.testing.assert_allclose(ort, eager, rtol=1e-6)
+
+
+def test_integer_mean_truncates_toward_zero() -> None:
+    x = np.array([[-5, 1, 1], [5, -1, -1]], np.int32)  # means -1, 1: floor would give -2 for the first
+    (eager,), (ort,) = run_both("ReduceMean", reduce_attrs([1]), x)
+    assert eager.tolist() == ort.tolist() == [-1, 1]
+
+
+def test_negative_axis_spellings_mean_the_same_axes() -> None:
+    attrs = reduce_attrs([0, 1], keepdims=1) | {"spelled": [-2, 1]}
+    (eager,), (ort,) = run_both("ReduceMax", attrs, X)
+    assert eager.tolist() == ort.tolist() == [[3.0]]
+
+
+def test_integer_products_combine_few_enough_elements_not_to_overflow() -> None:
+    options = GenOptions(max_nodes=1, ops=("ReduceProd",), dtypes=("int32",), reuse_probability=0.0)
+    for seed in range(20):
+        graph = generate(seed, options)
+        node = graph.nodes[0]
+        x = graph.types[node.inputs[0]]
+        axes = REGISTRY["ReduceProd"](node.attrs).reduced_axes(x.rank)
+        assert int(np.prod([x.shape[a] for a in axes])) <= 8, graph.text()
+
+
+@pytest.mark.parametrize(
+    ("op", "inside", "outside"),
+    [
+        ("ReduceLogSum", [[1.0, 0.5]], [[1.0, -1.5]]),
+        ("ReduceLogSumExp", [[1.0, -2.0]], [[30.0, 1.0]]),
+        ("ReduceProd", [[3.0, 3.0]], [[1e30, 1e30]]),
+        ("ReduceSumSquare", [[3.0, 3.0]], [[1e19, 1.0]]),
+    ],
+)
+def test_domain_losses_vanish_inside_and_have_gradients_outside(op: str, inside: list, outside: list) -> None:
+    spec = REGISTRY[op](reduce_attrs([1]))
+    assert float(spec.domain_loss(torch.tensor(inside))) == 0.0
+    x = torch.tensor(outside, requires_grad=True)
+    loss = spec.domain_loss(x)
+    loss.backward()
+    assert loss.item() > 0 and x.grad is not None and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(("op", "first", "last"), [("ArgMax", 0, 3), ("ArgMin", 1, 2)])
+def test_integer_ties_pick_the_index_select_last_index_asks_for(op: str, first: int, last: int) -> None:
+    x = np.array([5, -2, -2, 5], np.int64)
+    for select_last, want in ((0, first), (1, last)):
+        attrs = {"axis": 0, "spelled_axis": -1, "keepdims": 0, "select_last_index": select_last}
+        (eager,), (ort,) = run_both(op, attrs, x)
+        assert int(eager) == int(ort) == want
+
+
+def test_float_near_ties_of_the_extreme_are_out_of_domain() -> None:
+    spec = REGISTRY["ArgMin"]({"axis": 1, "spelled_axis": 1, "keepdims": 1, "select_last_index": 0})
+    assert float(spec.domain_loss(torch.tensor([[0.0, 1.0, -1.0]]))) == 0.0
+    x = torch.tensor([[0.0, -1.0, -1.01]], requires_grad=True)
+    loss = spec.domain_loss(x)
+    loss.backward()
+    assert loss.item() > 0 and x.grad[0, 1] != 0
