@@ -90,15 +90,14 @@ def prod(x: torch.Tensor, dims: list[int], keepdim: bool) -> torch.Tensor:
 class Reduce(OpSpec):
     """Opset-18 reductions: axes as a constant input, omitted or empty to reduce everything.
 
-    With noop_with_empty_axes=1 and no axes, the ONNX text says the output is the input, while
-    ONNX Runtime and the ONNX reference apply the element map of the reduction (|x|, x², log x).
-    The two readings agree only for rows with `noop_is_identity`; only those rows draw noop=1.
+    With noop_with_empty_axes=1 and no axes, each element is reduced on its own: the identity for
+    ReduceSum, but |x|, x² or log x for ReduceL1, ReduceSumSquare or ReduceLogSum. The ONNX text
+    says so since onnx/onnx#7137 (onnx 1.23 reads that way); ONNX Runtime and the reference agree.
     """
 
     ranks = POSITIVE_RANKS
     torch_fn: ClassVar[ReduceFn]
     domain: ClassVar[ReduceDomain | None] = None
-    noop_is_identity: ClassVar[bool] = True
     int_count_limit: ClassVar[int | None] = None  # most elements one integer result may combine
 
     @classmethod
@@ -109,7 +108,7 @@ class Reduce(OpSpec):
             "axes": axes,
             "spelled": [spell_axis(rng, a, rank) for a in axes],
             "keepdims": rng.randint(0, 1),
-            "noop_with_empty_axes": int(not axes and cls.noop_is_identity and rng.random() < 0.5),
+            "noop_with_empty_axes": int(not axes and rng.random() < 0.5),
             "empty_axes_input": not axes and rng.random() < 0.5,
         }
 
@@ -146,10 +145,10 @@ class Reduce(OpSpec):
         )
 
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
-        axes = self.reduced_axes(x.dim())
-        if not axes:
-            return x
-        result = type(self).torch_fn(x, axes, bool(self.attrs["keepdims"]))
+        axes, keepdim = self.reduced_axes(x.dim()), bool(self.attrs["keepdims"])
+        if not axes:  # noop_with_empty_axes: each element is reduced alone, over a new unit axis
+            x, axes, keepdim = x.unsqueeze(-1), [x.dim()], False
+        result = type(self).torch_fn(x, axes, keepdim)
         return result.to(x.dtype)  # torch widens int32 sums and products to int64; ONNX keeps the type
 
     def domain_loss(self, x: torch.Tensor) -> torch.Tensor | None:
@@ -162,7 +161,6 @@ def reduce_op(
     torch_fn: ReduceFn,
     dtypes: tuple[str, ...],
     domain: ReduceDomain | None = None,
-    noop_is_identity: bool = True,
     int_count_limit: int | None = None,
 ) -> type[OpSpec]:
     """Declare and register one Reduce* spec."""
@@ -171,7 +169,6 @@ def reduce_op(
         "torch_fn": staticmethod(torch_fn),
         "dtypes": tuple((t,) for t in dtypes),
         "domain": staticmethod(domain) if domain else None,
-        "noop_is_identity": noop_is_identity,
         "int_count_limit": int_count_limit,
         "__module__": __name__,
     }
@@ -202,10 +199,10 @@ reduce_op("ReduceMax", torch.amax, ORDERED)
 reduce_op("ReduceMin", torch.amin, ORDERED)
 reduce_op("ReduceProd", prod, SUMMABLE, product_fits, int_count_limit=MAX_INT_PRODUCT_COUNT)
 reduce_op("ReduceLogSumExp", torch.logsumexp, FLOATS, exp_sum_fits)
-reduce_op("ReduceL1", l1, SUMMABLE, sum_fits, noop_is_identity=False)
-reduce_op("ReduceL2", l2, FLOATS, squares_fit, noop_is_identity=False)
-reduce_op("ReduceSumSquare", sum_square, SUMMABLE, squares_fit, noop_is_identity=False)
-reduce_op("ReduceLogSum", log_sum, FLOATS, positive_sum, noop_is_identity=False)
+reduce_op("ReduceL1", l1, SUMMABLE, sum_fits)
+reduce_op("ReduceL2", l2, FLOATS, squares_fit)
+reduce_op("ReduceSumSquare", sum_square, SUMMABLE, squares_fit)
+reduce_op("ReduceLogSum", log_sum, FLOATS, positive_sum)
 
 
 def extreme_gap(x: torch.Tensor, axis: int, largest: bool = True) -> torch.Tensor:
