@@ -122,6 +122,8 @@ class InstanceNormalization(PerChannel, GroupStatistics):
 class LayerNormalization(GroupStatistics):
     """Normalizes over the axes from `axis` on; Scale and the optional B broadcast one way to X.
 
+    Most instances give Scale and B exactly the normalized shape, as models do; the rest draw any
+    one-way broadcast (down to a scalar), which ONNX allows and frontends often mishandle.
     stash_type=1 (the default) computes the standardization in float32 and casts it back before
     Scale and B are applied; the torch lowering does the same.
     """
@@ -138,8 +140,15 @@ class LayerNormalization(GroupStatistics):
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
         rank = inputs[0].rank
-        axis = rng.randrange(rank)
-        return {"axis": axis, "spelled_axis": spell_axis(rng, axis, rank), "epsilon": rng.choice(EPSILONS)}
+        param_ranks = {param.rank for param in inputs[1:]}
+        exact = len(param_ranks) == 1 and min(param_ranks) > 0 and rng.random() < 0.7
+        axis = rank - min(param_ranks) if exact else rng.randrange(rank)
+        return {
+            "axis": axis,
+            "spelled_axis": spell_axis(rng, axis, rank),
+            "epsilon": rng.choice(EPSILONS),
+            "exact_params": exact,
+        }
 
     def normalized_axes(self, rank: int) -> list[int]:
         return list(range(self.attrs["axis"], rank))
@@ -148,7 +157,8 @@ class LayerNormalization(GroupStatistics):
         x = inputs[0].shape
         cons = super().requires(inputs)
         for param in inputs[1:]:
-            cons += [or_(p == d, p == 1) for p, d in zip(reversed(param.shape), reversed(x))]
+            for p, d in zip(reversed(param.shape), reversed(x)):
+                cons.append(p == d if self.attrs["exact_params"] else or_(p == d, p == 1))
         return cons
 
     def onnx_attrs(self) -> dict[str, Any]:
