@@ -1,9 +1,9 @@
-"""Ops that work along one axis and keep it: Softmax, LogSoftmax, Hardmax, CumSum, TopK."""
+"""Ops along one axis: ArgMax/ArgMin, Softmax, LogSoftmax, Hardmax, CumSum, TopK."""
 
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -11,11 +11,11 @@ import z3
 
 from specs.base import AbsTensor, OnnxEmitter, OpSpec, Symbols, register, spell_axis
 from specs.elementwise import MARGIN, below, exp_limit
-from specs.reduce import FLOATS, ORDERED, POSITIVE_RANKS, SUMMABLE, extreme_gap, sum_fits
+from specs.reduce import FLOATS, ORDERED, POSITIVE_RANKS, SUMMABLE, sum_fits
 
 
 class AlongAxis(OpSpec):
-    """One axis attribute (sometimes spelled negative); the shape of x is kept."""
+    """One axis attribute (sometimes spelled negative); unless said otherwise the shape of x is kept."""
 
     ranks = POSITIVE_RANKS
     dtypes = tuple((t,) for t in FLOATS)
@@ -31,6 +31,70 @@ class AlongAxis(OpSpec):
 
     def onnx_attrs(self) -> dict[str, Any]:
         return {"axis": self.attrs["spelled_axis"]}
+
+
+def extreme_gap(x: torch.Tensor, axis: int, largest: bool = True) -> torch.Tensor:
+    """Loss keeping the extreme along `axis` MARGIN apart from the runner-up.
+
+    Which index wins must not hinge on rounding noise from the ops before; integer values are
+    exact, so integer ties are left in and resolved by the rule ONNX states for the op.
+    """
+    if not x.dtype.is_floating_point or x.shape[axis] < 2:
+        return torch.zeros(())
+    top = torch.topk(x, 2, dim=axis, largest=largest).values
+    first, second = top.unbind(axis)
+    return torch.relu(MARGIN - (first - second).abs()).sum()
+
+
+class ArgExtreme(AlongAxis):
+    """ArgMax/ArgMin; torch picks the first extreme, so select_last_index=1 lowers through a flip."""
+
+    dtypes = tuple((t,) for t in ORDERED)
+    largest: ClassVar[bool]
+
+    @classmethod
+    def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
+        return super().sample_attrs(rng, inputs, syms) | {
+            "keepdims": rng.randint(0, 1),
+            "select_last_index": rng.randint(0, 1),
+        }
+
+    def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
+        shape = list(inputs[0].shape)
+        if self.attrs["keepdims"]:
+            shape[self.attrs["axis"]] = 1
+        else:
+            del shape[self.attrs["axis"]]
+        return [AbsTensor(shape, "int64")]
+
+    def onnx_attrs(self) -> dict[str, Any]:
+        return {
+            "axis": self.attrs["spelled_axis"],
+            "keepdims": self.attrs["keepdims"],
+            "select_last_index": self.attrs["select_last_index"],
+        }
+
+    def to_torch(self, x: torch.Tensor) -> torch.Tensor:
+        axis, keepdim = self.attrs["axis"], bool(self.attrs["keepdims"])
+        pick = torch.argmax if type(self).largest else torch.argmin
+        if not self.attrs["select_last_index"]:
+            return pick(x, axis, keepdim)
+        return x.shape[axis] - 1 - pick(x.flip(axis), axis, keepdim)
+
+    def domain_loss(self, x: torch.Tensor) -> torch.Tensor | None:
+        return extreme_gap(x, self.attrs["axis"], type(self).largest)
+
+
+@register
+class ArgMax(ArgExtreme):
+    onnx_op = "ArgMax"
+    largest = True
+
+
+@register
+class ArgMin(ArgExtreme):
+    onnx_op = "ArgMin"
+    largest = False
 
 
 @register

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 import z3
 
+from specs.axis import AlongAxis
 from specs.base import (
     MAX_RANK,
     AbsTensor,
@@ -203,21 +204,17 @@ class MeanVarianceNormalization(GroupStatistics):
 
 
 @register
-class LpNormalization(Normalization):
+class LpNormalization(AlongAxis):
     """x / ||x||_p along one axis, p in {1, 2}; the norm is kept away from zero."""
 
     onnx_op = "LpNormalization"
-    ranks = tuple((r,) for r in range(1, MAX_RANK + 1))
-    dtypes = tuple((t,) for t in FLOATS)
 
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
-        rank = inputs[0].rank
-        axis = rng.randrange(rank)
-        return {"axis": axis, "spelled_axis": spell_axis(rng, axis, rank), "p": rng.choice([1, 2])}
+        return super().sample_attrs(rng, inputs, syms) | {"p": rng.choice([1, 2])}
 
     def onnx_attrs(self) -> dict[str, Any]:
-        return {"axis": self.attrs["spelled_axis"], "p": self.attrs["p"]}
+        return super().onnx_attrs() | {"p": self.attrs["p"]}
 
     def norm(self, x: torch.Tensor) -> torch.Tensor:
         return torch.linalg.vector_norm(x, self.attrs["p"], self.attrs["axis"], keepdim=True)

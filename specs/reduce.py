@@ -1,4 +1,4 @@
-"""Reductions over axes (the opset-18 Reduce* family) and the index reductions ArgMax/ArgMin."""
+"""Reductions over a set of axes: the opset-18 Reduce* family."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from specs.base import (
     sample_axes,
     spell_axis,
 )
-from specs.elementwise import MARGIN, above, below
+from specs.elementwise import above, below
 
 POSITIVE_RANKS = tuple((r,) for r in range(1, MAX_RANK + 1))
 FLOATS = ("float32", "float64", "float16")
@@ -203,72 +203,3 @@ reduce_op("ReduceL1", l1, SUMMABLE, sum_fits)
 reduce_op("ReduceL2", l2, FLOATS, squares_fit)
 reduce_op("ReduceSumSquare", sum_square, SUMMABLE, squares_fit)
 reduce_op("ReduceLogSum", log_sum, FLOATS, positive_sum)
-
-
-def extreme_gap(x: torch.Tensor, axis: int, largest: bool = True) -> torch.Tensor:
-    """Loss keeping the extreme along `axis` MARGIN apart from the runner-up.
-
-    Which index wins must not hinge on rounding noise from the ops before; integer values are
-    exact, so integer ties are left in and resolved by the rule ONNX states for the op.
-    """
-    if not x.dtype.is_floating_point or x.shape[axis] < 2:
-        return torch.zeros(())
-    top = torch.topk(x, 2, dim=axis, largest=largest).values
-    first, second = top.unbind(axis)
-    return torch.relu(MARGIN - (first - second).abs()).sum()
-
-
-class ArgExtreme(OpSpec):
-    """ArgMax/ArgMin; torch picks the first extreme, so select_last_index=1 lowers through a flip."""
-
-    ranks = POSITIVE_RANKS
-    dtypes = tuple((t,) for t in ORDERED)
-    largest: ClassVar[bool]
-
-    @classmethod
-    def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
-        rank = inputs[0].rank
-        axis = rng.randrange(rank)
-        return {
-            "axis": axis,
-            "spelled_axis": spell_axis(rng, axis, rank),
-            "keepdims": rng.randint(0, 1),
-            "select_last_index": rng.randint(0, 1),
-        }
-
-    def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
-        shape = list(inputs[0].shape)
-        if self.attrs["keepdims"]:
-            shape[self.attrs["axis"]] = 1
-        else:
-            del shape[self.attrs["axis"]]
-        return [AbsTensor(shape, "int64")]
-
-    def onnx_attrs(self) -> dict[str, Any]:
-        return {
-            "axis": self.attrs["spelled_axis"],
-            "keepdims": self.attrs["keepdims"],
-            "select_last_index": self.attrs["select_last_index"],
-        }
-
-    def to_torch(self, x: torch.Tensor) -> torch.Tensor:
-        axis, keepdim = self.attrs["axis"], bool(self.attrs["keepdims"])
-        pick = torch.argmax if type(self).largest else torch.argmin
-        if not self.attrs["select_last_index"]:
-            return pick(x, axis, keepdim)
-        return x.shape[axis] - 1 - pick(x.flip(axis), axis, keepdim)
-
-    def domain_loss(self, x: torch.Tensor) -> torch.Tensor | None:
-        return extreme_gap(x, self.attrs["axis"], type(self).largest)
-
-
-@register
-class ArgMax(ArgExtreme):
-    onnx_op = "ArgMax"
-    largest = True
-
-
-@register
-class ArgMin(ArgExtreme):
-    onnx_op = "ArgMin"
-    largest = False
