@@ -46,7 +46,7 @@ def total(x: torch.Tensor, axes: list[int]) -> torch.Tensor:
 
 
 def reduced_count(x: torch.Tensor, axes: list[int]) -> int:
-    return math.prod(x.shape[a] for a in axes)
+    return math.prod([x.shape[a] for a in axes])
 
 
 def sum_fits(x: torch.Tensor, axes: list[int]) -> torch.Tensor:

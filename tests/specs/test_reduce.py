@@ -113,3 +113,11 @@ def test_float_near_ties_of_the_extreme_are_out_of_domain() -> None:
     loss = spec.domain_loss(x)
     loss.backward()
     assert loss.item() > 0 and x.grad[0, 1] != 0
+
+
+def test_integer_mean_lowering_traces_as_one_torch_compile_graph() -> None:
+    """Regression: a generator inside the lowering made dynamo give up, crashing Inductor."""
+    spec = REGISTRY["ReduceMean"](reduce_attrs([0, 1]))
+    compiled = torch.compile(spec.to_torch, backend="eager", fullgraph=True)
+    x = torch.tensor([[-5, 1], [1, 0]], dtype=torch.int64)
+    assert compiled(x).item() == spec.to_torch(x).item() == 0  # -3 / 4 truncates to 0
