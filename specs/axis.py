@@ -68,8 +68,7 @@ class ArgExtreme(AlongAxis):
         return [AbsTensor(shape, "int64")]
 
     def onnx_attrs(self) -> dict[str, Any]:
-        return {
-            "axis": self.attrs["spelled_axis"],
+        return super().onnx_attrs() | {
             "keepdims": self.attrs["keepdims"],
             "select_last_index": self.attrs["select_last_index"],
         }

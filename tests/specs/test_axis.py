@@ -1,4 +1,4 @@
-"""Corners of the one-axis specs: ties in TopK and Hardmax, CumSum's exclusive and reverse modes."""
+"""Corners of the one-axis specs: ties in ArgMax/ArgMin, TopK and Hardmax; CumSum's modes."""
 
 from __future__ import annotations
 
@@ -49,3 +49,21 @@ def test_log_softmax_keeps_the_spread_small_enough_for_exp_then_log() -> None:
     spec = REGISTRY["LogSoftmax"]({"axis": 0, "spelled_axis": 0})
     assert spec.domain_loss(torch.tensor([1.0, -5.0, 3.0])).item() == 0.0
     assert spec.domain_loss(torch.tensor([1.0, -500.0])).item() > 0
+
+
+@pytest.mark.parametrize(("op", "first", "last"), [("ArgMax", 0, 3), ("ArgMin", 1, 2)])
+def test_integer_ties_pick_the_index_select_last_index_asks_for(op: str, first: int, last: int) -> None:
+    x = np.array([5, -2, -2, 5], np.int64)
+    for select_last, want in ((0, first), (1, last)):
+        attrs = {"axis": 0, "spelled_axis": -1, "keepdims": 0, "select_last_index": select_last}
+        (eager,), (ort,) = run_both(op, attrs, x)
+        assert int(eager) == int(ort) == want
+
+
+def test_float_near_ties_of_the_extreme_are_out_of_domain() -> None:
+    spec = REGISTRY["ArgMin"]({"axis": 1, "spelled_axis": 1, "keepdims": 1, "select_last_index": 0})
+    assert float(spec.domain_loss(torch.tensor([[0.0, 1.0, -1.0]]))) == 0.0
+    x = torch.tensor([[0.0, -1.0, -1.01]], requires_grad=True)
+    loss = spec.domain_loss(x)
+    loss.backward()
+    assert loss.item() > 0 and x.grad[0, 1] != 0
