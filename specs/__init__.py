@@ -1,6 +1,18 @@
 """Operator specifications; importing the package registers every family."""
 
-from specs import constant, conv, elementwise, indexing, linalg, movement, reduce, shape  # noqa: F401
+from specs import (  # noqa: F401
+    axis,
+    constant,
+    conv,
+    elementwise,
+    indexing,
+    linalg,
+    loss,
+    movement,
+    norm,
+    reduce,
+    shape,
+)
 from specs.base import REGISTRY, AbsTensor, OnnxEmitter, OpSpec
 
 __all__ = ["REGISTRY", "AbsTensor", "OnnxEmitter", "OpSpec", "spec"]

@@ -1,12 +1,14 @@
-"""Reductions over axes (ReduceSum/Mean/Max) and normalizations along one axis (Softmax)."""
+"""Reductions over a set of axes: the opset-18 Reduce* family."""
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
+import z3
 
 from specs.base import (
     MAX_RANK,
@@ -14,19 +16,89 @@ from specs.base import (
     OnnxEmitter,
     OpSpec,
     Symbols,
+    product,
     register,
     sample_axes,
     spell_axis,
 )
+from specs.elementwise import above, below
 
 POSITIVE_RANKS = tuple((r,) for r in range(1, MAX_RANK + 1))
+FLOATS = ("float32", "float64", "float16")
+ORDERED = (*FLOATS, "int8", "uint8", "int32", "int64")
+SUMMABLE = (*FLOATS, "int32", "int64")
+HEADROOM = 16.0  # results stay this far below the dtype's largest value, for the ops after them
+MAX_INT_PRODUCT_COUNT = 8  # |x| <= 5 from the value sampler: 5**8 fits int32 with headroom
+
+ReduceFn = Callable[[torch.Tensor, list[int], bool], torch.Tensor]
+ReduceDomain = Callable[[torch.Tensor, list[int]], torch.Tensor]
+
+
+def magnitude_limit(dtype: torch.dtype) -> float:
+    """The largest result magnitude a spec lets through without a domain loss."""
+    info = torch.finfo(dtype) if dtype.is_floating_point else torch.iinfo(dtype)
+    return float(info.max) / HEADROOM
+
+
+def total(x: torch.Tensor, axes: list[int]) -> torch.Tensor:
+    """Sum over `axes`, where no axes means each element on its own (torch.sum would sum all)."""
+    return x.sum(axes, keepdim=True) if axes else x
+
+
+def reduced_count(x: torch.Tensor, axes: list[int]) -> int:
+    return math.prod([x.shape[a] for a in axes])
+
+
+def sum_fits(x: torch.Tensor, axes: list[int]) -> torch.Tensor:
+    """Sums of magnitudes bound every partial sum, whatever order a backend adds in."""
+    return below(total(x.double().abs(), axes), magnitude_limit(x.dtype))
+
+
+def squares_fit(x: torch.Tensor, axes: list[int]) -> torch.Tensor:
+    return below(total(x.double().square(), axes), magnitude_limit(x.dtype))
+
+
+def product_fits(x: torch.Tensor, axes: list[int]) -> torch.Tensor:
+    log_magnitude = total(x.double().abs().clamp_min(1e-30).log(), axes)
+    return below(log_magnitude, math.log(magnitude_limit(x.dtype)))
+
+
+def positive_sum(x: torch.Tensor, axes: list[int]) -> torch.Tensor:
+    return above(total(x, axes), 0.1) + sum_fits(x, axes)
+
+
+def exp_sum_fits(x: torch.Tensor, axes: list[int]) -> torch.Tensor:
+    """Keep |x| small enough that even Log(ReduceSum(Exp(x))), ONNX's own definition, is finite."""
+    bound = math.log(magnitude_limit(x.dtype) / reduced_count(x, axes))
+    return below(x.abs(), min(10.0, bound))
+
+
+def mean(x: torch.Tensor, dims: list[int], keepdim: bool) -> torch.Tensor:
+    """Integer means truncate toward zero, as ONNX Runtime and the ONNX reference (numpy) do."""
+    if x.dtype.is_floating_point:
+        return torch.mean(x, dims, keepdim=keepdim)
+    return torch.div(torch.sum(x, dims, keepdim=keepdim), reduced_count(x, dims), rounding_mode="trunc")
+
+
+def prod(x: torch.Tensor, dims: list[int], keepdim: bool) -> torch.Tensor:
+    """torch.prod reduces one dim at a time."""
+    for dim in dims:
+        x = torch.prod(x, dim, keepdim=True)
+    return x if keepdim else x.squeeze(dims)
 
 
 class Reduce(OpSpec):
-    """Opset-18 reductions: axes as a constant input; empty axes reduce everything."""
+    """Opset-18 reductions: axes as a constant input, omitted or empty to reduce everything.
+
+    With noop_with_empty_axes=1 and no axes, each element is reduced on its own: the identity for
+    ReduceSum, but |x|, x² or log x for ReduceL1, ReduceSumSquare or ReduceLogSum. The ONNX text
+    says so since onnx/onnx#7137 (onnx 1.23 reads that way); ONNX Runtime and the reference agree.
+    """
 
     ranks = POSITIVE_RANKS
-    torch_fn: ClassVar[Callable[..., torch.Tensor]]
+    torch_fn: ClassVar[ReduceFn]
+    domain: ClassVar[ReduceDomain | None] = None
+    int_count_limit: ClassVar[int | None] = None  # most elements one integer result may combine
 
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
@@ -36,10 +108,20 @@ class Reduce(OpSpec):
             "axes": axes,
             "spelled": [spell_axis(rng, a, rank) for a in axes],
             "keepdims": rng.randint(0, 1),
+            "noop_with_empty_axes": int(not axes and rng.random() < 0.5),
+            "empty_axes_input": not axes and rng.random() < 0.5,
         }
 
     def reduced_axes(self, rank: int) -> list[int]:
+        if self.attrs["noop_with_empty_axes"]:
+            return []
         return self.attrs["axes"] or list(range(rank))
+
+    def requires(self, inputs: list[AbsTensor]) -> list[z3.BoolRef]:
+        x, limit = inputs[0], type(self).int_count_limit
+        if limit is None or x.dtype.startswith("float"):
+            return []
+        return [product([x.shape[a] for a in self.reduced_axes(x.rank)]) <= limit]
 
     def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
         x = inputs[0]
@@ -52,48 +134,72 @@ class Reduce(OpSpec):
 
     def to_onnx(self, emit: OnnxEmitter, inputs: list[str], outputs: list[str]) -> None:
         operands = [inputs[0]]
-        if self.attrs["axes"]:
+        if self.attrs["axes"] or self.attrs["empty_axes_input"]:
             operands.append(emit.const(self.attrs["spelled"]))
-        emit.node(self.onnx_op, operands, outputs, keepdims=self.attrs["keepdims"])
+        emit.node(
+            self.onnx_op,
+            operands,
+            outputs,
+            keepdims=self.attrs["keepdims"],
+            noop_with_empty_axes=self.attrs["noop_with_empty_axes"] or None,
+        )
 
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
-        axes = self.reduced_axes(x.dim())
-        result = type(self).torch_fn(x, dim=axes, keepdim=bool(self.attrs["keepdims"]))
-        return result.to(x.dtype)  # torch.sum widens int32 to int64; ONNX keeps the type
+        axes, keepdim = self.reduced_axes(x.dim()), bool(self.attrs["keepdims"])
+        if not axes:  # noop_with_empty_axes: each element is reduced alone, over a new unit axis
+            x, axes, keepdim = x.unsqueeze(-1), [x.dim()], False
+        result = type(self).torch_fn(x, axes, keepdim)
+        return result.to(x.dtype)  # torch widens int32 sums and products to int64; ONNX keeps the type
+
+    def domain_loss(self, x: torch.Tensor) -> torch.Tensor | None:
+        domain = type(self).domain
+        return domain(x, self.reduced_axes(x.dim())) if domain else None
 
 
-def reduce_op(name: str, torch_fn: Callable, dtypes: tuple[str, ...]) -> type[OpSpec]:
+def reduce_op(
+    name: str,
+    torch_fn: ReduceFn,
+    dtypes: tuple[str, ...],
+    domain: ReduceDomain | None = None,
+    int_count_limit: int | None = None,
+) -> type[OpSpec]:
+    """Declare and register one Reduce* spec."""
     attrs = {
         "onnx_op": name,
         "torch_fn": staticmethod(torch_fn),
         "dtypes": tuple((t,) for t in dtypes),
+        "domain": staticmethod(domain) if domain else None,
+        "int_count_limit": int_count_limit,
         "__module__": __name__,
     }
     return register(type(name, (Reduce,), attrs))
 
 
-reduce_op("ReduceSum", torch.sum, ("float32", "float64", "int32", "int64"))
-reduce_op("ReduceMean", torch.mean, ("float32", "float64"))
-reduce_op("ReduceMax", torch.amax, ("float32", "float64", "int32", "int64"))
+def l1(x: torch.Tensor, dims: list[int], keepdim: bool) -> torch.Tensor:
+    return x.abs().sum(dims, keepdim=keepdim)
 
 
-@register
-class Softmax(OpSpec):
-    onnx_op = "Softmax"
-    ranks = POSITIVE_RANKS
-    dtypes = (("float32",), ("float64",))
+def l2(x: torch.Tensor, dims: list[int], keepdim: bool) -> torch.Tensor:
+    return torch.linalg.vector_norm(x, 2, dims, keepdim=keepdim)
 
-    @classmethod
-    def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
-        rank = inputs[0].rank
-        axis = rng.randrange(rank)
-        return {"axis": axis, "spelled_axis": spell_axis(rng, axis, rank)}
 
-    def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
-        return [AbsTensor(list(inputs[0].shape), inputs[0].dtype)]
+def log_sum(x: torch.Tensor, dims: list[int], keepdim: bool) -> torch.Tensor:
+    return torch.log(torch.sum(x, dims, keepdim=keepdim))
 
-    def onnx_attrs(self) -> dict[str, Any]:
-        return {"axis": self.attrs["spelled_axis"]}
 
-    def to_torch(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(x, self.attrs["axis"])
+def sum_square(x: torch.Tensor, dims: list[int], keepdim: bool) -> torch.Tensor:
+    return (x * x).sum(dims, keepdim=keepdim)
+
+
+# Integer L2/LogSum/LogSumExp would truncate a transcendental result, which ONNX leaves undefined
+# and which flips on rounding noise; those rows are float-only.
+reduce_op("ReduceSum", torch.sum, SUMMABLE, sum_fits)
+reduce_op("ReduceMean", mean, SUMMABLE, sum_fits)
+reduce_op("ReduceMax", torch.amax, ORDERED)
+reduce_op("ReduceMin", torch.amin, ORDERED)
+reduce_op("ReduceProd", prod, SUMMABLE, product_fits, int_count_limit=MAX_INT_PRODUCT_COUNT)
+reduce_op("ReduceLogSumExp", torch.logsumexp, FLOATS, exp_sum_fits)
+reduce_op("ReduceL1", l1, SUMMABLE, sum_fits)
+reduce_op("ReduceL2", l2, FLOATS, squares_fit)
+reduce_op("ReduceSumSquare", sum_square, SUMMABLE, squares_fit)
+reduce_op("ReduceLogSum", log_sum, FLOATS, positive_sum)

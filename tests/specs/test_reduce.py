@@ -1,0 +1,105 @@
+"""Corners of the Reduce* specs where ONNX readings or torch defaults differ."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from fuzzer.generate import GenOptions, generate
+from specs import REGISTRY
+from tests.specs.single_node import run_both
+
+ElementMap = Callable[[np.ndarray], np.ndarray]
+X = np.array([[-2.0, 0.5, 3.0], [1.5, -1.0, 2.0]], np.float32)
+
+
+def reduce_attrs(axes: list[int], keepdims: int = 0, noop: int = 0, empty_input: bool = False) -> dict[str, Any]:
+    """Attributes of a Reduce* node that spells its axes as they are."""
+    return {
+        "axes": axes,
+        "spelled": axes,
+        "keepdims": keepdims,
+        "noop_with_empty_axes": noop,
+        "empty_axes_input": empty_input,
+    }
+
+
+@pytest.mark.parametrize(
+    ("op", "element_map"),
+    [
+        ("ReduceSum", lambda x: x),
+        ("ReduceMean", lambda x: x),
+        ("ReduceMax", lambda x: x),
+        ("ReduceProd", lambda x: x),
+        ("ReduceLogSumExp", lambda x: x),
+        ("ReduceL1", np.abs),
+        ("ReduceL2", np.abs),
+        ("ReduceSumSquare", np.square),
+        ("ReduceLogSum", np.log),
+    ],
+)
+@pytest.mark.parametrize("empty_input", [False, True])
+def test_noop_with_empty_axes_reduces_each_element_alone(op: str, element_map: ElementMap, empty_input: bool) -> None:
+    x = np.abs(X) if op == "ReduceLogSum" else X
+    (eager,), (ort,) = run_both(op, reduce_attrs([], keepdims=1, noop=1, empty_input=empty_input), x)
+    np.testing.assert_allclose(eager, element_map(x), rtol=1e-6)
+    np.testing.assert_allclose(ort, element_map(x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("empty_input", [False, True])
+def test_empty_axes_without_noop_reduce_everything(empty_input: bool) -> None:
+    (eager,), (ort,) = run_both("ReduceSumSquare", reduce_attrs([], keepdims=1, empty_input=empty_input), X)
+    assert eager.shape == ort.shape == (1, 1)
+    np.testing.assert_allclose(ort, eager, rtol=1e-6)
+
+
+def test_integer_mean_truncates_toward_zero() -> None:
+    x = np.array([[-5, 1, 1], [5, -1, -1]], np.int32)  # means -1, 1: floor would give -2 for the first
+    (eager,), (ort,) = run_both("ReduceMean", reduce_attrs([1]), x)
+    assert eager.tolist() == ort.tolist() == [-1, 1]
+
+
+def test_negative_axis_spellings_mean_the_same_axes() -> None:
+    attrs = reduce_attrs([0, 1], keepdims=1) | {"spelled": [-2, 1]}
+    (eager,), (ort,) = run_both("ReduceMax", attrs, X)
+    assert eager.tolist() == ort.tolist() == [[3.0]]
+
+
+def test_integer_products_combine_few_enough_elements_not_to_overflow() -> None:
+    options = GenOptions(max_nodes=1, ops=("ReduceProd",), dtypes=("int32",), reuse_probability=0.0)
+    for seed in range(20):
+        graph = generate(seed, options)
+        node = graph.nodes[0]
+        x = graph.types[node.inputs[0]]
+        axes = REGISTRY["ReduceProd"](node.attrs).reduced_axes(x.rank)
+        assert int(np.prod([x.shape[a] for a in axes])) <= 8, graph.text()
+
+
+@pytest.mark.parametrize(
+    ("op", "inside", "outside"),
+    [
+        ("ReduceLogSum", [[1.0, 0.5]], [[1.0, -1.5]]),
+        ("ReduceLogSumExp", [[1.0, -2.0]], [[30.0, 1.0]]),
+        ("ReduceProd", [[3.0, 3.0]], [[1e30, 1e30]]),
+        ("ReduceSumSquare", [[3.0, 3.0]], [[1e19, 1.0]]),
+    ],
+)
+def test_domain_losses_vanish_inside_and_have_gradients_outside(op: str, inside: list, outside: list) -> None:
+    spec = REGISTRY[op](reduce_attrs([1]))
+    assert float(spec.domain_loss(torch.tensor(inside))) == 0.0
+    x = torch.tensor(outside, requires_grad=True)
+    loss = spec.domain_loss(x)
+    loss.backward()
+    assert loss.item() > 0 and x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_integer_mean_lowering_traces_as_one_torch_compile_graph() -> None:
+    """Regression: a generator inside the lowering made dynamo give up, crashing Inductor."""
+    spec = REGISTRY["ReduceMean"](reduce_attrs([0, 1]))
+    compiled = torch.compile(spec.to_torch, backend="eager", fullgraph=True)
+    x = torch.tensor([[-5, 1], [1, 0]], dtype=torch.int64)
+    assert compiled(x).item() == spec.to_torch(x).item() == 0  # -3 / 4 truncates to 0
