@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime
 import pytest
+import torch
 from onnxruntime.capi.onnxruntime_pybind11_state import NotImplemented as OrtNotImplemented
 
 from fuzzer.generate import GenOptions, generate
-from fuzzer.materialize import to_onnx
+from fuzzer.ir import Graph
+from fuzzer.materialize import spec_of, to_onnx
 from fuzzer.validate import check_onnx, check_torch
 from fuzzer.values import evaluate, sample_values
 from oracles.compare import all_finite, compare_outputs
@@ -22,6 +24,15 @@ def run_ort_noopt(model_bytes: bytes, inputs: dict[str, np.ndarray], outputs: li
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
     session = onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
     return dict(zip(outputs, session.run(outputs, inputs)))
+
+
+def outside_domain(graph: Graph, tensors: dict[str, torch.Tensor]) -> bool:
+    """Whether any node's inputs violate its spec's numeric domain (near-ties, tiny variances, ...)."""
+    for node in graph.nodes:
+        loss = spec_of(node).domain_loss(*(tensors[name] for name in node.inputs))
+        if loss is not None and float(loss) > 0:
+            return True
+    return False
 
 
 def dtype_sets(name: str) -> list[tuple[str, ...]]:
@@ -48,8 +59,8 @@ def test_spec_lowerings_agree_with_onnx_and_torch(name: str) -> None:
             except OrtNotImplemented:
                 continue  # no kernel for this instance's dtypes (an attr may pick the output dtype)
             expected = {n: tensors[n].numpy() for n in graph.outputs}
-            if not all_finite(expected):
-                continue
+            if not all_finite(expected) or outside_domain(graph, tensors):
+                continue  # comparisons mean nothing there; the input search keeps campaigns out
             assert compare_outputs(expected, actual) is None, graph.text()
             compared += 1
     assert compared > 0, f"no instance of {name} could be compared with ONNX Runtime"
