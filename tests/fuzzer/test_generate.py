@@ -51,3 +51,11 @@ def test_graph_json_round_trips() -> None:
     graph = generate(11)
     again = Graph.from_json(graph.to_json())
     assert again == graph and again.dumps() == graph.dumps()
+
+
+def test_variadic_ops_get_every_arity_they_declare() -> None:
+    arities = set()
+    for seed in range(20):
+        graph = generate(seed, GenOptions(max_nodes=3, ops=("Concat",)))
+        arities.update(len(node.inputs) for node in graph.nodes)
+    assert arities == {2, 3, 4}
