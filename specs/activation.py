@@ -17,6 +17,7 @@ from specs.base import (
     OnnxEmitter,
     OpSpec,
     Symbols,
+    any_rank,
     or_,
     register,
     same_dtype,
@@ -24,14 +25,14 @@ from specs.base import (
 from specs.elementwise import (
     MARGIN,
     Param,
-    below,
-    exp_limit,
+    no_exp_overflow,
     no_overflow,
     representable,
     unary,
 )
 
-# Attribute values are exact in float16, so ONNX's float attributes and torch's Python floats agree.
+# Param choices are exact in float16, so ONNX's float attributes and torch's Python floats agree;
+# ONNX's own defaults (LeakyRelu 0.01, HardSigmoid 0.2, Selu's) differ from float32 only by rounding.
 SELU_ALPHA = 1.6732632423543772
 SELU_GAMMA = 1.0507009873554805
 
@@ -63,7 +64,7 @@ def shrink_domain(x: torch.Tensor, bias: float, lambd: float) -> torch.Tensor:
     return torch.relu(MARGIN - (x.abs() - lambd).abs()).sum()
 
 
-unary("Softplus", F.softplus, domain=lambda x: below(x, exp_limit(x)))
+unary("Softplus", F.softplus, domain=no_exp_overflow)
 unary("Softsign", F.softsign)
 unary("HardSwish", F.hardswish)
 unary("Mish", F.mish)
@@ -104,7 +105,7 @@ class Clip(OpSpec):
     """Opset-13+ Clip: min and max are optional scalar constant inputs of the input's type."""
 
     onnx_op = "Clip"
-    ranks = tuple((r,) for r in range(MAX_RANK + 1))
+    ranks = any_rank(1)
     dtypes = same_dtype(1, NUMERIC)
 
     @classmethod
@@ -156,7 +157,7 @@ class Dropout(OpSpec):
     sometimes present; the output is the input and the mask is all true."""
 
     onnx_op = "Dropout"
-    ranks = tuple((r,) for r in range(MAX_RANK + 1))
+    ranks = any_rank(1)
     dtypes = same_dtype(1, FLOATS)
 
     @classmethod

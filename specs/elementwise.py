@@ -14,7 +14,6 @@ import z3
 
 from fuzzer.dtypes import ALL, FLOATS, NUMERIC, dtype
 from specs.base import (
-    MAX_RANK,
     AbsTensor,
     OpSpec,
     Symbols,
@@ -73,7 +72,7 @@ def exp_limit(x: torch.Tensor) -> float:
 
 
 def no_exp_overflow(x: torch.Tensor) -> torch.Tensor:
-    return below(x.abs(), exp_limit(x))
+    return below(x, exp_limit(x))
 
 
 def floats_only(loss: Loss) -> Loss:
@@ -90,8 +89,6 @@ def representable(exact: torch.Tensor, target: torch.dtype) -> torch.Tensor:
     exploit integer overflow as undefined, and a float overflow leaves no room for later ops."""
     if target.is_floating_point:
         return below(exact.abs(), torch.finfo(target).max / 4)
-    if target == torch.bool:
-        return torch.zeros(())
     info = torch.iinfo(target)
     return above(exact, info.min) + below(exact, info.max)
 
@@ -112,17 +109,14 @@ class Param(NamedTuple):
     choices: tuple[float, ...]
 
 
-class Unary(OpSpec):
-    """y = f(x, **params), same shape; a table row gives f, its dtypes, params and domain.
+class TableOp(OpSpec):
+    """An op declared as a table row: f, its domain and its params; the family base gives shapes.
 
     Each param is drawn from its choices or left out (None), in which case ONNX uses its
     default and so does the torch lowering, so frontends' handling of defaults is exercised."""
 
-    ranks = tuple((r,) for r in range(MAX_RANK + 1))
-    dtypes = same_dtype(1, FLOATS)
     torch_fn: ClassVar[Callable[..., torch.Tensor]]
     domain: ClassVar[Loss | None] = None
-    out_dtype: ClassVar[str | None] = None  # None: same as the input
     params: ClassVar[dict[str, Param]] = {}
 
     @classmethod
@@ -136,18 +130,34 @@ class Unary(OpSpec):
             for name, param in type(self).params.items()
         }
 
-    def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
-        return [AbsTensor(list(inputs[0].shape), type(self).out_dtype or inputs[0].dtype)]
-
     def onnx_attrs(self) -> dict[str, Any]:
         return dict(self.attrs)
 
-    def to_torch(self, x: torch.Tensor) -> torch.Tensor:
-        return type(self).torch_fn(x, **self.values())
+    def to_torch(self, *xs: torch.Tensor) -> torch.Tensor:
+        return type(self).torch_fn(*xs, **self.values())
 
-    def domain_loss(self, x: torch.Tensor) -> torch.Tensor | None:
+    def domain_loss(self, *xs: torch.Tensor) -> torch.Tensor | None:
         domain = type(self).domain
-        return domain(x, **self.values()) if domain else None
+        return domain(*xs, **self.values()) if domain else None
+
+
+def declare(
+    base: type[TableOp], name: str, torch_fn: Callable[..., torch.Tensor], domain: Loss | None, **fields: Any
+) -> type[OpSpec]:
+    """Make and register one table row's spec class."""
+    attrs = {"onnx_op": name, "torch_fn": staticmethod(torch_fn), "domain": staticmethod(domain) if domain else None}
+    return register(type(name, (base,), attrs | fields))
+
+
+class Unary(TableOp):
+    """y = f(x, **params), same shape."""
+
+    ranks = any_rank(1)
+    dtypes = same_dtype(1, FLOATS)
+    out_dtype: ClassVar[str | None] = None  # None: same as the input
+
+    def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
+        return [AbsTensor(list(inputs[0].shape), type(self).out_dtype or inputs[0].dtype)]
 
 
 def unary(
@@ -159,15 +169,9 @@ def unary(
     params: dict[str, Param] | None = None,
 ) -> type[OpSpec]:
     """Declare and register one unary elementwise spec."""
-    attrs = {
-        "onnx_op": name,
-        "torch_fn": staticmethod(torch_fn),
-        "dtypes": same_dtype(1, dtypes),
-        "domain": staticmethod(domain) if domain else None,
-        "out_dtype": out_dtype,
-        "params": params or {},
-    }
-    return register(type(name, (Unary,), attrs))
+    return declare(
+        Unary, name, torch_fn, domain, dtypes=same_dtype(1, dtypes), out_dtype=out_dtype, params=params or {}
+    )
 
 
 def is_inf(x: torch.Tensor, detect_positive: int, detect_negative: int) -> torch.Tensor:
@@ -179,7 +183,7 @@ def is_inf(x: torch.Tensor, detect_positive: int, detect_negative: int) -> torch
 unary("Relu", torch.relu, SIGNED)
 unary("Sigmoid", torch.sigmoid)
 unary("Tanh", torch.tanh)
-unary("Exp", torch.exp, domain=lambda x: below(x, exp_limit(x)))
+unary("Exp", torch.exp, domain=no_exp_overflow)
 unary("Log", torch.log, domain=lambda x: above(x, 0.1))
 unary("Sqrt", torch.sqrt, domain=lambda x: above(x, MARGIN))
 unary("Abs", torch.abs, NUMERIC, domain=no_overflow(torch.abs))
@@ -191,8 +195,8 @@ unary("Tan", torch.tan, domain=away_from_poles)
 unary("Asin", torch.asin, domain=inside_unit_interval)
 unary("Acos", torch.acos, domain=inside_unit_interval)
 unary("Atan", torch.atan)
-unary("Sinh", torch.sinh, domain=no_exp_overflow)
-unary("Cosh", torch.cosh, domain=no_exp_overflow)
+unary("Sinh", torch.sinh, domain=lambda x: no_exp_overflow(x.abs()))
+unary("Cosh", torch.cosh, domain=lambda x: no_exp_overflow(x.abs()))
 unary("Asinh", torch.asinh)
 unary("Acosh", torch.acosh, domain=lambda x: above(x, 1 + MARGIN))
 unary("Atanh", torch.atanh, domain=inside_unit_interval)
@@ -226,18 +230,8 @@ class Broadcasting(OpSpec):
         return [AbsTensor(broadcast_shape([t.shape for t in inputs]), out_dtype)]
 
 
-class Elementwise(Broadcasting):
+class Elementwise(TableOp, Broadcasting):
     """y = f(*xs) over broadcast inputs; a table row gives f, its arities, dtypes and domain."""
-
-    torch_fn: ClassVar[Callable[..., torch.Tensor]]
-    domain: ClassVar[Loss | None] = None
-
-    def to_torch(self, *xs: torch.Tensor) -> torch.Tensor:
-        return type(self).torch_fn(*xs)
-
-    def domain_loss(self, *xs: torch.Tensor) -> torch.Tensor | None:
-        domain = type(self).domain
-        return domain(*xs) if domain else None
 
 
 def binary(
@@ -249,15 +243,9 @@ def binary(
     arities: Sequence[int] = (2,),
 ) -> type[OpSpec]:
     """Declare and register one broadcasting spec (binary, or variadic over several arities)."""
-    attrs = {
-        "onnx_op": name,
-        "torch_fn": staticmethod(torch_fn),
-        "ranks": tuple(r for n in arities for r in any_rank(n)),
-        "dtypes": tuple(d for n in arities for d in same_dtype(n, dtypes)),
-        "domain": staticmethod(domain) if domain else None,
-        "out_dtype": out_dtype,
-    }
-    return register(type(name, (Elementwise,), attrs))
+    ranks = tuple(r for n in arities for r in any_rank(n))
+    dtype_sets = tuple(d for n in arities for d in same_dtype(n, dtypes))
+    return declare(Elementwise, name, torch_fn, domain, ranks=ranks, dtypes=dtype_sets, out_dtype=out_dtype)
 
 
 def pow_domain(base: torch.Tensor, exponent: torch.Tensor) -> torch.Tensor:
@@ -330,7 +318,7 @@ def cast_domain(x: torch.Tensor, target: torch.dtype) -> torch.Tensor:
 @register
 class Cast(OpSpec):
     onnx_op = "Cast"
-    ranks = tuple((r,) for r in range(MAX_RANK + 1))
+    ranks = any_rank(1)
     dtypes = tuple((t,) for t in ALL)
 
     @classmethod
