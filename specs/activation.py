@@ -46,7 +46,7 @@ def hard_sigmoid(x: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
 
 
 def shrink(x: torch.Tensor, bias: float, lambd: float) -> torch.Tensor:
-    """ONNX Runtime computes integer Shrink in float and converts back, truncating."""
+    """Integer Shrink is computed in float and truncated back, as the ONNX reference and ONNX Runtime do."""
     wide = x if x.is_floating_point() else x.double()
     shrunk = torch.where(wide < -lambd, wide + bias, torch.where(wide > lambd, wide - bias, 0.0))
     return shrunk.to(x.dtype)

@@ -284,7 +284,7 @@ binary("Sub", torch.sub, NUMERIC, domain=no_overflow(torch.sub))
 binary("Mul", torch.mul, NUMERIC, domain=no_overflow(torch.mul))
 binary("Pow", torch.pow, domain=pow_domain)
 binary("Sum", total, FLOATS, domain=no_overflow(total), arities=VARIADIC)
-binary("Mean", mean, FLOATS, arities=VARIADIC)
+binary("Mean", mean, FLOATS, domain=no_overflow(total), arities=VARIADIC)  # torch sums first
 binary("Max", fold(torch.maximum), NUMERIC, arities=VARIADIC)
 binary("Min", fold(torch.minimum), NUMERIC, arities=VARIADIC)
 binary("Equal", torch.eq, ALL, out_dtype="bool", domain=comparison_margin)

@@ -5,8 +5,10 @@ from typing import Any
 
 import numpy as np
 import onnx.defs
+import onnx.helper
 import pytest
 import torch
+from onnx.reference import ReferenceEvaluator
 
 from fuzzer.generate import GenOptions, generate
 from fuzzer.materialize import OPSET
@@ -41,10 +43,13 @@ def test_integer_shrink_never_goes_negative_for_uint8() -> None:
         assert (shrink(x, bias, lambd) >= 0).all(), (bias, lambd)
 
 
-def test_integer_shrink_truncates_a_fractional_bias_like_onnx_runtime() -> None:
+def test_integer_shrink_truncates_a_fractional_bias_like_the_onnx_reference() -> None:
     x = np.arange(-4, 5, dtype=np.int8)
     (eager,), (ort,) = eager_and_ort("Shrink", {"bias": 0.5, "lambd": 1.0}, x)
+    node = onnx.helper.make_node("Shrink", ["x"], ["y"], bias=0.5, lambd=1.0)
+    (reference,) = ReferenceEvaluator(node).run(None, {"x": x})
     np.testing.assert_array_equal(eager, [-3, -2, -1, 0, 0, 0, 1, 2, 3])
+    np.testing.assert_array_equal(reference, eager)
     np.testing.assert_array_equal(ort, eager)
 
 
