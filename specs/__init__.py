@@ -1,12 +1,15 @@
 """Operator specifications; importing the package registers every family."""
 
 from specs import (  # noqa: F401
+    activation,
     axis,
     constant,
     conv,
+    division,
     elementwise,
     indexing,
     linalg,
+    logical,
     loss,
     movement,
     norm,

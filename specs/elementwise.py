@@ -1,18 +1,19 @@
-"""Elementwise operators: unary maps, broadcasting binary ops, comparisons, Where and Cast."""
+"""Elementwise operators: unary maps, broadcasting and variadic ops, comparisons, Where and casts."""
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import random
-from collections.abc import Callable
-from typing import Any, ClassVar
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 import z3
 
 from fuzzer.dtypes import ALL, FLOATS, NUMERIC, dtype
 from specs.base import (
-    MAX_RANK,
     AbsTensor,
     OpSpec,
     Symbols,
@@ -25,6 +26,7 @@ from specs.base import (
 
 Loss = Callable[..., torch.Tensor]
 MARGIN = 0.05
+SIGNED = ("float32", "float64", "float16", "int8", "int32", "int64")
 
 
 def above(x: torch.Tensor, bound: float) -> torch.Tensor:
@@ -40,6 +42,11 @@ def away_from_zero(x: torch.Tensor) -> torch.Tensor:
     return torch.relu(MARGIN - x.abs()).sum()
 
 
+def off_zero(x: torch.Tensor) -> torch.Tensor:
+    """Exact zeros are safe; tiny nonzero values flip sign or truth under rounding noise."""
+    return (torch.relu(MARGIN - x.abs()) * (x != 0)).sum()
+
+
 def away_from_integers(x: torch.Tensor) -> torch.Tensor:
     """Floor/Ceil/truncation flip on rounding noise next to an integer; keep a gap."""
     return torch.relu(MARGIN - (x - torch.round(x)).abs()).sum()
@@ -49,58 +56,164 @@ def away_from_halves(x: torch.Tensor) -> torch.Tensor:
     return torch.relu(MARGIN - (x - torch.floor(x) - 0.5).abs()).sum()
 
 
+def inside_unit_interval(x: torch.Tensor) -> torch.Tensor:
+    """asin, acos and atanh are NaN (or infinite) outside (-1, 1)."""
+    return below(x.abs(), 1 - MARGIN)
+
+
+def away_from_poles(x: torch.Tensor) -> torch.Tensor:
+    """tan blows up where cos is zero; keep |tan| around 10 at most."""
+    return torch.relu(2 * MARGIN - torch.cos(x).abs()).sum()
+
+
 def exp_limit(x: torch.Tensor) -> float:
     """Keep exp(x) well inside the dtype, leaving headroom for the ops after it."""
     return min(10.0, math.log(torch.finfo(x.dtype).max) / 2)
 
 
-class Unary(OpSpec):
-    """y = f(x), same shape; the table below gives f, its dtypes and its domain."""
+def no_exp_overflow(x: torch.Tensor) -> torch.Tensor:
+    return below(x, exp_limit(x))
 
-    ranks = tuple((r,) for r in range(MAX_RANK + 1))
-    dtypes = same_dtype(1, FLOATS)
-    torch_fn: ClassVar[Callable[[torch.Tensor], torch.Tensor]]
+
+def floats_only(loss: Loss) -> Loss:
+    """Integers are exact, so a margin against rounding noise applies to float inputs only."""
+
+    def guarded(x: torch.Tensor, *rest: Any, **params: Any) -> torch.Tensor:
+        return loss(x, *rest, **params) if x.is_floating_point() else torch.zeros(())
+
+    return guarded
+
+
+def representable(exact: torch.Tensor, target: torch.dtype) -> torch.Tensor:
+    """Zero while a result computed in float64 fits `target`: compilers may wrap, saturate or
+    exploit integer overflow as undefined, and a float overflow leaves no room for later ops."""
+    if target.is_floating_point:
+        return below(exact.abs(), torch.finfo(target).max / 4)
+    info = torch.iinfo(target)
+    return above(exact, info.min) + below(exact, info.max)
+
+
+def no_overflow(fn: Callable[..., torch.Tensor]) -> Loss:
+    """Domain of an arithmetic op: its exact result (float64) fits the operands' dtype."""
+
+    def loss(*xs: torch.Tensor) -> torch.Tensor:
+        return representable(fn(*(x.double() for x in xs)), xs[0].dtype)
+
+    return loss
+
+
+class Param(NamedTuple):
+    """A float or int attribute: ONNX's default (used when the attribute is left out) and other values."""
+
+    default: float
+    choices: tuple[float, ...]
+
+
+class TableOp(OpSpec):
+    """An op declared as a table row: f, its domain and its params; the family base gives shapes.
+
+    Each param is drawn from its choices or left out (None), in which case ONNX uses its
+    default and so does the torch lowering, so frontends' handling of defaults is exercised."""
+
+    torch_fn: ClassVar[Callable[..., torch.Tensor]]
     domain: ClassVar[Loss | None] = None
+    params: ClassVar[dict[str, Param]] = {}
+
+    @classmethod
+    def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
+        return {name: rng.choice((None, *param.choices)) for name, param in cls.params.items()}
+
+    def values(self) -> dict[str, float]:
+        """Every param's effective value, defaults filled in."""
+        return {
+            name: param.default if self.attrs[name] is None else self.attrs[name]
+            for name, param in type(self).params.items()
+        }
+
+    def onnx_attrs(self) -> dict[str, Any]:
+        return dict(self.attrs)
+
+    def to_torch(self, *xs: torch.Tensor) -> torch.Tensor:
+        return type(self).torch_fn(*xs, **self.values())
+
+    def domain_loss(self, *xs: torch.Tensor) -> torch.Tensor | None:
+        domain = type(self).domain
+        return domain(*xs, **self.values()) if domain else None
+
+
+def declare(
+    base: type[TableOp], name: str, torch_fn: Callable[..., torch.Tensor], domain: Loss | None, **fields: Any
+) -> type[OpSpec]:
+    """Make and register one table row's spec class."""
+    attrs = {"onnx_op": name, "torch_fn": staticmethod(torch_fn), "domain": staticmethod(domain) if domain else None}
+    return register(type(name, (base,), attrs | fields))
+
+
+class Unary(TableOp):
+    """y = f(x, **params), same shape."""
+
+    ranks = any_rank(1)
+    dtypes = same_dtype(1, FLOATS)
+    out_dtype: ClassVar[str | None] = None  # None: same as the input
 
     def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
-        return [AbsTensor(list(inputs[0].shape), inputs[0].dtype)]
-
-    def to_torch(self, x: torch.Tensor) -> torch.Tensor:
-        return type(self).torch_fn(x)
-
-    def domain_loss(self, x: torch.Tensor) -> torch.Tensor | None:
-        domain = type(self).domain
-        return domain(x) if domain else None
+        return [AbsTensor(list(inputs[0].shape), type(self).out_dtype or inputs[0].dtype)]
 
 
-def unary(name: str, torch_fn: Callable, dtypes: tuple[str, ...] = FLOATS, domain: Loss | None = None) -> type[OpSpec]:
+def unary(
+    name: str,
+    torch_fn: Callable[..., torch.Tensor],
+    dtypes: Sequence[str] = FLOATS,
+    domain: Loss | None = None,
+    out_dtype: str | None = None,
+    params: dict[str, Param] | None = None,
+) -> type[OpSpec]:
     """Declare and register one unary elementwise spec."""
-    attrs = {
-        "onnx_op": name,
-        "torch_fn": staticmethod(torch_fn),
-        "dtypes": same_dtype(1, dtypes),
-        "domain": staticmethod(domain) if domain else None,
-        "__module__": __name__,
-    }
-    return register(type(name, (Unary,), attrs))
+    return declare(
+        Unary, name, torch_fn, domain, dtypes=same_dtype(1, dtypes), out_dtype=out_dtype, params=params or {}
+    )
 
 
-SIGNED = ("float32", "float64", "float16", "int8", "int32", "int64")
+def is_inf(x: torch.Tensor, detect_positive: int, detect_negative: int) -> torch.Tensor:
+    positive = torch.isposinf(x) if detect_positive else torch.zeros_like(x, dtype=torch.bool)
+    negative = torch.isneginf(x) if detect_negative else torch.zeros_like(x, dtype=torch.bool)
+    return positive | negative
 
-unary("Relu", torch.relu)
+
+unary("Relu", torch.relu, SIGNED)
 unary("Sigmoid", torch.sigmoid)
 unary("Tanh", torch.tanh)
-unary("Exp", torch.exp, domain=lambda x: below(x, exp_limit(x)))
+unary("Exp", torch.exp, domain=no_exp_overflow)
 unary("Log", torch.log, domain=lambda x: above(x, 0.1))
 unary("Sqrt", torch.sqrt, domain=lambda x: above(x, MARGIN))
-unary("Abs", torch.abs, dtypes=SIGNED)
-unary("Neg", torch.neg, dtypes=SIGNED)
+unary("Abs", torch.abs, NUMERIC, domain=no_overflow(torch.abs))
+unary("Neg", torch.neg, SIGNED, domain=no_overflow(torch.neg))
+unary("Sign", torch.sign, NUMERIC, domain=floats_only(off_zero))
 unary("Sin", torch.sin)
 unary("Cos", torch.cos)
+unary("Tan", torch.tan, domain=away_from_poles)
+unary("Asin", torch.asin, domain=inside_unit_interval)
+unary("Acos", torch.acos, domain=inside_unit_interval)
+unary("Atan", torch.atan)
+unary("Sinh", torch.sinh, domain=lambda x: no_exp_overflow(x.abs()))
+unary("Cosh", torch.cosh, domain=lambda x: no_exp_overflow(x.abs()))
+unary("Asinh", torch.asinh)
+unary("Acosh", torch.acosh, domain=lambda x: above(x, 1 + MARGIN))
+unary("Atanh", torch.atanh, domain=inside_unit_interval)
+unary("Erf", torch.erf)
 unary("Floor", torch.floor, domain=away_from_integers)
 unary("Ceil", torch.ceil, domain=away_from_integers)
 unary("Round", torch.round, domain=away_from_halves)
 unary("Reciprocal", torch.reciprocal, domain=away_from_zero)
+unary("Identity", torch.clone, ALL)
+unary("IsNaN", torch.isnan, out_dtype="bool")
+unary(
+    "IsInf",
+    is_inf,
+    ("float32", "float64"),
+    out_dtype="bool",
+    params={"detect_positive": Param(1, (0, 1)), "detect_negative": Param(1, (0, 1))},
+)
 
 
 class Broadcasting(OpSpec):
@@ -117,35 +230,22 @@ class Broadcasting(OpSpec):
         return [AbsTensor(broadcast_shape([t.shape for t in inputs]), out_dtype)]
 
 
-class Binary(Broadcasting):
-    torch_fn: ClassVar[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
-    domain: ClassVar[Loss | None] = None
-
-    def to_torch(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return type(self).torch_fn(a, b)
-
-    def domain_loss(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor | None:
-        domain = type(self).domain
-        return domain(a, b) if domain else None
+class Elementwise(TableOp, Broadcasting):
+    """y = f(*xs) over broadcast inputs; a table row gives f, its arities, dtypes and domain."""
 
 
 def binary(
     name: str,
-    torch_fn: Callable,
-    dtypes: tuple[str, ...] = FLOATS,
+    torch_fn: Callable[..., torch.Tensor],
+    dtypes: Sequence[str] = FLOATS,
     domain: Loss | None = None,
     out_dtype: str | None = None,
+    arities: Sequence[int] = (2,),
 ) -> type[OpSpec]:
-    """Declare and register one broadcasting binary spec."""
-    attrs = {
-        "onnx_op": name,
-        "torch_fn": staticmethod(torch_fn),
-        "dtypes": same_dtype(2, dtypes),
-        "domain": staticmethod(domain) if domain else None,
-        "out_dtype": out_dtype,
-        "__module__": __name__,
-    }
-    return register(type(name, (Binary,), attrs))
+    """Declare and register one broadcasting spec (binary, or variadic over several arities)."""
+    ranks = tuple(r for n in arities for r in any_rank(n))
+    dtype_sets = tuple(d for n in arities for d in same_dtype(n, dtypes))
+    return declare(Elementwise, name, torch_fn, domain, ranks=ranks, dtypes=dtype_sets, out_dtype=out_dtype)
 
 
 def pow_domain(base: torch.Tensor, exponent: torch.Tensor) -> torch.Tensor:
@@ -163,20 +263,35 @@ def comparison_margin(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (torch.relu(MARGIN - gap) * near).sum()
 
 
-ARITH = ("float32", "float64", "float16", "int32", "int64")
+def fold(pairwise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """A variadic op from its pairwise form; a single input is copied through."""
+    return lambda *xs: functools.reduce(pairwise, xs[1:], xs[0].clone())
 
-binary("Add", torch.add, dtypes=ARITH)
-binary("Sub", torch.sub, dtypes=ARITH)
-binary("Mul", torch.mul, dtypes=ARITH)
-binary("Div", torch.div, domain=lambda a, b: away_from_zero(b))
+
+total = fold(torch.add)
+
+
+def mean(*xs: torch.Tensor) -> torch.Tensor:
+    return total(*xs) / len(xs)
+
+
+VARIADIC = (1, 2, 3, 4)
+
+# Integer arithmetic is bounded by `no_overflow`: leaves are small (|x| <= 5) and a case whose
+# intermediate values would wrap is out of domain, never compared.
+binary("Add", torch.add, NUMERIC, domain=no_overflow(torch.add))
+binary("Sub", torch.sub, NUMERIC, domain=no_overflow(torch.sub))
+binary("Mul", torch.mul, NUMERIC, domain=no_overflow(torch.mul))
 binary("Pow", torch.pow, domain=pow_domain)
-binary("Max", torch.maximum, dtypes=ARITH)
-binary("Min", torch.minimum, dtypes=ARITH)
-binary("Equal", torch.eq, dtypes=ALL, out_dtype="bool", domain=comparison_margin)
-binary("Greater", torch.gt, dtypes=NUMERIC, out_dtype="bool", domain=comparison_margin)
-binary("Less", torch.lt, dtypes=NUMERIC, out_dtype="bool", domain=comparison_margin)
-binary("GreaterOrEqual", torch.ge, dtypes=NUMERIC, out_dtype="bool", domain=comparison_margin)
-binary("LessOrEqual", torch.le, dtypes=NUMERIC, out_dtype="bool", domain=comparison_margin)
+binary("Sum", total, FLOATS, domain=no_overflow(total), arities=VARIADIC)
+binary("Mean", mean, FLOATS, domain=no_overflow(total), arities=VARIADIC)  # torch sums first
+binary("Max", fold(torch.maximum), NUMERIC, arities=VARIADIC)
+binary("Min", fold(torch.minimum), NUMERIC, arities=VARIADIC)
+binary("Equal", torch.eq, ALL, out_dtype="bool", domain=comparison_margin)
+binary("Greater", torch.gt, NUMERIC, out_dtype="bool", domain=comparison_margin)
+binary("Less", torch.lt, NUMERIC, out_dtype="bool", domain=comparison_margin)
+binary("GreaterOrEqual", torch.ge, NUMERIC, out_dtype="bool", domain=comparison_margin)
+binary("LessOrEqual", torch.le, NUMERIC, out_dtype="bool", domain=comparison_margin)
 
 
 @register
@@ -189,26 +304,21 @@ class Where(Broadcasting):
         return torch.where(cond, a, b)
 
 
-def cast_domain(x: torch.Tensor, target: str) -> torch.Tensor:
-    """Float to int is undefined out of range and flips next to integers; to bool next to 0."""
-    if not x.dtype.is_floating_point:
-        return torch.zeros(())
-    spec = dtype(target)
-    if spec.is_int:
-        info = torch.iinfo(spec.torch)
-        in_range = above(x, info.min + 1.0) + below(x, info.max - 1.0)
-        return in_range + away_from_integers(x)
-    if spec.is_bool:
-        return (torch.relu(MARGIN - x.abs()) * (x != 0)).sum()
-    if target == "float16" and x.dtype != torch.float16:
-        return below(x.abs(), 60000.0)
-    return torch.zeros(())
+def cast_domain(x: torch.Tensor, target: torch.dtype) -> torch.Tensor:
+    """Out-of-range conversions are undefined (float to int) or wrap (int to int); float to int
+    truncates, so it flips next to integers; to bool, next to zero."""
+    if target == torch.bool:
+        return floats_only(off_zero)(x)
+    loss = representable(x.double(), target)
+    if x.is_floating_point() and not target.is_floating_point:
+        loss = loss + away_from_integers(x)
+    return loss
 
 
 @register
 class Cast(OpSpec):
     onnx_op = "Cast"
-    ranks = tuple((r,) for r in range(MAX_RANK + 1))
+    ranks = any_rank(1)
     dtypes = tuple((t,) for t in ALL)
 
     @classmethod
@@ -225,4 +335,22 @@ class Cast(OpSpec):
         return x.to(dtype(self.attrs["to"]).torch)
 
     def domain_loss(self, x: torch.Tensor) -> torch.Tensor | None:
-        return cast_domain(x, self.attrs["to"])
+        return cast_domain(x, dtype(self.attrs["to"]).torch)
+
+
+@register
+class CastLike(OpSpec):
+    """Cast to the element type of a second tensor, whose shape and values do not matter."""
+
+    onnx_op = "CastLike"
+    ranks = any_rank(2)
+    dtypes = tuple(itertools.product(ALL, repeat=2))
+
+    def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
+        return [AbsTensor(list(inputs[0].shape), inputs[1].dtype)]
+
+    def to_torch(self, x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return x.to(like.dtype)
+
+    def domain_loss(self, x: torch.Tensor, like: torch.Tensor) -> torch.Tensor | None:
+        return cast_domain(x, like.dtype)

@@ -63,3 +63,11 @@ def test_attribute_variables_are_spread_like_dims() -> None:
 def test_arity_zero_ops_make_graphs_without_leaves() -> None:
     graph = generate(3, GenOptions(max_nodes=3, ops=("Range",), dtypes=()))
     assert graph.inputs == [] and graph.weights == [] and {n.op for n in graph.nodes} == {"Range"}
+
+
+def test_variadic_ops_get_every_arity_they_declare() -> None:
+    arities = set()
+    for seed in range(20):
+        graph = generate(seed, GenOptions(max_nodes=3, ops=("Concat",)))
+        arities.update(len(node.inputs) for node in graph.nodes)
+    assert arities == {2, 3, 4}

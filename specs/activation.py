@@ -1,0 +1,190 @@
+"""Activations: unary rows with float attributes, Clip with optional bounds, PRelu, and Dropout
+in inference mode."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+import z3
+
+from fuzzer.dtypes import FLOATS, NUMERIC, dtype
+from specs.base import (
+    MAX_RANK,
+    AbsTensor,
+    OnnxEmitter,
+    OpSpec,
+    Symbols,
+    any_rank,
+    or_,
+    register,
+    same_dtype,
+)
+from specs.elementwise import (
+    MARGIN,
+    Param,
+    no_exp_overflow,
+    no_overflow,
+    representable,
+    unary,
+)
+
+# Param choices are exact in float16, so ONNX's float attributes and torch's Python floats agree;
+# ONNX's own defaults (LeakyRelu 0.01, HardSigmoid 0.2, Selu's) differ from float32 only by rounding.
+SELU_ALPHA = 1.6732632423543772
+SELU_GAMMA = 1.0507009873554805
+
+
+def selu(x: torch.Tensor, alpha: float, gamma: float) -> torch.Tensor:
+    return gamma * F.elu(x, alpha)
+
+
+def hard_sigmoid(x: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
+    return torch.clamp(alpha * x + beta, 0, 1)
+
+
+def shrink(x: torch.Tensor, bias: float, lambd: float) -> torch.Tensor:
+    """Integer Shrink is computed in float and truncated back, as the ONNX reference and ONNX Runtime do."""
+    wide = x if x.is_floating_point() else x.double()
+    shrunk = torch.where(wide < -lambd, wide + bias, torch.where(wide > lambd, wide - bias, 0.0))
+    return shrunk.to(x.dtype)
+
+
+def away_from_threshold(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    """ThresholdedRelu jumps from 0 to alpha at x = alpha."""
+    return torch.relu(MARGIN - (x - alpha).abs()).sum()
+
+
+def shrink_domain(x: torch.Tensor, bias: float, lambd: float) -> torch.Tensor:
+    """Shrink jumps at +-lambd (unless bias == lambd); integers must not wrap."""
+    if not x.is_floating_point():
+        return representable(shrink(x.double(), bias, lambd), x.dtype)
+    return torch.relu(MARGIN - (x.abs() - lambd).abs()).sum()
+
+
+unary("Softplus", F.softplus, domain=no_exp_overflow)
+unary("Softsign", F.softsign)
+unary("HardSwish", F.hardswish)
+unary("Mish", F.mish)
+unary("Elu", F.elu, params={"alpha": Param(1.0, (0.25, 0.5, 2.0))})
+unary("Celu", F.celu, ("float32",), params={"alpha": Param(1.0, (0.25, 0.5, 2.0))})
+unary("LeakyRelu", lambda x, alpha: F.leaky_relu(x, alpha), params={"alpha": Param(0.01, (0.0, 0.25, 2.0))})
+unary("Selu", selu, params={"alpha": Param(SELU_ALPHA, (0.5, 1.0, 2.0)), "gamma": Param(SELU_GAMMA, (0.5, 1.0, 2.0))})
+unary(
+    "HardSigmoid",
+    hard_sigmoid,
+    params={"alpha": Param(0.2, (0.125, 0.5, 1.0)), "beta": Param(0.5, (0.0, 0.25, 1.0))},
+)
+unary(
+    "ThresholdedRelu",
+    lambda x, alpha: F.threshold(x, alpha, 0.0),
+    domain=away_from_threshold,
+    params={"alpha": Param(1.0, (-1.0, 0.0, 0.5, 2.0))},
+)
+# Integer Shrink stays exact: bias <= 1 <= floor(lambd) + 1, so uint8 results are never negative.
+unary(
+    "Shrink",
+    shrink,
+    NUMERIC,
+    domain=shrink_domain,
+    params={"bias": Param(0.0, (0.5, 1.0)), "lambd": Param(0.5, (0.0, 1.0, 1.5))},
+)
+
+
+CLIP_BOUNDS = {  # (lower choices, upper choices): every lower <= every upper, uint8 bounds >= 0
+    "float": ((-2.5, -1.0, 0.0), (0.0, 0.5, 2.5)),
+    "int": ((-3, -1, 0), (0, 2, 4)),
+    "uint8": ((0, 1, 2), (2, 3, 4)),
+}
+
+
+@register
+class Clip(OpSpec):
+    """Opset-13+ Clip: min and max are optional scalar constant inputs of the input's type."""
+
+    onnx_op = "Clip"
+    ranks = any_rank(1)
+    dtypes = same_dtype(1, NUMERIC)
+
+    @classmethod
+    def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
+        name = inputs[0].dtype
+        lows, highs = CLIP_BOUNDS[name if name == "uint8" else "float" if dtype(name).is_float else "int"]
+        return {"min": rng.choice((None, *lows)), "max": rng.choice((None, *highs))}
+
+    def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
+        return [AbsTensor(list(inputs[0].shape), inputs[0].dtype)]
+
+    def to_onnx(self, emit: OnnxEmitter, inputs: list[str], outputs: list[str]) -> None:
+        x_dtype = emit.input_types[0].dtype
+        bounds = ["" if v is None else emit.const(v, x_dtype) for v in (self.attrs["min"], self.attrs["max"])]
+        while bounds and not bounds[-1]:
+            bounds.pop()
+        emit.node("Clip", [inputs[0], *bounds], outputs)
+
+    def to_torch(self, x: torch.Tensor) -> torch.Tensor:
+        low, high = self.attrs["min"], self.attrs["max"]
+        return x.clone() if low is None and high is None else torch.clamp(x, low, high)
+
+
+@register
+class PRelu(OpSpec):
+    """slope broadcasts to X one way only (ONNX unidirectional broadcasting): the output is X's shape."""
+
+    onnx_op = "PRelu"
+    ranks = tuple((x, s) for x in range(MAX_RANK + 1) for s in range(x + 1))
+    dtypes = same_dtype(2, (*FLOATS, "int32", "int64"))
+
+    def requires(self, inputs: list[AbsTensor]) -> list[z3.BoolRef]:
+        x, slope = inputs[0].shape, inputs[1].shape
+        return [or_(s == 1, s == d) for s, d in zip(reversed(slope), reversed(x))]
+
+    def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
+        return [AbsTensor(list(inputs[0].shape), inputs[0].dtype)]
+
+    def to_torch(self, x: torch.Tensor, slope: torch.Tensor) -> torch.Tensor:
+        return torch.where(x < 0, x * slope, x)
+
+    def domain_loss(self, x: torch.Tensor, slope: torch.Tensor) -> torch.Tensor | None:
+        return no_overflow(torch.mul)(x, slope)
+
+
+@register
+class Dropout(OpSpec):
+    """Inference only: the ratio input, training_mode=false and the mask output are each
+    sometimes present; the output is the input and the mask is all true."""
+
+    onnx_op = "Dropout"
+    ranks = any_rank(1)
+    dtypes = same_dtype(1, FLOATS)
+
+    @classmethod
+    def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
+        return {
+            "ratio": rng.choice((None, 0.0, 0.25, 0.5)),
+            "ratio_dtype": rng.choice(FLOATS),
+            "training_mode_given": rng.random() < 0.5,
+            "mask": rng.random() < 0.5,
+            "seed": rng.choice((None, 0, 7)),
+        }
+
+    def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
+        shape = list(inputs[0].shape)
+        mask = [AbsTensor(shape, "bool")] if self.attrs["mask"] else []
+        return [AbsTensor(shape, inputs[0].dtype), *mask]
+
+    def to_onnx(self, emit: OnnxEmitter, inputs: list[str], outputs: list[str]) -> None:
+        ratio = self.attrs["ratio"]
+        operands = [inputs[0], "" if ratio is None else emit.const(ratio, self.attrs["ratio_dtype"])]
+        if self.attrs["training_mode_given"]:
+            operands.append(emit.const(False, "bool"))
+        while not operands[-1]:
+            operands.pop()
+        emit.node("Dropout", operands, outputs, seed=self.attrs["seed"])
+
+    def to_torch(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        ratio = self.attrs["ratio"]
+        y = F.dropout(x, 0.5 if ratio is None else ratio, training=False)
+        return (y, torch.ones_like(x, dtype=torch.bool)) if self.attrs["mask"] else y

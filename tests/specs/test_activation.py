@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+import onnx.defs
+import onnx.helper
+import pytest
+import torch
+from onnx.reference import ReferenceEvaluator
+
+from fuzzer.generate import GenOptions, generate
+from fuzzer.materialize import OPSET
+from specs import REGISTRY
+from specs.activation import shrink
+from specs.elementwise import Unary
+from tests.specs.single_node import run_both
+
+PARAMETRISED = sorted(name for name, cls in REGISTRY.items() if issubclass(cls, Unary) and cls.params)
+
+
+@pytest.mark.parametrize("name", PARAMETRISED)
+def test_param_defaults_are_onnx_defaults(name: str) -> None:
+    schema = onnx.defs.get_schema(REGISTRY[name].onnx_op, OPSET)
+    for attr, param in REGISTRY[name].params.items():
+        default = schema.attributes[attr].default_value
+        assert param.default == pytest.approx(default.f if default.type == onnx.AttributeProto.FLOAT else default.i)
+
+
+@pytest.mark.parametrize("name", PARAMETRISED)
+def test_omitted_params_mean_the_same_to_onnx_and_torch(name: str) -> None:
+    x = np.linspace(-3, 3, 25, dtype=np.float32)
+    (eager,), (ort,) = run_both(name, dict.fromkeys(REGISTRY[name].params), x)
+    np.testing.assert_allclose(eager, ort, rtol=1e-5, atol=1e-6)
+
+
+def test_integer_shrink_never_goes_negative_for_uint8() -> None:
+    """Every combination of the bias and lambd choices keeps uint8 results >= 0 (no wrap)."""
+    params = REGISTRY["Shrink"].params
+    x = torch.arange(256, dtype=torch.float64)
+    for bias, lambd in itertools.product(*((p.default, *p.choices) for p in params.values())):
+        assert (shrink(x, bias, lambd) >= 0).all(), (bias, lambd)
+
+
+def test_integer_shrink_truncates_a_fractional_bias_like_the_onnx_reference() -> None:
+    x = np.arange(-4, 5, dtype=np.int8)
+    (eager,), (ort,) = run_both("Shrink", {"bias": 0.5, "lambd": 1.0}, x)
+    node = onnx.helper.make_node("Shrink", ["x"], ["y"], bias=0.5, lambd=1.0)
+    (reference,) = ReferenceEvaluator(node).run(None, {"x": x})
+    np.testing.assert_array_equal(eager, [-3, -2, -1, 0, 0, 0, 1, 2, 3])
+    np.testing.assert_array_equal(reference, eager)
+    np.testing.assert_array_equal(ort, eager)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int8, np.uint8, np.int64])
+@pytest.mark.parametrize(("low", "high"), [(None, None), (0, None), (None, 2), (1, 2)])
+def test_clip_with_either_bound_left_out(dtype: type, low: Any, high: Any) -> None:
+    x = np.arange(-3, 5).astype(dtype) if dtype != np.uint8 else np.arange(8).astype(dtype)
+    (eager,), (ort,) = run_both("Clip", {"min": low, "max": high}, x)
+    np.testing.assert_array_equal(eager, ort)
+    np.testing.assert_array_equal(eager, np.clip(x, low, high) if low is not None or high is not None else x)
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        {"ratio": None, "ratio_dtype": "float32", "training_mode_given": False, "mask": True, "seed": None},
+        {"ratio": 0.5, "ratio_dtype": "float16", "training_mode_given": True, "mask": True, "seed": 7},
+        {"ratio": None, "ratio_dtype": "float64", "training_mode_given": True, "mask": False, "seed": None},
+    ],
+)
+def test_dropout_in_inference_passes_data_through_with_an_all_true_mask(attrs: dict[str, Any]) -> None:
+    x = np.linspace(-2, 2, 12, dtype=np.float32).reshape(3, 4)
+    eager, ort = run_both("Dropout", attrs, x)
+    assert len(eager) == len(ort) == 1 + attrs["mask"]
+    for mine, theirs in zip(eager, ort):
+        np.testing.assert_array_equal(mine, theirs)
+    np.testing.assert_array_equal(eager[0], x)
+
+
+def test_prelu_slope_broadcasts_to_x_in_one_direction_only() -> None:
+    seen_partial = False
+    for seed in range(30):
+        graph = generate(seed, GenOptions(max_nodes=3, ops=("PRelu",), dtypes=("float32",)))
+        for node in graph.nodes:
+            x, slope = (graph.types[name].shape for name in node.inputs)
+            assert len(slope) <= len(x) and graph.types[node.outputs[0]].shape == x, graph.text()
+            assert all(s in (1, d) for s, d in zip(reversed(slope), reversed(x))), graph.text()
+            seen_partial |= 0 < len(slope) < len(x)
+    assert seen_partial
+
+
+def test_prelu_scales_negatives_by_a_broadcast_slope() -> None:
+    x = np.array([[-2, 3, -1], [4, -5, 0]], dtype=np.int32)
+    slope = np.array([2, 3, 4], dtype=np.int32)
+    (eager,), (ort,) = run_both("PRelu", {}, x, slope)
+    np.testing.assert_array_equal(eager, [[-4, 3, -4], [4, -15, 0]])
+    np.testing.assert_array_equal(ort, eager)

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fuzzer.generate import GenOptions, generate
+from fuzzer.values import leaf_bounds, random_values
+from tests.specs.single_node import run_both
+
+DIVIDENDS = [-7, 7, -7, 7, -1, 0]
+DIVISORS = [2, 2, -2, -2, 5, -3]
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int32, np.int64])
+def test_integer_div_truncates_toward_zero_where_floor_division_would_not(dtype: type) -> None:
+    a, b = np.array(DIVIDENDS, dtype=dtype), np.array(DIVISORS, dtype=dtype)
+    (eager,), (ort,) = run_both("IntegerDiv", {"negative_divisor": False}, a, b)
+    np.testing.assert_array_equal(eager, [-3, 3, 3, -3, 0, 0])
+    np.testing.assert_array_equal(ort, eager)
+
+
+@pytest.mark.parametrize(("fmod", "expected"), [(0, [1, 1, -1, -1, 4, 0]), (1, [-1, 1, -1, 1, -1, 0])])
+def test_integer_mod_takes_the_sign_of_the_divisor_or_with_fmod_of_the_dividend(fmod: int, expected: list) -> None:
+    a, b = np.array(DIVIDENDS, dtype=np.int32), np.array(DIVISORS, dtype=np.int32)
+    (eager,), (ort,) = run_both("IntegerMod", {"negative_divisor": False, "fmod": fmod}, a, b)
+    np.testing.assert_array_equal(eager, expected)
+    np.testing.assert_array_equal(ort, eager)
+
+
+def test_float_mod_is_c_fmod() -> None:
+    a, b = np.array([-5.5, 5.5], dtype=np.float32), np.array([2.0, -2.0], dtype=np.float32)
+    (eager,), (ort,) = run_both("Mod", {}, a, b)
+    np.testing.assert_array_equal(eager, [-1.5, 1.5])
+    np.testing.assert_array_equal(ort, eager)
+
+
+@pytest.mark.parametrize("op", ["IntegerDiv", "IntegerMod"])
+def test_integer_divisors_are_nonzero_leaves_of_both_signs(op: str) -> None:
+    signs = set()
+    for seed in range(30):
+        options = GenOptions(max_nodes=3, ops=(op,), dtypes=("int8", "uint8", "int32", "int64"))
+        graph = generate(seed, options)
+        values = random_values(graph, np.random.default_rng(seed))
+        assert set(leaf_bounds(graph)) == {node.inputs[1] for node in graph.nodes}
+        for node in graph.nodes:
+            divisor = values[node.inputs[1]]
+            assert divisor.size and (divisor != 0).all(), graph.text()
+            assert graph.types[node.inputs[1]].dtype != "uint8" or (divisor > 0).all()
+            signs.update(np.sign(divisor).ravel().tolist())
+    assert signs == {-1, 1}

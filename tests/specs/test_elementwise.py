@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from fuzzer.generate import GenOptions, generate
+from fuzzer.ir import Graph, Node
+from fuzzer.materialize import run_torch, to_onnx
+from fuzzer.values import sample_values
+from oracles.compare import all_finite, compare_outputs
+from specs import REGISTRY
+from specs.base import OpSpec
+from tests.specs.single_node import run_both
+from tests.specs.test_specs import run_ort_noopt
+
+F32, F16, I8, I32, U8 = np.float32, np.float16, np.int8, np.int32, np.uint8
+
+# (op, attrs, dtype, operands inside the domain, operands outside it)
+DOMAIN_CASES: list[tuple[str, dict[str, Any], type, tuple[list, ...], tuple[list, ...]]] = [
+    ("Acos", {}, F32, ([0.0, 0.9, -0.9],), ([1.0],)),
+    ("Asin", {}, F32, ([0.5],), ([-1.2],)),
+    ("Atanh", {}, F32, ([-0.5, 0.9],), ([0.99],)),
+    ("Acosh", {}, F32, ([1.1, 5.0],), ([1.0],)),
+    ("Tan", {}, F32, ([0.0, 1.0, -1.2],), ([math.pi / 2],)),
+    ("Cosh", {}, F32, ([3.0, -9.0],), ([12.0],)),
+    ("Sinh", {}, F16, ([3.0],), ([6.0],)),
+    ("Sign", {}, F32, ([0.0, 1.0, -0.5],), ([1e-3],)),
+    ("Sign", {}, I8, ([0, 1],), ([],)),
+    ("Abs", {}, I8, ([-127],), ([-128],)),
+    ("Add", {}, F16, ([1000.0], [1000.0]), ([10000.0], [10000.0])),
+    ("Sub", {}, U8, ([5], [2]), ([1], [2])),
+    ("Mul", {}, I8, ([10], [12]), ([20], [10])),
+    ("Sum", {}, F32, ([1.0], [2.0], [3.0]), ([3e38], [3e38], [0.0])),
+    ("Equal", {}, F32, ([1.0, 2.0], [1.0, 3.0]), ([1.0], [1.01])),
+    ("Cast", {"to": "uint8"}, F32, ([0.5, 3.5],), ([-1.5],)),
+    ("Cast", {"to": "int32"}, F32, ([2.5],), ([2.01],)),
+    ("Cast", {"to": "bool"}, F32, ([0.0, 1.0],), ([1e-3],)),
+    ("Cast", {"to": "int8"}, I32, ([100, -100],), ([200],)),
+    ("Cast", {"to": "float16"}, F32, ([1000.0],), ([1e5],)),
+]
+
+
+def case_operands(dtype: type, operands: tuple[list, ...]) -> list[torch.Tensor]:
+    return [torch.tensor(np.array(values, dtype=dtype)) for values in operands]
+
+
+@pytest.mark.parametrize(("op", "attrs", "dtype", "inside", "outside"), DOMAIN_CASES)
+def test_domain_loss_is_zero_inside_and_positive_outside(
+    op: str, attrs: dict[str, Any], dtype: type, inside: tuple[list, ...], outside: tuple[list, ...]
+) -> None:
+    spec = REGISTRY[op](attrs)
+    assert float(spec.domain_loss(*case_operands(dtype, inside))) == 0.0
+    if outside[0]:
+        assert float(spec.domain_loss(*case_operands(dtype, outside))) > 0.0
+
+
+def test_castlike_domain_follows_the_target_type() -> None:
+    spec = REGISTRY["CastLike"]({})
+    like = torch.zeros(1, dtype=torch.uint8)
+    assert float(spec.domain_loss(torch.tensor([2.5]), like)) == 0.0
+    assert float(spec.domain_loss(torch.tensor([-2.5]), like)) > 0.0
+
+
+def domain_loss(graph: Graph, leaves: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Sum of every node's domain loss on the current leaf values."""
+    losses: list[torch.Tensor] = []
+
+    def collect(node: Node, spec: OpSpec, args: list[torch.Tensor], results: list[torch.Tensor]) -> None:
+        loss = spec.domain_loss(*args)
+        if loss is not None:
+            losses.append(loss)
+
+    run_torch(graph, leaves, collect)
+    return sum(losses, torch.zeros(()))
+
+
+def descend_into_domain(graph: Graph, values: dict[str, np.ndarray], steps: int = 400) -> dict[str, np.ndarray]:
+    """Signed-gradient steps on the float leaves until the domain loss is zero."""
+    leaves = {n: torch.tensor(v, requires_grad=v.dtype.kind == "f") for n, v in values.items()}
+    for _ in range(steps):
+        loss = domain_loss(graph, leaves)
+        if loss.item() == 0.0:
+            break
+        loss.backward()
+        with torch.no_grad():
+            for leaf in leaves.values():
+                if leaf.grad is not None:
+                    leaf -= 0.02 * leaf.grad.sign()
+                    leaf.grad = None
+    assert domain_loss(graph, leaves).item() == 0.0, graph.text()
+    return {n: leaf.detach().numpy() for n, leaf in leaves.items()}
+
+
+DOMAIN_OPS = [
+    "Acos",
+    "Acosh",
+    "Asin",
+    "Atanh",
+    "Tan",
+    "Cosh",
+    "Sinh",
+    "Log",
+    "Sqrt",
+    "Reciprocal",
+    "Exp",
+    "Softplus",
+    "Floor",
+    "Round",
+    "Div",
+    "Mod",
+    "Pow",
+    "ThresholdedRelu",
+    "Shrink",
+    "Greater",
+]
+
+
+@pytest.mark.parametrize("op", DOMAIN_OPS)
+def test_domain_loss_leads_random_values_to_where_onnx_and_torch_agree(op: str) -> None:
+    for seed in range(3):
+        graph = generate(seed, GenOptions(max_nodes=1, ops=(op,), dtypes=("float32",), reuse_probability=0.0))
+        values = descend_into_domain(graph, sample_values(graph, seed).values)
+        model = to_onnx(graph, {n: values[n] for n in graph.weights})
+        with torch.no_grad():
+            tensors = run_torch(graph, {n: torch.from_numpy(v) for n, v in values.items()})
+        expected = {n: tensors[n].numpy() for n in graph.outputs}
+        actual = run_ort_noopt(model.SerializeToString(), {n: values[n] for n in graph.inputs}, graph.outputs)
+        assert all_finite(expected), graph.text()
+        assert compare_outputs(expected, actual) is None, graph.text()
+
+
+@pytest.mark.parametrize("op", ["Sum", "Mean", "Max", "Min"])
+def test_variadic_ops_take_one_to_four_inputs(op: str) -> None:
+    arities = set()
+    for seed in range(30):
+        graph = generate(seed, GenOptions(max_nodes=2, ops=(op,), dtypes=("float32",)))
+        arities.update(len(node.inputs) for node in graph.nodes)
+    assert arities == {1, 2, 3, 4}
+
+
+def test_single_input_max_and_sum_copy_their_input() -> None:
+    x = np.array([1.5, -2.0], dtype=F32)
+    for op in ("Max", "Sum", "Mean"):
+        (eager,), (ort,) = run_both(op, {}, x)
+        np.testing.assert_array_equal(eager, x)
+        np.testing.assert_array_equal(ort, x)
+
+
+@pytest.mark.parametrize("detect", [(None, None), (1, 0), (0, 1), (0, 0)])
+def test_isinf_detects_the_signs_asked_for(detect: tuple[int | None, int | None]) -> None:
+    x = np.array([np.inf, -np.inf, 1.0, np.nan], dtype=F32)
+    attrs = {"detect_positive": detect[0], "detect_negative": detect[1]}
+    (eager,), (ort,) = run_both("IsInf", attrs, x)
+    np.testing.assert_array_equal(eager, ort)
+    positive, negative = (1 if flag is None else flag for flag in detect)
+    np.testing.assert_array_equal(eager, [bool(positive), bool(negative), False, False])
+
+
+def test_integer_arithmetic_wraps_alike_outside_its_domain() -> None:
+    """Out of domain means 'compilers may differ', not 'the references differ': uint8 wraps in both."""
+    a, b = np.array([1, 250], dtype=U8), np.array([2, 10], dtype=U8)
+    for op in ("Sub", "Add"):
+        (eager,), (ort,) = run_both(op, {}, a, b)
+        np.testing.assert_array_equal(eager, ort)
