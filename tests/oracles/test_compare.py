@@ -20,7 +20,8 @@ def ok(value: np.ndarray) -> Outcome:
 def test_float_tolerance_is_relative_and_ints_are_exact() -> None:
     a = np.array([1000.0, 1.0], np.float32)
     assert compare_outputs({"y": a}, {"y": a * (1 + 1e-4)}) is None
-    assert compare_outputs({"y": a}, {"y": a + np.float32(0.5)}).reason == "values"
+    small = np.array([1.0, 2.0], np.float32)
+    assert compare_outputs({"y": small}, {"y": small + np.float32(0.5)}).reason == "values"
     ints = np.array([1, 2], np.int64)
     assert compare_outputs({"y": ints}, {"y": ints + 1}).measures["mismatched"] == 2
 
@@ -51,3 +52,9 @@ def test_nonfinite_references_are_not_compared() -> None:
     y = np.array([np.nan, 1.0], np.float32)
     verdict = judge({"eager": ok(y), "ort-noopt": ok(y), "ort": ok(np.zeros(2, np.float32))}, INFOS)
     assert verdict.kind == "nonfinite" and not verdict.findings
+
+
+def test_absolute_tolerance_scales_with_the_output_magnitude() -> None:
+    want = np.array([500.0, 1e-4], np.float32)
+    assert compare_outputs({"y": want}, {"y": want + np.array([0, 0.1], np.float32)}) is None
+    assert compare_outputs({"y": want}, {"y": want + np.array([0, 1.0], np.float32)}) is not None
