@@ -68,7 +68,10 @@ def main() -> None:
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds per backend per case.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/campaign"), show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the campaign already in --out.")
-def fuzz(time_budget, max_tests, seed, backends, max_nodes, ops, dtypes, timeout, out, resume) -> None:
+@click.option(
+    "--reduce-budget", type=float, default=60.0, show_default=True, help="Seconds to reduce each new bug (0: off)."
+)
+def fuzz(time_budget, max_tests, seed, backends, max_nodes, ops, dtypes, timeout, out, resume, reduce_budget) -> None:
     """Run a fuzzing campaign and write campaign.json, stats.jsonl, summary.json and bugs/."""
     from fuzzer.campaign import CampaignError, CampaignOptions, Totals, run_campaign
 
@@ -82,6 +85,7 @@ def fuzz(time_budget, max_tests, seed, backends, max_nodes, ops, dtypes, timeout
         backends=_backends(backends),
         gen=_gen_options(max_nodes, ops, dtypes),
         timeout=timeout,
+        reduce_budget=reduce_budget,
     )
 
     def progress(done: int, totals: Totals, seconds: float) -> None:
@@ -138,6 +142,7 @@ def run(case_path, backends, timeout, as_json) -> None:
 
     Exit status: 0 consistent, 1 a crash or mismatch, 2 invalid or unusable input.
     """
+    from fuzzer.attribute import examine
     from oracles.registry import BackendNotFound
     from oracles.session import OracleSession
     from oracles.worker import WorkerStartError
@@ -145,7 +150,7 @@ def run(case_path, backends, timeout, as_json) -> None:
     try:
         case = load_case(case_path)
         with OracleSession(list(_backends(backends)), timeout) as session:
-            outcomes, verdict = session.judge(case)
+            outcomes, verdict = examine(session, case)
     except (CaseFormatError, BackendNotFound, WorkerStartError) as error:
         raise click.ClickException(str(error)) from None
     if as_json:
@@ -158,6 +163,70 @@ def run(case_path, backends, timeout, as_json) -> None:
         for finding in verdict.findings:
             click.echo(f"  {json.dumps(finding.to_json(), sort_keys=True)}")
     sys.exit({"consistent": 0, "nonfinite": 0, "invalid": 2}.get(verdict.kind, 1))
+
+
+@main.command()
+@click.argument("case_path", metavar="CASE", type=click.Path(exists=True, path_type=Path))
+@click.option("--backend", default=None, help="The system whose failure to keep (default: the first finding's).")
+@click.option("--budget", type=float, default=300.0, show_default=True, help="Seconds to spend reducing.")
+@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds per backend per run.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="Bug folder to write (default: CASE-reduced)."
+)
+def reduce(case_path, backend, budget, timeout, out) -> None:
+    """Shrink a failing case while it fails the same way; write a bug folder with report and repro.py.
+
+    Runs only the affected system and the references. Exit status: 0 reduced, 1 nothing to reduce.
+    """
+    from fuzzer.attribute import examine
+    from fuzzer.reduce import reduce_case
+    from fuzzer.report import write_bug
+    from fuzzer.triage import signature
+    from oracles.registry import REFERENCES, SYSTEMS, BackendNotFound
+    from oracles.session import OracleSession
+    from oracles.worker import WorkerStartError
+
+    systems = [backend] if backend else list(SYSTEMS)
+    try:
+        case = load_case(case_path)
+        with OracleSession([*REFERENCES, *systems], timeout) as session:
+            _, verdict = examine(session, case)
+            wanted = session.workers[backend].name if backend else None
+            findings = [f for f in verdict.findings if wanted in (None, f.backend)]
+            if verdict.kind == "invalid" or not findings:
+                click.echo(f"nothing to reduce: verdict {verdict.kind} {verdict.reason}".rstrip(), err=True)
+                sys.exit(1)
+            finding = findings[0]
+            click.echo(f"reducing {finding.backend} {finding.symptom} ({len(case.graph.nodes)} nodes)", err=True)
+            reduction = reduce_case(session, case, finding, budget)
+            sig = signature(reduction.finding, reduction.case.graph)
+            folder = out or case_path.with_name(case_path.name + "-reduced")
+            write_bug(
+                folder,
+                sig,
+                reduction.finding,
+                reduction.case,
+                reduction.outcomes,
+                session.infos,
+                reduction.summary(),
+                original=case,
+            )
+    except (CaseFormatError, BackendNotFound, WorkerStartError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(reduction.case.graph.text())
+    click.echo(f"{len(case.graph.nodes)} -> {len(reduction.case.graph.nodes)} nodes, signature {sig}; wrote {folder}")
+
+
+@main.command()
+@click.argument("path", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def report(path) -> None:
+    """Render report.md again: for one bug folder, or a campaign's summary of bugs by system and symptom."""
+    from fuzzer.report import ReportError, rerender
+
+    try:
+        click.echo(rerender(path).read_text())
+    except ReportError as error:
+        raise click.ClickException(str(error)) from None
 
 
 @main.command()
