@@ -28,7 +28,7 @@ DLFUZZ_PACKAGES = ("fuzzer", "specs", "oracles")
 SYSTEMS = {  # backend -> (what the repro needs, top-level modules it must not import)
     "ort": ("onnx, onnxruntime, numpy", ("torch", "tvm")),
     "tvm": ("onnx, apache-tvm, numpy", ("torch", "onnxruntime")),
-    "inductor": ("torch", ("onnx", "onnxruntime", "tvm", "numpy")),
+    "inductor": ("torch", ("onnx", "onnxruntime", "tvm")),
 }
 
 
@@ -107,13 +107,17 @@ def run_repro(folder: Path, backend: str, symptom: str) -> dict[str, Any]:
 
 
 _GUARD = """
-import importlib.abc, runpy, sys
+import importlib.abc, importlib.util, runpy, sys
 BLOCKED = {blocked!r}
+def refused(name):
+    return name.partition(".")[0] in BLOCKED
 class Refuse(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in BLOCKED:
-            raise ImportError("the reproducer may not import " + name)
+        if refused(name):
+            raise ModuleNotFoundError("not installed here (the reproducer may not import it): " + name)
 sys.meta_path.insert(0, Refuse())
+probe = importlib.util.find_spec
+importlib.util.find_spec = lambda name, package=None: None if refused(name) else probe(name, package)
 sys.argv = ["repro.py"]
 runpy.run_path("repro.py", run_name="__main__")
 """

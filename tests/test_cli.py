@@ -13,7 +13,7 @@ def invoke(*args: str) -> object:
 
 
 def test_every_command_has_help() -> None:
-    for command in ("fuzz", "gen", "run", "specs"):
+    for command in ("fuzz", "gen", "run", "reduce", "report", "specs"):
         result = invoke(command, "--help")
         assert result.exit_code == 0 and "Usage:" in result.output
 

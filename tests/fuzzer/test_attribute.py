@@ -37,7 +37,7 @@ def relu_case() -> TestCase:
     return TestCase(graph, {"x": np.linspace(-2, 2, 64, dtype=np.float32)})
 
 
-def verdict_for(case: TestCase, system: np.ndarray):  # noqa: ANN201
+def verdict_for(case: TestCase, system: np.ndarray):
     reference = evaluate(case.graph, case.values)["y"].numpy()
     outcomes = {name: Outcome("ok", {"y": reference}) for name in ("eager", "ort-noopt")}
     outcomes["ort"] = Outcome("ok", {"y": system.astype(np.float32)})

@@ -46,7 +46,7 @@ def test_campaign_on_real_compilers_writes_every_record(tmp_path: Path, real_ses
 
 def test_campaign_survives_segfaulting_and_hanging_backends(tmp_path: Path) -> None:
     backends = ("eager", "ort-noopt", f"{FAULTY}:Segfault", f"{FAULTY}:Hang")
-    options = CampaignOptions(out=tmp_path / "c", seed=3, max_tests=2, backends=backends, timeout=3)
+    options = CampaignOptions(out=tmp_path / "c", seed=3, max_tests=2, backends=backends, timeout=3, reduce_budget=5)
     summary = run_campaign(options)
     assert summary["cases"] == 2
     valid = summary["valid"]

@@ -10,7 +10,7 @@ from oracles.session import OracleSession
 from tests.fuzzer.conftest import cases_with_sigmoid
 
 
-def finding_of(session: OracleSession, case, backend: str):  # noqa: ANN001, ANN201
+def finding_of(session: OracleSession, case, backend: str):
     _, verdict = examine(session, case)
     return next(f for f in verdict.findings if f.backend == backend)
 
