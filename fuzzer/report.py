@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 
 from fuzzer.attribute import RoundingEstimate, estimate_rounding
 from fuzzer.materialize import to_onnx
@@ -58,9 +59,15 @@ def write_bug(
         "ops": case.graph.op_types(),
         "nodes": len(case.graph.nodes),
         "versions": {name: info.version for name, info in infos.items()},
-        "environment": {"python": platform.python_version(), "platform": platform.platform()},
+        "environment": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "onnx": onnx.__version__,
+            "numpy": np.__version__,
+        },
         "case": case.meta,
         "reduction": reduction,
+        "error": finding.outcome.details[-4000:] if finding.outcome else "",
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if estimate is not None:
@@ -161,6 +168,7 @@ def render_report(folder: Path) -> str:
         "## Environment\n"
         + f"- {meta['project']} {versions.get(backend, '?')} (the system at fault)\n"
         + "".join(f"- {name}: {version}\n" for name, version in sorted(versions.items()) if name != backend)
+        + f"- onnx {meta['environment']['onnx']}, numpy {meta['environment']['numpy']}\n"
         + f"- Python {meta['environment']['python']} on {meta['environment']['platform']}",
         "## Symptom\n" + _symptom(meta),
         "## Minimal graph\n"
@@ -170,9 +178,9 @@ def render_report(folder: Path) -> str:
         "## Reproduce\n" + _repro_text(meta, folder),
         "## Occurrences\n" + _occurrences(folder),
     ]
-    log = (finding.get("message") or "") if meta["symptom"] != "mismatch" else ""
-    if log:
-        sections.append("## Error message\n```\n" + log[-3000:] + "\n```")
+    log = meta.get("error") or finding.get("message") or ""
+    if meta["symptom"] != "mismatch" and log:
+        sections.append("## Error (end of the traceback)\n```\n" + log[-3000:].strip() + "\n```")
     sections.append(f"Signature `{meta['signature']}`. Found by dlfuzz, a differential fuzzer for DL compilers.")
     return "\n\n".join(sections) + "\n"
 

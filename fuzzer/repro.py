@@ -45,8 +45,14 @@ def write_repro(folder: Path, finding: Finding, case: TestCase, expected: dict[s
     else:
         runner = _ONNX_RUNNERS[finding.backend].replace("PASSES_LIST", repr(list(OPTIMIZING_PASSES)))
     needs = SYSTEMS[finding.backend][0]
+    error = finding.outcome.exc_type if finding.symptom == "crash" and finding.outcome else None
     source = _TEMPLATE.format(
-        needs=needs, symptom=finding.symptom, timeout=REPRO_TIMEOUT, runner=runner.strip(), marker=MARKER
+        needs=needs,
+        symptom=finding.symptom,
+        error=error,
+        timeout=REPRO_TIMEOUT,
+        runner=runner.strip(),
+        marker=MARKER,
     )
     write_atomic(folder / REPRO, source.encode())
 
@@ -124,7 +130,7 @@ runpy.run_path("repro.py", run_name="__main__")
 
 _TEMPLATE = '''"""Reproducer written by dlfuzz; needs only {needs}.
 
-Exit status 1 while the bug is present ({symptom}), 0 once it is fixed.
+Exit status 1 while the bug is present ({symptom}), 0 once it is fixed, 2 on a different error.
 """
 
 import json
@@ -134,6 +140,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SYMPTOM = "{symptom}"
+ERROR = {error!r}  # the exception type the crash raises
 
 
 {runner}
@@ -166,6 +173,9 @@ signal.alarm({timeout})
 try:
     actual = run_model()
 except Exception as error:
+    if ERROR not in (None, type(error).__name__):
+        print(f"dlfuzz-repro: a different error than reported ({{ERROR}}): {{type(error).__name__}}: {{error}}")
+        sys.exit(2)
     bug(f"{{type(error).__name__}}: {{error}}")
 signal.alarm(0)
 problem = compare(actual) if SYMPTOM == "mismatch" else None

@@ -46,6 +46,16 @@ def normalize_message(message: str) -> str:
     return text[:300]
 
 
+def message_key(outcome: Outcome) -> str:
+    """The headline, plus the line after it when the headline only announces what follows
+    (TVM's "LLVM module verification failed with the following errors:")."""
+    headline = (outcome.message or "").strip()
+    if not headline.endswith(":") or headline not in outcome.details:
+        return headline
+    after = outcome.details.split(headline, 1)[1].strip().splitlines()
+    return f"{headline} {after[0].strip()}" if after else headline
+
+
 def culprit(outcome: Outcome) -> str:
     """The pass or operator a compiler's error names, or '' when it names none."""
     for text in (outcome.message or "", outcome.details or ""):
@@ -70,7 +80,7 @@ def signature(finding: Finding, graph: Graph) -> str:
     if finding.symptom == "mismatch":
         key = "+".join(graph.op_types())
         return _slug(f"{finding.backend}-mismatch-{key}")[:120] + "-" + _digest(key)
-    text = normalize_message(finding.outcome.message or "") if finding.outcome else ""
+    text = normalize_message(message_key(finding.outcome)) if finding.outcome else ""
     return _slug(crash_key(finding))[:120] + "-" + _digest(text)
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from fuzzer.generate import generate
-from fuzzer.triage import culprit, normalize_message, signature
+from fuzzer.triage import culprit, message_key, normalize_message, signature
 from oracles.base import Outcome
 from oracles.compare import Discrepancy, Finding
 
@@ -54,3 +54,15 @@ def test_crash_signature_ignores_the_graph_and_mismatch_signature_is_backend_and
     finding = Finding("ort", "mismatch", "ort-noopt", Discrepancy("t1", "values"))
     assert signature(finding, graph).startswith("ort-mismatch-" + "+".join(graph.op_types())[:20])
     assert signature(finding, graph) != signature(Finding("tvm", "mismatch", "ort-noopt"), graph)
+
+
+def test_a_headline_that_announces_the_next_line_takes_that_line_into_the_signature() -> None:
+    graph = generate(0)
+    details = "Traceback ...\nInternalError: LLVM module verification failed:\n{}\n  %9 = fcmp oeq i1 %5, %8\n"
+
+    def verification(error: str) -> Finding:
+        return crash("LLVM module verification failed:", details.format(error))
+
+    fcmp = verification("Invalid operand types for FCmp instruction")
+    assert message_key(fcmp.outcome).endswith("Invalid operand types for FCmp instruction")
+    assert signature(fcmp, graph) != signature(verification("Instruction does not dominate all uses!"), graph)
