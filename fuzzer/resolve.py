@@ -10,7 +10,7 @@ import z3
 
 from fuzzer.ir import Graph, Node, TensorType
 from specs import REGISTRY
-from specs.base import AbsTensor, OpSpec, Symbols
+from specs.base import AbsTensor, OpSpec, Symbols, concrete
 
 SOLVER_TIMEOUT_MS = 3000
 ATTR_GROWTH = 64  # how far a solved attribute may grow when an upstream change needs it to
@@ -93,17 +93,10 @@ class SymbolicGraph:
             self.optimizer.pop()
 
     def _concrete(self, model: z3.ModelRef) -> Graph:
-        def value(expr: Any) -> Any:
-            if isinstance(expr, z3.ExprRef):
-                return model.eval(expr, model_completion=True).as_long()
-            if isinstance(expr, list):
-                return [value(e) for e in expr]
-            return expr
-
         g = self.graph
-        types = {name: TensorType(tuple(value(d) for d in t.shape), t.dtype) for name, t in self.tensors.items()}
+        types = {n: TensorType(tuple(concrete(model, d) for d in t.shape), t.dtype) for n, t in self.tensors.items()}
         nodes = [
-            Node(n.op, list(n.inputs), list(n.outputs), {k: value(v) for k, v in attrs.items()})
+            Node(n.op, list(n.inputs), list(n.outputs), {k: concrete(model, v) for k, v in attrs.items()})
             for n, attrs in zip(g.nodes, self.attrs)
         ]
         return Graph(list(g.inputs), list(g.weights), nodes, list(g.outputs), types)
