@@ -48,7 +48,7 @@ def write_bug(
     write_atomic(folder / "model.onnx", to_onnx(case.graph, case.weights).SerializeToString())
     _save_npz(folder / "inputs.npz", case.inputs)
     write_atomic(folder / PICTURE, graph_svg(case.graph).encode())
-    estimate = _estimate(finding, case, outcomes, infos)
+    estimate = _estimate(finding, case)
     meta: dict[str, Any] = {
         "signature": signature,
         "backend": finding.backend,
@@ -99,14 +99,11 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     temporary.replace(path)
 
 
-def _estimate(
-    finding: Finding, case: TestCase, outcomes: dict[str, Outcome], infos: dict[str, BackendInfo]
-) -> RoundingEstimate | None:
+def _estimate(finding: Finding, case: TestCase) -> RoundingEstimate | None:
     if finding.symptom != "mismatch":
         return None
-    references = [o.outputs for n, o in outcomes.items() if infos[n].reference and o.outputs is not None]
     try:
-        return estimate_rounding(case, references)
+        return estimate_rounding(case)
     except Exception:  # eager cannot widen this graph; the report falls back to the fixed tolerance
         return None
 

@@ -93,3 +93,22 @@ def test_shape_discrepancies_are_kept_whatever_the_rounding() -> None:
     outcomes, verdict = verdict_for(case, np.zeros(32))
     refined = refine(case, outcomes, verdict, INFOS)
     assert refined.findings and refined.findings[0].discrepancy.reason == "shape"
+
+
+def test_references_apart_only_by_amplified_rounding_are_not_our_bug_and_systems_are_judged() -> None:
+    case = cancelling_case()
+    exp_a, exp_b = (np.exp(case.values[n]) for n in ("a", "b"))
+    reference = evaluate(case.graph, case.values)["y"].numpy()
+    rounded_otherwise = np.nextafter(exp_a, np.inf) - np.nextafter(exp_b, -np.inf)
+    outcomes = {
+        "eager": Outcome("ok", {"y": reference}),
+        "ort-noopt": Outcome("ok", {"y": rounded_otherwise}),
+        "ort": Outcome("ok", {"y": reference + np.float32(1.0)}),
+    }
+    verdict = judge(outcomes, INFOS)
+    assert verdict.kind == "invalid"
+    refined = refine(case, outcomes, verdict, INFOS)
+    assert refined.kind == "mismatch" and [f.backend for f in refined.findings] == ["ort"]
+    assert refined.reason.startswith("references agree within amplified rounding")
+    outcomes["ort-noopt"] = Outcome("ok", {"y": reference + np.float32(1.0)})
+    assert refine(case, outcomes, judge(outcomes, INFOS), INFOS).kind == "invalid"
