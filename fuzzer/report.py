@@ -125,7 +125,7 @@ def _comparison(
             continue
         error = np.abs(np.asarray(got, np.float64) - truth.astype(np.float64))
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.nan_to_num(error / estimate.allowed[name], nan=np.inf, posinf=np.inf)
+            ratio = np.where(error == 0, 0.0, np.nan_to_num(error / estimate.allowed[name], nan=np.inf))
         worst = np.unravel_index(int(np.argmax(ratio)), truth.shape) if truth.ndim else ()
         rows.append(
             {
@@ -197,7 +197,7 @@ def _symptom(meta: dict[str, Any]) -> str:
         + ", ".join(f"{k} = {v}" for k, v in discrepancy.items() if k not in ("output", "reason")),
     ]
     comparison = meta.get("comparison")
-    if comparison and comparison["rows"]:
+    if comparison and comparison["rows"] and discrepancy.get("reason") == "values":
         lines.append(
             "\nExpected vs actual at the worst element, with the float64 result (torch eager in float64) and the "
             "deviation that float32 rounding, amplified by this graph, can explain:\n\n"
@@ -211,7 +211,9 @@ def _symptom(meta: dict[str, Any]) -> str:
                 f"{row['elements_beyond_rounding']} of {row['elements']} |"
             )
     attribution = finding.get("attribution") or {}
-    if "excess_by_backend" in attribution:
+    if discrepancy.get("reason") != "values":
+        lines.append(f"\nThe output's {discrepancy.get('reason')} is wrong; the references get it right.")
+    elif "excess_by_backend" in attribution:
         lines.append(
             "\nDistance from the float64 result, in units of the rounding allowance (≤ 1: explained by rounding):\n"
         )
