@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import z3
 
 from fuzzer.attribute import examine
 from fuzzer.dtypes import dtype
@@ -69,6 +70,7 @@ class Reduction:
     seconds: float
     complete: bool
     strategies: dict[str, int] = field(default_factory=dict)  # strategy -> times it shrank the case
+    errors: list[str] = field(default_factory=list)  # strategies that failed (reducer bugs), skipped
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -78,6 +80,7 @@ class Reduction:
             "seconds": round(self.seconds, 2),
             "complete": self.complete,
             "strategies": self.strategies,
+            "errors": self.errors,
         }
 
 
@@ -238,7 +241,10 @@ def shrink_attributes(case: TestCase, check: Check) -> TestCase | None:
             if key in solved[index]:
                 continue
             for simpler in simpler_values(value):
-                graph = SymbolicGraph(current.graph, {index: {key: simpler}}, may_grow=True).solve()
+                try:
+                    graph = SymbolicGraph(current.graph, {index: {key: simpler}}, may_grow=True).solve()
+                except (IndexError, KeyError, TypeError, ValueError, z3.Z3Exception):
+                    continue  # a value the spec's rules cannot even be stated for
                 if graph is not None and check(resized(current, graph)):
                     current = resized(current, graph)
                     break
@@ -282,13 +288,20 @@ def reduce_case(session: OracleSession, case: TestCase, finding: Finding, budget
     output = finding.discrepancy.output if finding.discrepancy else None
     current = TestCase(case.graph, case.values, dict(case.meta) | {"failing_output": output})
     used: dict[str, int] = {}
+    errors: list[str] = []
     complete = True
     try:
         progress = True
         while progress:
             progress = False
             for strategy in STRATEGIES:
-                smaller = strategy(current, check)
+                try:
+                    smaller = strategy(current, check)
+                except BudgetSpent:
+                    raise
+                except Exception as error:  # a reducer bug must not cost the campaign its finding
+                    errors.append(f"{strategy.__name__}: {type(error).__name__}: {error}"[:300])
+                    continue
                 if smaller is not None:
                     current, progress = smaller, True
                     used[strategy.__name__] = used.get(strategy.__name__, 0) + 1
@@ -301,4 +314,4 @@ def reduce_case(session: OracleSession, case: TestCase, finding: Finding, budget
         current, final, used = case, finding, {}
         outcomes, _ = examine(session, case, check.only)
     seconds = time.monotonic() - start
-    return Reduction(current, final, outcomes, len(case.graph.nodes), check.checks, seconds, complete, used)
+    return Reduction(current, final, outcomes, len(case.graph.nodes), check.checks, seconds, complete, used, errors)

@@ -50,3 +50,17 @@ def test_specs_json_lists_ops_with_dtypes() -> None:
     data = json.loads(result.output)
     assert data["onnx_op_types"] >= 30
     assert all(row["dtypes"] for row in data["ops"])
+
+
+def test_reduce_writes_a_bug_folder_and_report_rerenders_it(tmp_path: Path) -> None:
+    from tests.fuzzer.conftest import cases_with_sigmoid
+
+    case = cases_with_sigmoid(1)[0]
+    case.save(tmp_path / "case")
+    backend = "tests.oracles.faulty_backends:CrashOnSigmoid"
+    result = invoke("reduce", str(tmp_path / "case"), "--backend", backend, "--out", str(tmp_path / "bug"))
+    assert result.exit_code == 0, result.output
+    assert "-> 1 nodes, signature crash-sigmoid-crash-run-RuntimeError-" in result.output
+    assert json.loads((tmp_path / "bug" / "meta.json").read_text())["ops"] == ["Sigmoid"]
+    result = invoke("report", str(tmp_path / "bug"))
+    assert result.exit_code == 0 and result.output.startswith("# [crash-sigmoid] RuntimeError in run")
