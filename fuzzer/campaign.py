@@ -14,16 +14,15 @@ from typing import Any
 
 import numpy as np
 
+from fuzzer.attribute import examine
+from fuzzer.bugs import file_findings
 from fuzzer.generate import GenerationError, GenOptions, Supported, generate
 from fuzzer.materialize import to_onnx
-from fuzzer.report import add_occurrence, write_bug
 from fuzzer.support import Progress as ProbeProgress
 from fuzzer.support import load_or_probe
 from fuzzer.testcase import TestCase, write_atomic
-from fuzzer.triage import signature
 from fuzzer.validate import check_onnx, check_torch
 from fuzzer.values import evaluate, sample_values
-from oracles.compare import Verdict
 from oracles.session import OracleSession
 
 STATUSES = ("ok", "mismatch", "crash", "timeout", "died", "unsupported")
@@ -40,6 +39,7 @@ class CampaignOptions:
     timeout: float = 60.0
     memory_mb: int | None = 8192
     support_matrix: bool = True  # draw only op x dtype pairs every backend supports (probed, cached)
+    reduce_budget: float = 60.0  # seconds to reduce each new bug; 0: keep cases as found
 
 
 class CampaignError(Exception):
@@ -199,6 +199,7 @@ def _write_campaign(options: CampaignOptions, session: OracleSession) -> None:
             "backends": list(options.backends),
             "timeout": options.timeout,
             "memory_mb": options.memory_mb,
+            "reduce_budget": options.reduce_budget,
             "gen": asdict(options.gen),
         },
         "backends": {name: asdict(info) for name, info in session.infos.items()},
@@ -261,7 +262,7 @@ def run_one(
     if problems:
         case.save(options.out / "invalid" / case_id)
         return line | {"verdict": "invalid", "problems": problems, "backends": {}}
-    outcomes, verdict = session.judge(case)
+    outcomes, verdict = examine(session, case)
     for name, outcome in outcomes.items():
         seconds[name] = outcome.seconds
     line["backends"] = {
@@ -272,20 +273,8 @@ def run_one(
         line["reason"] = verdict.reason
     if verdict.kind == "invalid":
         case.save(options.out / "invalid" / case_id)
-    line["bugs"] = _triage(options.out, case, outcomes, verdict, session)
+    clock = time.monotonic()
+    line["bugs"] = file_findings(options.out / "bugs", case, outcomes, verdict, session, options.reduce_budget)
+    seconds["triage"] = time.monotonic() - clock
     line["stage_seconds"] = {k: round(v, 4) for k, v in seconds.items()}
     return line
-
-
-def _triage(out: Path, case: TestCase, outcomes: dict, verdict: Verdict, session: OracleSession) -> list[str]:
-    if verdict.kind == "invalid":
-        return []
-    signatures = []
-    for finding in verdict.findings:
-        sig = signature(finding, case.graph)
-        folder = out / "bugs" / sig
-        if not (folder / "meta.json").exists():
-            write_bug(folder, sig, finding, case, outcomes, session.infos)
-        add_occurrence(folder, {"case": case.meta["id"], "seed": case.meta["seed"], "finding": finding.to_json()})
-        signatures.append(sig)
-    return signatures

@@ -77,8 +77,22 @@ def main() -> None:
 @click.option(
     "--include-unsupported", is_flag=True, help="Also draw op x dtype pairs a backend is known not to support."
 )
+@click.option(
+    "--reduce-budget", type=float, default=60.0, show_default=True, help="Seconds to reduce each new bug (0: off)."
+)
 def fuzz(
-    time_budget, max_tests, seed, backends, max_nodes, ops, dtypes, timeout, out, resume, include_unsupported
+    time_budget,
+    max_tests,
+    seed,
+    backends,
+    max_nodes,
+    ops,
+    dtypes,
+    timeout,
+    out,
+    resume,
+    include_unsupported,
+    reduce_budget,
 ) -> None:
     """Run a fuzzing campaign and write campaign.json, stats.jsonl, summary.json and bugs/."""
     from fuzzer.campaign import CampaignError, CampaignOptions, Totals, check_output, run_campaign
@@ -94,6 +108,7 @@ def fuzz(
         gen=_gen_options(max_nodes, ops, dtypes),
         timeout=timeout,
         support_matrix=not include_unsupported,
+        reduce_budget=reduce_budget,
     )
 
     def progress(done: int, totals: Totals, seconds: float) -> None:
@@ -155,12 +170,14 @@ def run(case_path, backends, timeout, as_json) -> None:
 
     Exit status: 0 consistent, 1 a crash or mismatch, 2 invalid or unusable input.
     """
+    from fuzzer.attribute import examine
+
     try:
         case = load_case(case_path)
     except CaseFormatError as error:
         raise click.ClickException(str(error)) from None
     with _started_session(_backends(backends), timeout) as session:
-        outcomes, verdict = session.judge(case)
+        outcomes, verdict = examine(session, case)
     if as_json:
         click.echo(json.dumps(verdict.to_json() | {"statuses": verdict.statuses}, indent=1, sort_keys=True))
     else:
@@ -221,6 +238,68 @@ def keep(bug, corpus, name) -> None:
     except CaseFormatError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"kept {target}")
+
+
+@main.command()
+@click.argument("case_path", metavar="CASE", type=click.Path(exists=True, path_type=Path))
+@click.option("--backend", default=None, help="The system whose failure to keep (default: the first finding's).")
+@click.option("--budget", type=float, default=300.0, show_default=True, help="Seconds to spend reducing.")
+@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds per backend per run.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="Bug folder to write (default: CASE-reduced)."
+)
+def reduce(case_path, backend, budget, timeout, out) -> None:
+    """Shrink a failing case while it fails the same way; write a bug folder with report and repro.py.
+
+    Runs only the affected system and the references. Exit status: 0 reduced, 1 nothing to reduce.
+    """
+    from fuzzer.attribute import examine
+    from fuzzer.reduce import reduce_case
+    from fuzzer.report import write_bug
+    from fuzzer.triage import signature
+    from oracles.registry import REFERENCES, SYSTEMS
+
+    systems = [backend] if backend else list(SYSTEMS)
+    try:
+        case = load_case(case_path)
+    except CaseFormatError as error:
+        raise click.ClickException(str(error)) from None
+    with _started_session((*REFERENCES, *systems), timeout) as session:
+        _, verdict = examine(session, case)
+        wanted = session.workers[backend].name if backend else None
+        findings = [f for f in verdict.findings if wanted in (None, f.backend)]
+        if verdict.kind == "invalid" or not findings:
+            click.echo(f"nothing to reduce: verdict {verdict.kind} {verdict.reason}".rstrip(), err=True)
+            sys.exit(1)
+        finding = findings[0]
+        click.echo(f"reducing {finding.backend} {finding.symptom} ({len(case.graph.nodes)} nodes)", err=True)
+        reduction = reduce_case(session, case, finding, budget)
+        sig = signature(reduction.finding, reduction.case.graph)
+        folder = out or case_path.with_name(case_path.name + "-reduced")
+        write_bug(
+            folder,
+            sig,
+            reduction.finding,
+            reduction.case,
+            reduction.outcomes,
+            session.infos,
+            reduction.summary(),
+            original=case,
+        )
+    click.echo(reduction.case.graph.text())
+    click.echo(f"{len(case.graph.nodes)} -> {len(reduction.case.graph.nodes)} nodes, signature {sig}; wrote {folder}")
+
+
+@main.command()
+@click.argument("path", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def report(path) -> None:
+    """Render report.md again: for one bug folder, or a campaign's summary of bugs by system and symptom."""
+    from fuzzer.report import ReportError, rerender
+
+    try:
+        click.echo(rerender(path).read_text())
+    except ReportError as error:
+        raise click.ClickException(str(error)) from None
 
 
 @main.command()

@@ -12,7 +12,7 @@ import z3
 from fuzzer.dtypes import ALL
 from fuzzer.ir import Graph, Node, TensorType
 from specs import REGISTRY
-from specs.base import AbsTensor, OpSpec, Symbols, product
+from specs.base import AbsTensor, OpSpec, Symbols, concrete, product
 
 Supported = Callable[[str, tuple[str, ...]], bool]
 
@@ -187,16 +187,11 @@ def _concretize(state: _State) -> Graph:
     if state.solver.check() != z3.sat:
         raise GenerationError("constraints became unsatisfiable")  # cannot happen: every step was sat
     model = state.solver.model()
-
-    def value(expr: Any) -> Any:
-        if isinstance(expr, z3.ExprRef):
-            return model.eval(expr, model_completion=True).as_long()
-        if isinstance(expr, list):
-            return [value(e) for e in expr]
-        return expr
-
-    types = {t.name: TensorType(tuple(value(d) for d in t.abs.shape), t.abs.dtype) for t in state.tensors}
-    nodes = [Node(op.name(), ins, outs, {k: value(v) for k, v in op.attrs.items()}) for op, ins, outs in state.nodes]
+    types = {t.name: TensorType(tuple(concrete(model, d) for d in t.abs.shape), t.abs.dtype) for t in state.tensors}
+    nodes = [
+        Node(op.name(), ins, outs, {k: concrete(model, v) for k, v in op.attrs.items()})
+        for op, ins, outs in state.nodes
+    ]
     outputs = [name for _, _, outs in state.nodes for name in outs if name not in state.consumed]
     inputs, weights = list(state.inputs), list(state.weights)
     if not inputs and weights:  # graphs of arity-0 ops (Range) have no leaves at all

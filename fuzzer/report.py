@@ -1,20 +1,33 @@
-"""Bug folders: the case, the model, a Markdown report and a standalone reproducer."""
+"""Bug folders and their Markdown: report.md ready for the affected project's tracker, and a
+campaign summary of bugs by system and symptom."""
 
 from __future__ import annotations
 
 import json
 import platform
+import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 
+from fuzzer.attribute import RoundingEstimate, estimate_rounding
 from fuzzer.materialize import to_onnx
+from fuzzer.picture import graph_svg
+from fuzzer.repro import EXPECTED, REPRO, expected_outputs, has_repro, run_repro, write_repro
 from fuzzer.testcase import TestCase, write_atomic
+from fuzzer.triage import culprit
 from oracles.base import BackendInfo, Outcome
-from oracles.compare import TOLERANCES, Finding
+from oracles.compare import Finding
 
 PROJECT = {"ort": "ONNX Runtime", "tvm": "Apache TVM", "inductor": "PyTorch (TorchInductor)"}
+META, REPORT, OCCURRENCES, PICTURE = "meta.json", "report.md", "occurrences.jsonl", "graph.svg"
+
+
+class ReportError(ValueError):
+    """A folder that is neither a bug folder nor a campaign; the message says which was expected."""
 
 
 def write_bug(
@@ -24,33 +37,59 @@ def write_bug(
     case: TestCase,
     outcomes: dict[str, Outcome],
     infos: dict[str, BackendInfo],
-) -> None:
-    """Create a bug folder for a new signature; every file is written atomically."""
+    reduction: dict[str, Any] | None = None,
+    original: TestCase | None = None,
+) -> dict[str, Any]:
+    """Write a bug folder for a new signature, run its repro.py once, and return its meta."""
     folder.mkdir(parents=True, exist_ok=True)
     case.save(folder)
-    model = to_onnx(case.graph, case.weights)
-    write_atomic(folder / "model.onnx", model.SerializeToString())
+    if original is not None and original.graph.dumps() != case.graph.dumps():
+        original.save(folder / "original")
+    write_atomic(folder / "model.onnx", to_onnx(case.graph, case.weights).SerializeToString())
     _save_npz(folder / "inputs.npz", case.inputs)
-    expected = outcomes[finding.against].outputs if finding.against else None
-    if expected is not None:
-        _save_npz(folder / "expected.npz", expected)
-    meta = {
+    write_atomic(folder / PICTURE, graph_svg(case.graph).encode())
+    estimate = _estimate(finding, case)
+    meta: dict[str, Any] = {
         "signature": signature,
         "backend": finding.backend,
+        "project": PROJECT.get(finding.backend, finding.backend),
         "symptom": finding.symptom,
+        "culprit": culprit(finding.outcome) if finding.outcome else "",
         "finding": finding.to_json(),
+        "ops": case.graph.op_types(),
+        "nodes": len(case.graph.nodes),
         "versions": {name: info.version for name, info in infos.items()},
+        "environment": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "onnx": onnx.__version__,
+            "numpy": np.__version__,
+        },
         "case": case.meta,
+        "reduction": reduction,
+        "error": finding.outcome.details[-4000:] if finding.outcome else "",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    write_atomic(folder / "meta.json", json.dumps(meta, indent=1, sort_keys=True).encode())
-    write_atomic(folder / "repro.py", render_repro(finding, case, infos).encode())
-    write_atomic(folder / "report.md", render_report(signature, finding, case, outcomes, infos).encode())
+    if estimate is not None:
+        meta["comparison"] = _comparison(finding, case, outcomes, infos, estimate)
+    if has_repro(finding.backend):
+        expected = expected_outputs(estimate.truth, estimate.allowed, case) if estimate else None
+        write_repro(folder, finding, case, expected)
+        meta["repro"] = run_repro(folder, finding.backend, finding.symptom)
+    else:
+        write_atomic(folder / REPRO, _DLFUZZ_REPRO.encode())
+        meta["repro"] = {"reproduced": None, "note": "no standalone reproducer for this backend; needs dlfuzz"}
+    write_atomic(folder / META, json.dumps(meta, indent=1, sort_keys=True, default=str).encode())
+    write_atomic(folder / REPORT, render_report(folder).encode())
+    return meta
 
 
 def add_occurrence(folder: Path, occurrence: dict[str, Any]) -> None:
-    """Append one line per sighting; a line is small enough to be written whole."""
-    with open(folder / "occurrences.jsonl", "a") as handle:
+    """Append one line per sighting (a line is written whole) and refresh the report's list."""
+    with open(folder / OCCURRENCES, "a") as handle:
         handle.write(json.dumps(occurrence, sort_keys=True) + "\n")
+    if (folder / META).exists():
+        write_atomic(folder / REPORT, render_report(folder).encode())
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -60,110 +99,226 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     temporary.replace(path)
 
 
-def render_report(
-    signature: str, finding: Finding, case: TestCase, outcomes: dict[str, Outcome], infos: dict[str, BackendInfo]
-) -> str:
-    """Markdown ready to paste into the affected project's tracker."""
-    backend = finding.backend
-    ops = ", ".join(case.graph.op_types())
-    if finding.symptom == "mismatch" and finding.discrepancy:
-        measures = finding.discrepancy.measures
-        title = f"[{PROJECT.get(backend, backend)}] wrong result for a graph of {ops}"
-        symptom = (
-            f"Output `{finding.discrepancy.output}` differs from {finding.against} "
-            f"({finding.discrepancy.reason}): " + ", ".join(f"{k} = {v}" for k, v in measures.items())
+def _estimate(finding: Finding, case: TestCase) -> RoundingEstimate | None:
+    if finding.symptom != "mismatch":
+        return None
+    try:
+        return estimate_rounding(case)
+    except Exception:  # eager cannot widen this graph; the report falls back to the fixed tolerance
+        return None
+
+
+def _comparison(
+    finding: Finding,
+    case: TestCase,
+    outcomes: dict[str, Outcome],
+    infos: dict[str, BackendInfo],
+    estimate: RoundingEstimate,
+) -> dict[str, Any]:
+    """Expected vs actual at the worst element: reference, float64, the system, and the allowance."""
+    actual = (outcomes[finding.backend].outputs or {}) if finding.backend in outcomes else {}
+    reference = (outcomes[finding.against].outputs or {}) if finding.against in outcomes else {}
+    rows = []
+    for name, truth in estimate.truth.items():
+        got = actual.get(name)
+        if got is None or np.shape(got) != truth.shape or truth.size == 0:
+            continue
+        error = np.abs(np.asarray(got, np.float64) - truth.astype(np.float64))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(error == 0, 0.0, np.nan_to_num(error / estimate.allowed[name], nan=np.inf))
+        worst = np.unravel_index(int(np.argmax(ratio)), truth.shape) if truth.ndim else ()
+        rows.append(
+            {
+                "output": name,
+                "index": [int(i) for i in worst],
+                "reference": np.asarray(reference[name])[worst].item() if name in reference else None,
+                "float64": truth[worst].item(),
+                "actual": np.asarray(got)[worst].item(),
+                "abs_error": float(error[worst]),
+                "allowed": float(estimate.allowed[name][worst]),
+                "excess": float(ratio[worst]),
+                "elements_beyond_rounding": int((ratio > 1).sum()),
+                "elements": int(truth.size),
+            }
         )
-    else:
-        outcome = finding.outcome or Outcome("error")
-        title = f"[{PROJECT.get(backend, backend)}] {outcome.exc_type or finding.symptom} in {outcome.phase} on {ops}"
-        symptom = f"{finding.symptom} in phase `{outcome.phase}`: `{outcome.exc_type}: {outcome.message}`"
-    versions = "\n".join(f"- {info.name}: {info.version}" for info in infos.values())
-    details = (finding.outcome.details if finding.outcome else "")[-3000:]
+    return {"reference": finding.against, "rows": rows, "infos": {n: infos[n].reference for n in outcomes}}
+
+
+def title(meta: dict[str, Any]) -> str:
+    finding, ops = meta["finding"], ", ".join(meta["ops"])
+    project = meta["project"]
+    if meta["symptom"] == "mismatch":
+        return f"[{project}] wrong result for a graph of {ops}"
+    where = f" ({meta['culprit']})" if meta.get("culprit") else ""
+    return f"[{project}] {finding.get('exc_type') or meta['symptom']} in {finding.get('phase')}{where} on {ops}"
+
+
+def render_report(folder: Path) -> str:
+    """report.md from the files of a bug folder, so `dlfuzz report` can render it again."""
+    meta = json.loads((folder / META).read_text())
+    case = TestCase.load(folder)
+    finding = meta["finding"]
+    backend = meta["backend"]
+    versions = meta["versions"]
     sections = [
-        f"# {title}",
-        f"Signature: `{signature}`",
-        "## Environment\n" + versions + f"\n- Python {platform.python_version()} on {platform.machine()}",
-        "## Symptom\n" + symptom,
-        "## Graph\n```\n" + case.graph.text() + "\n```",
-        "## Reproduce\n`python repro.py` (needs only the affected system; exits 1 while the bug is present).",
+        f"# {title(meta)}",
+        "## Environment\n"
+        + f"- {meta['project']} {versions.get(backend, '?')} (the system at fault)\n"
+        + "".join(f"- {name}: {version}\n" for name, version in sorted(versions.items()) if name != backend)
+        + f"- onnx {meta['environment']['onnx']}, numpy {meta['environment']['numpy']}\n"
+        + f"- Python {meta['environment']['python']} on {meta['environment']['platform']}",
+        "## Symptom\n" + _symptom(meta),
+        "## Minimal graph\n"
+        + f"{meta['nodes']} node(s), found by dlfuzz and reduced automatically{_reduction_text(meta)}.\n\n"
+        + f"![graph]({PICTURE})\n\n```\n{case.graph.text()}\n```\n\n"
+        + "`model.onnx` holds this graph (opset 18, weights as initializers); `inputs.npz` its inputs.",
+        "## Reproduce\n" + _repro_text(meta, folder),
+        "## Occurrences\n" + _occurrences(folder),
     ]
-    if details:
-        sections.append("## Log\n```\n" + details + "\n```")
-    sections.append("Found by dlfuzz, a differential fuzzer for deep-learning compilers.")
+    log = meta.get("error") or finding.get("message") or ""
+    if meta["symptom"] != "mismatch" and log:
+        sections.append("## Error (end of the traceback)\n```\n" + log[-3000:].strip() + "\n```")
+    sections.append(f"Signature `{meta['signature']}`. Found by dlfuzz, a differential fuzzer for DL compilers.")
     return "\n\n".join(sections) + "\n"
 
 
-def render_repro(finding: Finding, case: TestCase, infos: dict[str, BackendInfo]) -> str:
-    """A script that needs only the affected system and the files beside it."""
-    frontend = infos[finding.backend].frontend if finding.backend in infos else "onnx"
-    rtol, atol = TOLERANCES["float32"]
-    run = _RUNNERS.get(finding.backend)
-    if frontend != "onnx" or run is None:
-        return _GENERIC_REPRO
-    return _ONNX_REPRO.format(run=run, rtol=rtol, atol=atol)
+def _symptom(meta: dict[str, Any]) -> str:
+    finding = meta["finding"]
+    if meta["symptom"] != "mismatch":
+        return (
+            f"{meta['symptom']} in phase `{finding.get('phase')}`: "
+            f"`{finding.get('exc_type')}: {finding.get('message')}`"
+            f"\n\nThe references (PyTorch eager and ONNX Runtime without graph optimizations) run this model fine."
+        )
+    discrepancy = finding.get("discrepancy", {})
+    lines = [
+        f"Output `{discrepancy.get('output')}` differs from the reference `{finding.get('against')}` "
+        f"({discrepancy.get('reason')}): "
+        + ", ".join(f"{k} = {v}" for k, v in discrepancy.items() if k not in ("output", "reason")),
+    ]
+    comparison = meta.get("comparison")
+    if comparison and comparison["rows"] and discrepancy.get("reason") == "values":
+        lines.append(
+            "\nExpected vs actual at the worst element, with the float64 result (torch eager in float64) and the "
+            "deviation that float32 rounding, amplified by this graph, can explain:\n\n"
+            "| output | index | reference | float64 | actual | abs error | rounding allows | elements beyond |\n"
+            "|---|---|---|---|---|---|---|---|"
+        )
+        for row in comparison["rows"]:
+            lines.append(
+                f"| `{row['output']}` | {row['index']} | {_num(row['reference'])} | {_num(row['float64'])} | "
+                f"{_num(row['actual'])} | {_num(row['abs_error'])} | {_num(row['allowed'])} | "
+                f"{row['elements_beyond_rounding']} of {row['elements']} |"
+            )
+    attribution = finding.get("attribution") or {}
+    if discrepancy.get("reason") != "values":
+        lines.append(f"\nThe output's {discrepancy.get('reason')} is wrong; the references get it right.")
+    elif "excess_by_backend" in attribution:
+        lines.append(
+            "\nDistance from the float64 result, in units of the rounding allowance (≤ 1: explained by rounding):\n"
+        )
+        for name, excess in sorted(attribution["excess_by_backend"].items()):
+            lines.append(f"- {name}: {excess}{' ← the system at fault' if name == meta['backend'] else ''}")
+        agrees = ", ".join(attribution.get("agrees_with") or []) or "no other backend"
+        lines.append(f"\n{meta['backend']} agrees with: {agrees}.")
+    elif attribution.get("estimate"):
+        lines.append(f"\n({attribution['estimate']}; judged by the fixed tolerance only.)")
+    return "\n".join(lines)
 
 
-_ONNX_REPRO = '''"""Reproducer written by dlfuzz. Exit 1: the bug is present; exit 0: fixed."""
-import sys
-from pathlib import Path
+def _num(value: Any) -> str:
+    return f"{value:.7g}" if isinstance(value, float) else str(value)
 
-import numpy as np
 
-HERE = Path(__file__).resolve().parent
-inputs = dict(np.load(HERE / "inputs.npz"))
-model_path = str(HERE / "model.onnx")
-{run}
-try:
-    actual = run_model()
-except Exception as error:  # the crash this report is about
-    print(f"crash: {{type(error).__name__}}: {{error}}"[:2000])
-    sys.exit(1)
-expected_file = HERE / "expected.npz"
-if not expected_file.exists():
-    print("ran without error: fixed")
-    sys.exit(0)
-expected = dict(np.load(expected_file))
-bad = False
-for name, want in expected.items():
-    got = np.asarray(actual[name])
-    if got.shape != want.shape or not np.allclose(got, want, rtol={rtol}, atol={atol}, equal_nan=True):
-        print(f"{{name}}: expected {{want.ravel()[:8]}}, got {{got.ravel()[:8]}}")
-        bad = True
-print("mismatch reproduced" if bad else "outputs agree: fixed")
-sys.exit(1 if bad else 0)
-'''
+def _reduction_text(meta: dict[str, Any]) -> str:
+    reduction = meta.get("reduction")
+    if not reduction:
+        return " (not reduced)"
+    budget = "" if reduction["complete"] else ", stopped by its time budget"
+    return (
+        f" from {reduction['original_nodes']} nodes in {reduction['seconds']} s and {reduction['checks']} checks"
+        f"{budget}; the original case is in `original/`"
+        if reduction["original_nodes"] != reduction["nodes"]
+        else f" (already minimal: {reduction['checks']} checks)"
+    )
 
-_RUNNERS = {
-    "ort": """
-def run_model():
-    import onnx
-    import onnxruntime as ort
-    session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
-    names = [o.name for o in onnx.load(model_path).graph.output]
-    return dict(zip(names, session.run(names, inputs)))
-""",
-    "tvm": """
-def run_model():
-    import onnx
-    import tvm
-    from tvm import relax
-    from tvm.relax.frontend.onnx import from_onnx
-    model = onnx.load(model_path)
-    mod = from_onnx(model, keep_params_in_input=False)
-    passes = ["DecomposeOpsForInference", "FoldConstant", "LegalizeOps", "AnnotateTIROpPattern",
-              "FoldConstant", "FuseOps", "FuseTIR", "DeadCodeElimination"]
-    with tvm.transform.PassContext(opt_level=3):
-        mod = tvm.transform.Sequential([getattr(relax.transform, p)() for p in passes])(mod)
-        executable = tvm.compile(mod, target="llvm")
-    vm = relax.VirtualMachine(executable, tvm.cpu())
-    args = [tvm.runtime.tensor(inputs[i.name]) for i in model.graph.input]
-    result = vm["main"](*args)
-    results = [result] if hasattr(result, "numpy") else list(result)
-    return {o.name: r.numpy() for o, r in zip(model.graph.output, results)}
-""",
-}
 
-_GENERIC_REPRO = '''"""Reproducer written by dlfuzz: rerun the case with `dlfuzz run .` (needs dlfuzz installed)."""
+def _repro_text(meta: dict[str, Any], folder: Path) -> str:
+    repro = meta.get("repro") or {}
+    if repro.get("reproduced") is None:
+        return f"`python {REPRO}` reruns the case through dlfuzz ({repro.get('note', 'needs dlfuzz')})."
+    status = (
+        f"When written, `repro.py` **reproduced** the bug in a fresh interpreter ({repro['isolation']}): "
+        f"exit {repro['exit_code']} in {repro['seconds']} s."
+        if repro["reproduced"]
+        else f"When written, `repro.py` did **not** reproduce the bug (exit {repro['exit_code']}); output below."
+    )
+    files = "`model.onnx`, `inputs.npz`" if meta["backend"] != "inductor" else "`inputs.pt` (inputs and constants)"
+    if (folder / EXPECTED).exists():
+        files += f", `{EXPECTED}` (float64 result and allowed deviation per element)"
+    script = (folder / REPRO).read_text()
+    return (
+        f"`python {REPRO}` exits 1 while the bug is present and 0 once it is fixed. It reads {files}.\n\n"
+        f"{status}\n\n```\n{repro.get('output', '')[-1500:]}\n```\n\n"
+        f"<details><summary>repro.py</summary>\n\n```python\n{script}```\n\n</details>"
+    )
+
+
+def _occurrences(folder: Path) -> str:
+    path = folder / OCCURRENCES
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    if not lines:
+        return "Seen once (the case above)."
+    listed = ", ".join(f"{o.get('case')} (seed {o.get('seed')})" for o in lines[:30])
+    more = f" and {len(lines) - 30} more" if len(lines) > 30 else ""
+    return f"Seen {len(lines)} time(s) in the campaign: {listed}{more}."
+
+
+def render_summary(campaign: Path) -> str:
+    """Markdown index of a campaign's bug folders, by system and symptom, with links."""
+    bugs = sorted((campaign / "bugs").glob(f"*/{META}")) if (campaign / "bugs").is_dir() else []
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for path in bugs:
+        meta = json.loads(path.read_text())
+        meta["folder"] = path.parent.relative_to(campaign).as_posix()
+        occurrences = path.parent / OCCURRENCES
+        meta["count"] = len(occurrences.read_text().splitlines()) if occurrences.exists() else 1
+        groups[(meta["project"], meta["symptom"])].append(meta)
+    summary_path = campaign / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    lines = [f"# dlfuzz campaign: {len(bugs)} unique bug(s)", ""]
+    if summary:
+        lines.append(
+            f"{summary.get('cases', 0)} cases ({summary.get('valid', 0)} valid, {summary.get('finite', 0)} finite) "
+            f"in {summary.get('seconds', 0)} s."
+        )
+    for (project, symptom), metas in sorted(groups.items()):
+        lines += ["", f"## {project}: {symptom} ({len(metas)})", "", "| bug | ops | nodes | seen | repro |"]
+        lines.append("|---|---|---|---|---|")
+        for meta in sorted(metas, key=lambda m: -m["count"]):
+            repro = {True: "reproduces", False: "did not reproduce", None: "needs dlfuzz"}[
+                (meta.get("repro") or {}).get("reproduced")
+            ]
+            lines.append(
+                f"| [{title(meta)}]({meta['folder']}/{REPORT}) | {', '.join(meta['ops'])} | {meta['nodes']} | "
+                f"{meta['count']} | {repro} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def rerender(path: Path) -> Path:
+    """Write report.md again for a bug folder, or the summary report.md for a campaign folder."""
+    if (path / META).exists():
+        target, text = path / REPORT, render_report(path)
+    elif (path / "bugs").is_dir() or (path / "summary.json").exists():
+        target, text = path / REPORT, render_summary(path)
+    else:
+        raise ReportError(f"{path}: neither a bug folder (no {META}) nor a campaign (no bugs/ or summary.json)")
+    write_atomic(target, text.encode())
+    return target
+
+
+_DLFUZZ_REPRO = '''"""Reproducer written by dlfuzz for a backend without a standalone one: reruns the case."""
 import subprocess
 import sys
 from pathlib import Path

@@ -6,15 +6,35 @@ import hashlib
 import re
 
 from fuzzer.ir import Graph
+from oracles.base import Outcome
 from oracles.compare import Finding
 
-_NORMALIZERS = [
+_KEPT_WORDS = re.compile(r"(?:u?int|float|bfloat|complex)\d+|\w*\d+d\w*", re.IGNORECASE)  # dtypes, conv2d
+
+
+def _name_or_kept(match: re.Match[str]) -> str:
+    word = match.group(0)
+    return word if _KEPT_WORDS.fullmatch(word) else "NAME"
+
+
+_NORMALIZERS: list[tuple[re.Pattern[str], object]] = [
     (re.compile(r"0x[0-9a-fA-F]+"), "ADDR"),
-    (re.compile(r"(/[\w.\-]+)+(:\d+)?"), "PATH"),
-    (re.compile(r"'[^']*'|\"[^\"]*\""), "NAME"),
-    (re.compile(r"\b[a-z]+_?\d+(_\w+)?\b"), "NAME"),  # tensor and node names such as t3, n2_Add0
-    (re.compile(r"-?\d+(\.\d+)?(e[-+]?\d+)?"), "N"),
+    (re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.\-+]+)+(?::\d+)?"), "PATH"),
+    (re.compile(r"%[\w.]+"), "NAME"),  # TVM and fx SSA values
+    (re.compile(r"\b[A-Za-z_]\w*?\d+\w*\b"), _name_or_kept),  # t3, n2_Add0, lv7, buf0, add_3
+    (re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w])"), "N"),
     (re.compile(r"\s+"), " "),
+]
+
+# Where a message names the failing pass or operator, first match wins (most specific first).
+_CULPRITS = [
+    re.compile(r"relax pass: (\w+)"),  # noted by oracles/tvm_relax.py on the failing pass
+    re.compile(r"Error converting operator (\w+)"),  # TVM ONNX frontend
+    re.compile(r"target: (aten\.\w+)"),  # Inductor LoweringException
+    re.compile(r"running (\w+) node"),  # ONNX Runtime kernel failure
+    re.compile(r"Op \((\w+)\)"),  # ONNX Runtime graph resolution and shape inference
+    re.compile(r"Op\((relax\.[\w.]+)\)"),  # TVM codegen of a Relax op
+    re.compile(r"[\\/](?:src|core|onnxruntime)[\\/](?:[\w.]+[\\/])*(\w+)\.(?:cc|cpp|h)\b"),  # C++ source file
 ]
 
 
@@ -22,20 +42,46 @@ def normalize_message(message: str) -> str:
     """Strip what varies between occurrences of one bug: numbers, addresses, paths, names."""
     text = message.strip()
     for pattern, replacement in _NORMALIZERS:
-        text = pattern.sub(replacement, text)
+        text = pattern.sub(replacement, text)  # type: ignore[arg-type]
     return text[:300]
 
 
+def message_key(outcome: Outcome) -> str:
+    """The headline, plus the line after it when the headline only announces what follows
+    (TVM's "LLVM module verification failed with the following errors:")."""
+    headline = (outcome.message or "").strip()
+    if not headline.endswith(":") or headline not in outcome.details:
+        return headline
+    after = outcome.details.split(headline, 1)[1].strip().splitlines()
+    return f"{headline} {after[0].strip()}" if after else headline
+
+
+def culprit(outcome: Outcome) -> str:
+    """The pass or operator a compiler's error names, or '' when it names none."""
+    for text in (outcome.message or "", outcome.details or ""):
+        for pattern in _CULPRITS:
+            found = pattern.search(text)
+            if found:
+                return found.group(1)
+    return ""
+
+
+def crash_key(finding: Finding) -> str:
+    """Backend, symptom, phase, exception type and failing pass or op: the readable part of a crash signature."""
+    outcome = finding.outcome or Outcome("error")
+    parts = [finding.backend, finding.symptom, outcome.phase or "unknown", outcome.exc_type or finding.symptom]
+    where = culprit(outcome)
+    return "-".join([*parts, where] if where else parts)
+
+
 def signature(finding: Finding, graph: Graph) -> str:
-    """Same signature, same bug: crashes by where and how they fail, mismatches by op types."""
+    """Same signature, same bug: crashes by where and how they fail, mismatches by the op types left
+    after reduction (pass the reduced graph)."""
     if finding.symptom == "mismatch":
         key = "+".join(graph.op_types())
         return _slug(f"{finding.backend}-mismatch-{key}")[:120] + "-" + _digest(key)
-    outcome = finding.outcome
-    phase = outcome.phase if outcome and outcome.phase else "unknown"
-    kind = outcome.exc_type if outcome and outcome.exc_type else finding.symptom
-    text = normalize_message(outcome.message or "") if outcome else ""
-    return _slug(f"{finding.backend}-{finding.symptom}-{phase}-{kind}") + "-" + _digest(text)
+    text = normalize_message(message_key(finding.outcome)) if finding.outcome else ""
+    return _slug(crash_key(finding))[:120] + "-" + _digest(text)
 
 
 def _digest(text: str) -> str:

@@ -38,6 +38,7 @@ class Finding:
     against: str | None = None
     discrepancy: Discrepancy | None = None
     outcome: Outcome | None = None
+    attribution: dict[str, Any] | None = None  # who is wrong, against a float64 run (fuzzer.attribute)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"backend": self.backend, "symptom": self.symptom}
@@ -45,6 +46,8 @@ class Finding:
             data["against"] = self.against
         if self.discrepancy:
             data["discrepancy"] = self.discrepancy.to_json()
+        if self.attribution:
+            data["attribution"] = self.attribution
         if self.outcome:
             data.update({k: v for k, v in self.outcome.summary().items() if k in ("phase", "exc_type", "message")})
         return data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from types import TracebackType
 
 from fuzzer.testcase import TestCase
@@ -38,14 +39,16 @@ class OracleSession:
             raise
         return self.infos
 
-    def run(self, case: TestCase) -> dict[str, Outcome]:
-        """Every backend's Outcome for the case, keyed by backend name; they run concurrently."""
-        for worker in self.workers.values():
+    def run(self, case: TestCase, only: Collection[str] | None = None) -> dict[str, Outcome]:
+        """Every backend's Outcome for the case (or those named in `only`), keyed by backend name;
+        they run concurrently."""
+        workers = [w for w in self.workers.values() if only is None or w.name in only]
+        for worker in workers:
             worker.submit(case)
-        return {worker.name: worker.collect() for worker in self.workers.values()}
+        return {worker.name: worker.collect() for worker in workers}
 
-    def judge(self, case: TestCase) -> tuple[dict[str, Outcome], Verdict]:
-        outcomes = self.run(case)
+    def judge(self, case: TestCase, only: Collection[str] | None = None) -> tuple[dict[str, Outcome], Verdict]:
+        outcomes = self.run(case, only)
         return outcomes, judge(outcomes, self.infos)
 
     @property

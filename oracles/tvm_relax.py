@@ -12,19 +12,7 @@ from tvm.relax.frontend.onnx import from_onnx
 from fuzzer.testcase import TestCase
 from oracles.base import Unsupported
 from oracles.onnx_runtime import OnnxBackend
-
-# tvm.compile's default CPU pipeline only legalizes; these passes fold constants and fuse ops,
-# which is where graph-level miscompilations live.
-OPTIMIZING_PASSES = (
-    "DecomposeOpsForInference",
-    "FoldConstant",
-    "LegalizeOps",
-    "AnnotateTIROpPattern",
-    "FoldConstant",
-    "FuseOps",
-    "FuseTIR",
-    "DeadCodeElimination",
-)
+from oracles.tvm_passes import OPTIMIZING_PASSES
 
 
 class TvmRelax(OnnxBackend):
@@ -40,9 +28,14 @@ class TvmRelax(OnnxBackend):
             raise Unsupported(str(error)) from None
 
     def compile(self, converted: tvm.IRModule, case: TestCase) -> relax.VirtualMachine:
-        pipeline = tvm.transform.Sequential([getattr(relax.transform, p)() for p in OPTIMIZING_PASSES])
         with tvm.transform.PassContext(opt_level=3):
-            optimized = pipeline(converted)
+            optimized = converted
+            for name in OPTIMIZING_PASSES:
+                try:
+                    optimized = getattr(relax.transform, name)()(optimized)
+                except Exception as error:
+                    error.add_note(f"relax pass: {name}")  # triage names the failing pass
+                    raise
             executable = tvm.compile(optimized, target="llvm")
         return relax.VirtualMachine(executable, tvm.cpu())
 

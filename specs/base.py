@@ -230,3 +230,12 @@ def sample_axes(rng: random.Random, rank: int, allow_empty: bool = False) -> lis
 def spell_axis(rng: random.Random, axis: int, rank: int) -> int:
     """Write an axis as ONNX allows, sometimes negative, so frontends normalize it."""
     return axis - rank if rng.random() < 0.3 else axis
+
+
+def concrete(model: z3.ModelRef, value: Any) -> Any:
+    """A solved value: Z3 terms (also inside lists) evaluated in `model`, Python values as they are."""
+    if isinstance(value, z3.ExprRef):
+        return model.eval(value, model_completion=True).as_long()
+    if isinstance(value, list):
+        return [concrete(model, item) for item in value]
+    return value

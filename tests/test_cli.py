@@ -14,7 +14,7 @@ def invoke(*args: str) -> object:
 
 
 def test_every_command_has_help() -> None:
-    for command in ("fuzz", "gen", "run", "specs"):
+    for command in ("fuzz", "gen", "run", "reduce", "report", "specs"):
         result = invoke(command, "--help")
         assert result.exit_code == 0 and "Usage:" in result.output
 
@@ -51,3 +51,17 @@ def test_specs_json_lists_ops_with_dtypes() -> None:
     data = json.loads(result.stdout)
     assert data["onnx_op_types"] >= 30
     assert all(row["dtypes"] for row in data["ops"] if spec(row["spec"]).arity())  # Range has no input
+
+
+def test_reduce_writes_a_bug_folder_and_report_rerenders_it(tmp_path: Path) -> None:
+    from tests.fuzzer.conftest import cases_with_sigmoid
+
+    case = cases_with_sigmoid(1)[0]
+    case.save(tmp_path / "case")
+    backend = "tests.oracles.faulty_backends:CrashOnSigmoid"
+    result = invoke("reduce", str(tmp_path / "case"), "--backend", backend, "--out", str(tmp_path / "bug"))
+    assert result.exit_code == 0, result.output
+    assert "-> 1 nodes, signature crash-sigmoid-crash-run-RuntimeError-" in result.output
+    assert json.loads((tmp_path / "bug" / "meta.json").read_text())["ops"] == ["Sigmoid"]
+    result = invoke("report", str(tmp_path / "bug"))
+    assert result.exit_code == 0 and result.output.startswith("# [crash-sigmoid] RuntimeError in run")

@@ -49,7 +49,7 @@ def test_campaign_on_real_compilers_writes_every_record(tmp_path: Path, real_ses
 def test_campaign_survives_segfaulting_and_hanging_backends(tmp_path: Path) -> None:
     backends = ("eager", "ort-noopt", f"{FAULTY}:Segfault", f"{FAULTY}:Hang")
     options = CampaignOptions(
-        out=tmp_path / "c", seed=3, max_tests=2, backends=backends, timeout=3, support_matrix=False
+        out=tmp_path / "c", seed=3, max_tests=2, backends=backends, timeout=3, support_matrix=False, reduce_budget=5
     )
     summary = run_campaign(options)
     assert summary["cases"] == 2
@@ -85,3 +85,19 @@ def test_campaign_refuses_to_overwrite_and_resumes_where_it_stopped(tmp_path: Pa
             CampaignOptions(out=tmp_path / "c", seed=6, max_tests=4, backends=backends, support_matrix=False),
             resume=True,
         )
+
+
+def test_campaign_reduces_each_new_bug_before_writing_its_folder(tmp_path: Path) -> None:
+    backends = ("eager", "ort-noopt", f"{FAULTY}:CrashOnSigmoid")
+    gen = GenOptions(max_nodes=6, ops=("Sigmoid", "Add", "Relu"))
+    options = CampaignOptions(
+        out=tmp_path / "c", seed=2, max_tests=3, backends=backends, gen=gen, reduce_budget=60, support_matrix=False
+    )
+    summary = run_campaign(options)
+    assert summary["bugs"] == 1
+    (folder,) = (tmp_path / "c" / "bugs").iterdir()
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["nodes"] == 1 and meta["ops"] == ["Sigmoid"]
+    crashed = [line for line in read_stats(tmp_path / "c") if line["verdict"] == "crash"]
+    assert len((folder / "occurrences.jsonl").read_text().splitlines()) == len(crashed) >= 1
+    assert all("triage" in line["stage_seconds"] for line in crashed)

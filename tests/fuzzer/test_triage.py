@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 from fuzzer.generate import generate
-from fuzzer.triage import normalize_message, signature
+from fuzzer.triage import culprit, message_key, normalize_message, signature
 from oracles.base import Outcome
 from oracles.compare import Discrepancy, Finding
+
+
+def crash(message: str, details: str = "", backend: str = "tvm", phase: str = "compile") -> Finding:
+    outcome = Outcome("error", phase=phase, exc_type="InternalError", message=message, details=details)
+    return Finding(backend, "crash", outcome=outcome)
 
 
 def test_messages_differing_only_in_numbers_names_and_paths_normalize_alike() -> None:
@@ -13,17 +18,51 @@ def test_messages_differing_only_in_numbers_names_and_paths_normalize_alike() ->
     assert normalize_message(a) != normalize_message("Segmentation fault in FuseOps")
 
 
-def test_crash_signature_depends_on_backend_phase_type_and_message_shape() -> None:
+def test_normalization_keeps_dtypes_and_op_names_but_strips_node_names() -> None:
+    text = "Name:'n3_Conv0' node %lv12 of conv2d has float32 input, expected int64"
+    assert normalize_message(text) == "Name:'NAME' node NAME of conv2d has float32 input, expected int64"
+    assert normalize_message("got float32") != normalize_message("got float16")
+
+
+def test_culprit_names_the_failing_pass_or_operator_of_each_compiler() -> None:
+    noted = Outcome("error", message="InternalError: Check failed", details="Traceback...\nrelax pass: LegalizeOps")
+    assert culprit(noted) == "LegalizeOps"
+    frontend = Outcome("error", message="Error converting operator Pad, with inputs: [x0]")
+    assert culprit(frontend) == "Pad"
+    ort = Outcome("error", message="[ONNXRuntimeError] : 6 : Non-zero status code returned while running Conv node.")
+    assert culprit(ort) == "Conv"
+    inductor = Outcome("error", message="LoweringException: AssertionError:\n  target: aten.convolution.default")
+    assert culprit(inductor) == "aten.convolution"
+    source = Outcome("error", message="Check failed at /work/tvm/src/relax/transform/fuse_ops.cc:412: bad")
+    assert culprit(source) == "fuse_ops"
+    assert culprit(Outcome("error", message="something went wrong")) == ""
+
+
+def test_crash_signature_depends_on_backend_phase_type_message_shape_and_culprit() -> None:
     graph = generate(0)
-    crash = Finding("tvm", "crash", outcome=Outcome("error", phase="compile", exc_type="TVMError", message="x 1"))
-    same = Finding("tvm", "crash", outcome=Outcome("error", phase="compile", exc_type="TVMError", message="x 22"))
-    other = Finding("tvm", "crash", outcome=Outcome("error", phase="run", exc_type="TVMError", message="x 1"))
-    assert signature(crash, graph) == signature(same, graph)
-    assert signature(crash, graph) != signature(other, graph)
-    assert signature(crash, graph).startswith("tvm-crash-compile-TVMError-")
+    first = crash("x 1", "relax pass: FuseOps")
+    assert signature(first, graph) == signature(crash("x 22", "relax pass: FuseOps"), graph)
+    assert signature(first, graph) != signature(crash("x 1", "relax pass: FuseOps", phase="run"), graph)
+    assert signature(first, graph) != signature(crash("x 1", "relax pass: LegalizeOps"), graph)
+    assert signature(first, graph) != signature(crash("y 1", "relax pass: FuseOps"), graph)
+    assert signature(first, graph).startswith("tvm-crash-compile-InternalError-FuseOps-")
 
 
-def test_mismatch_signature_is_backend_and_op_types() -> None:
+def test_crash_signature_ignores_the_graph_and_mismatch_signature_is_backend_and_op_types() -> None:
+    assert signature(crash("boom"), generate(0)) == signature(crash("boom"), generate(1))
     graph = generate(0)
     finding = Finding("ort", "mismatch", "ort-noopt", Discrepancy("t1", "values"))
     assert signature(finding, graph).startswith("ort-mismatch-" + "+".join(graph.op_types())[:20])
+    assert signature(finding, graph) != signature(Finding("tvm", "mismatch", "ort-noopt"), graph)
+
+
+def test_a_headline_that_announces_the_next_line_takes_that_line_into_the_signature() -> None:
+    graph = generate(0)
+    details = "Traceback ...\nInternalError: LLVM module verification failed:\n{}\n  %9 = fcmp oeq i1 %5, %8\n"
+
+    def verification(error: str) -> Finding:
+        return crash("LLVM module verification failed:", details.format(error))
+
+    fcmp = verification("Invalid operand types for FCmp instruction")
+    assert message_key(fcmp.outcome).endswith("Invalid operand types for FCmp instruction")
+    assert signature(fcmp, graph) != signature(verification("Instruction does not dominate all uses!"), graph)

@@ -7,7 +7,10 @@ import time
 from typing import Any
 
 import numpy as np
+import torch
 
+from fuzzer.ir import Node
+from fuzzer.materialize import spec_of
 from fuzzer.testcase import TestCase
 from oracles.onnx_runtime import OnnxBackend
 
@@ -59,3 +62,42 @@ class LacksFloat64(Faulty):
     def unsupported(self, case: TestCase) -> str | None:
         has_float64 = any(t.dtype == "float64" for t in case.graph.types.values())
         return "no float64 kernels" if has_float64 else None
+
+
+class PlantedBug(OnnxBackend):
+    """Computes the case as eager does, but misbehaves on every node of op type `target`."""
+
+    target = "Sigmoid"
+
+    def version(self) -> str:
+        return "0"
+
+    def compile(self, converted: Any, case: TestCase) -> Any:
+        return converted
+
+    def run(self, compiled: Any, case: TestCase) -> dict[str, np.ndarray]:
+        env = {name: torch.from_numpy(np.array(value)) for name, value in case.values.items()}
+        for node in case.graph.nodes:
+            result = spec_of(node).to_torch(*(env[name] for name in node.inputs))
+            results = result if isinstance(result, tuple) else (result,)
+            if node.op == self.target:
+                results = self.corrupt(node, results)
+            env.update(zip(node.outputs, results))
+        return {name: env[name].numpy() for name in case.graph.outputs}
+
+    def corrupt(self, node: Node, results: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        raise NotImplementedError
+
+
+class CrashOnSigmoid(PlantedBug):
+    name = "crash-sigmoid"
+
+    def corrupt(self, node: Node, results: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        raise RuntimeError(f"planted crash in node {node.outputs[0]} at {hex(id(node))}, size {results[0].numel()}")
+
+
+class WrongOnSigmoid(PlantedBug):
+    name = "wrong-sigmoid"
+
+    def corrupt(self, node: Node, results: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        return tuple(r + 0.5 for r in results)

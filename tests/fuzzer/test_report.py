@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from fuzzer.attribute import refine
+from fuzzer.cli import main
+from fuzzer.ir import Graph, Node, TensorType
+from fuzzer.picture import graph_svg
+from fuzzer.report import render_summary, write_bug
+from fuzzer.repro import run_repro
+from fuzzer.testcase import TestCase
+from fuzzer.values import evaluate
+from oracles.base import BackendInfo, Outcome
+from oracles.compare import judge
+
+INFOS = {
+    "eager": BackendInfo("eager", "torch", True, "2", "x"),
+    "ort-noopt": BackendInfo("ort-noopt", "onnx", True, "1", "x"),
+    "ort": BackendInfo("ort", "onnx", False, "1", "x"),
+    "tvm": BackendInfo("tvm", "onnx", False, "0.27", "x"),
+    "inductor": BackendInfo("inductor", "torch", False, "2", "x"),
+}
+MATRIX = TensorType((2, 3), "float32")
+
+
+def small_case() -> TestCase:
+    graph = Graph(
+        ["x"],
+        ["w"],
+        [Node("Add", ["x", "w"], ["s"]), Node("Sigmoid", ["s"], ["y"])],
+        ["y"],
+        {"x": MATRIX, "w": MATRIX, "s": MATRIX, "y": MATRIX},
+    )
+    values = {"x": np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3), "w": np.ones((2, 3), np.float32)}
+    return TestCase(graph, values, {"id": "000007", "seed": 7})
+
+
+def planted_mismatch(case: TestCase, backend: str):
+    """Outcomes in which `backend` is off by 0.5: what a miscompilation looks like."""
+    reference = evaluate(case.graph, case.values)["y"].numpy()
+    outcomes = {name: Outcome("ok", {"y": reference}) for name in ("eager", "ort-noopt")}
+    outcomes[backend] = Outcome("ok", {"y": reference + np.float32(0.5)})
+    infos = {name: INFOS[name] for name in outcomes}
+    verdict = refine(case, outcomes, judge(outcomes, infos), infos)
+    return outcomes, verdict.findings[0], infos
+
+
+def test_graph_picture_is_svg_with_a_box_per_leaf_node_and_output() -> None:
+    root = ElementTree.fromstring(graph_svg(small_case().graph))
+    rects = root.findall("{http://www.w3.org/2000/svg}rect")
+    lines = root.findall("{http://www.w3.org/2000/svg}line")
+    assert len(rects) == 2 + 2 + 1 and len(lines) == 4
+
+
+@pytest.mark.parametrize("backend", ["ort", "tvm", "inductor"])
+def test_repro_runs_isolated_exits_0_on_a_correct_system_and_1_while_the_bug_shows(
+    tmp_path: Path, backend: str
+) -> None:
+    case = small_case()
+    outcomes, finding, infos = planted_mismatch(case, backend)
+    meta = write_bug(tmp_path, "sig", finding, case, outcomes, infos)
+    # the real system computes this graph right, so the planted mismatch does not reproduce
+    assert meta["repro"]["exit_code"] == 0 and meta["repro"]["reproduced"] is False, meta["repro"]["output"]
+    expected = json.loads((tmp_path / "expected.json").read_text())
+    expected["y"]["truth"] = [v + 0.5 for v in expected["y"]["truth"]]  # now the system looks wrong
+    (tmp_path / "expected.json").write_text(json.dumps(expected))
+    again = run_repro(tmp_path, backend, "mismatch")
+    assert again["exit_code"] == 1 and again["reproduced"], again["output"]
+    assert "flat index" in again["output"]
+    if backend == "inductor":
+        assert "numpy" not in (tmp_path / "repro.py").read_text(), "torch alone must do"
+
+
+def test_report_has_title_versions_measures_graph_picture_and_repro_status(tmp_path: Path) -> None:
+    case = small_case()
+    outcomes, finding, infos = planted_mismatch(case, "ort")
+    write_bug(tmp_path, "ort-mismatch-Add+Sigmoid-x", finding, case, outcomes, infos)
+    report = (tmp_path / "report.md").read_text()
+    assert report.startswith("# [ONNX Runtime] wrong result for a graph of Add, Sigmoid")
+    for part in ("## Environment", "ONNX Runtime 1 (the system at fault)", "| reference | float64 | actual |"):
+        assert part in report
+    assert "![graph](graph.svg)" in report and "Sigmoid(s)" in report and "did **not** reproduce" in report
+    assert "ort: " in report and "← the system at fault" in report
+    for name in ("case.json", "values.npz", "model.onnx", "inputs.npz", "meta.json", "repro.py", "graph.svg"):
+        assert (tmp_path / name).is_file(), name
+
+
+def test_campaign_summary_groups_bugs_by_system_and_symptom_with_links(tmp_path: Path) -> None:
+    case = small_case()
+    for backend in ("ort", "tvm"):
+        outcomes, finding, infos = planted_mismatch(case, backend)
+        write_bug(tmp_path / "bugs" / f"{backend}-bug", f"{backend}-bug", finding, case, outcomes, infos)
+    summary = render_summary(tmp_path)
+    assert summary.startswith("# dlfuzz campaign: 2 unique bug(s)")
+    assert "## Apache TVM: mismatch (1)" in summary and "## ONNX Runtime: mismatch (1)" in summary
+    assert "(bugs/ort-bug/report.md)" in summary and "(bugs/tvm-bug/report.md)" in summary
+
+
+def test_report_command_rerenders_a_bug_folder_or_a_campaign_and_rejects_others(tmp_path: Path) -> None:
+    case = small_case()
+    outcomes, finding, infos = planted_mismatch(case, "ort")
+    folder = tmp_path / "bugs" / "ort-bug"
+    write_bug(folder, "ort-bug", finding, case, outcomes, infos)
+    (folder / "report.md").unlink()
+    result = CliRunner().invoke(main, ["report", str(folder)])
+    assert result.exit_code == 0 and (folder / "report.md").read_text().startswith("# [ONNX Runtime]")
+    result = CliRunner().invoke(main, ["report", str(tmp_path)])
+    assert result.exit_code == 0 and "(bugs/ort-bug/report.md)" in (tmp_path / "report.md").read_text()
+    result = CliRunner().invoke(main, ["report", str(folder / "original")])
+    assert result.exit_code == 2
+    result = CliRunner().invoke(main, ["report", str(tmp_path / "bugs")])
+    assert result.exit_code == 1 and "neither a bug folder" in result.output
