@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fuzzer.attribute import examine
 from fuzzer.testcase import CASE_FILE, VALUES_FILE, CaseFormatError, TestCase, write_atomic
 from fuzzer.triage import signature
 from oracles.compare import Verdict
@@ -58,7 +59,7 @@ def replay_case(folder: Path, session: OracleSession) -> list[ReplayResult]:
     """Run one kept case; a backend the corpus expected to pass and that now fails is a regression."""
     case = TestCase.load(folder)
     expect = load_expectations(folder)
-    outcomes, verdict = session.judge(case)
+    outcomes, verdict = examine(session, case)
     actual = _actual(case, verdict)
     results = []
     for backend, wanted in sorted(expect["backends"].items()):
