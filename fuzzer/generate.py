@@ -94,6 +94,10 @@ def _try_insert(state: _State, cls: type[OpSpec], supported: Supported | None, a
     combos = [(r, d) for r in cls.ranks for d in dtype_choices if len(r) == len(d)]
     if not combos:
         return False
+    arities = sorted({len(r) for r, _ in combos})
+    if len(arities) > 1:  # variadic: pick the arity first, each equally likely
+        arity = rng.choice(arities)
+        combos = [(r, d) for r, d in combos if len(r) == arity]
     syms = Symbols(f"n{len(state.nodes)}a{attempt}", state.context)
     bound: list[_Tensor] = []
     fresh: list[tuple[_Tensor, str]] = []
