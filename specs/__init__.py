@@ -1,6 +1,6 @@
 """Operator specifications; importing the package registers every family."""
 
-from specs import conv, depth_space, elementwise, linalg, movement, pool, reduce, shape  # noqa: F401
+from specs import conv, depth_space, elementwise, linalg, movement, pool, reduce, resize, shape  # noqa: F401
 from specs.base import REGISTRY, AbsTensor, OnnxEmitter, OpSpec
 
 __all__ = ["REGISTRY", "AbsTensor", "OnnxEmitter", "OpSpec", "spec"]
