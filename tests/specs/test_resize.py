@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import itertools
+import math
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from oracles.compare import compare_outputs
+from specs import spec
+from specs.resize import NEAREST_MODES, TRANSFORMS, Resize, axis_taps, exact_scale, resample_axis, stable_picks
+from tests.specs.single_node import run_both
+
+RNG = np.random.default_rng(2)
+SIZES = [(5, 8), (6, 4), (3, 7), (4, 9), (7, 3), (2, 5), (5, 11), (7, 10), (8, 3), (6, 11), (4, 8), (8, 4)]
+SCALES = [(5, 1.5), (6, 0.75), (3, 2.5), (4, 1.75), (7, 0.5), (2, 2.5), (5, 0.75), (4, 2.0), (8, 0.25), (3, 3.0)]
+
+
+def test_picks_next_to_a_rounding_boundary_are_stable_only_when_computed_exactly() -> None:
+    # 3 -> 9: position 3 / 3 is 1.0 exactly, but 3 * (1 / 3) in float32 is 0.99999994.
+    assert not stable_picks("asymmetric", "floor", 3, 9, Fraction(3))
+    assert stable_picks("asymmetric", "floor", 4, 8, Fraction(2))  # a power-of-two step is exact
+    assert stable_picks("asymmetric", "floor", 3, 5, Fraction(5, 3))  # 0, 0.6, 1.2, 1.8, 2.4: nowhere near
+    assert not stable_picks("half_pixel", "round_prefer_floor", 2, 3, Fraction(3, 2))  # 1.5 / 1.5 - 0.5: a tie
+    assert stable_picks("half_pixel", "round_prefer_floor", 5, 3, Fraction(3, 5))  # 0.33, 2.0, 3.67
+
+
+def test_a_scale_that_keeps_the_length_is_left_out() -> None:
+    attrs = {"mode": "linear", "coordinate_transformation_mode": "half_pixel", "by": "scales"}
+    assert not Resize.well_defined(attrs, 3, 3, exact_scale(attrs, 3, 3, 1.25))
+    assert Resize.well_defined(attrs, 3, 3, exact_scale(attrs, 3, 3, 1.0))
+
+
+def resize_attrs(mode: str, transform: str, by: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """Both spatial axes resized, by the first two candidates the spec accepts."""
+    attrs: dict[str, Any] = {"mode": mode, "coordinate_transformation_mode": transform, "by": by} | extra
+    attrs |= {"spell_axes": by == "sizes", "axes": [2, -1], "in_sizes": [], "out_sizes": []}
+    candidates = [(n, m, None) for n, m in SIZES] if by == "sizes" else [(n, math.floor(n * s), s) for n, s in SCALES]
+    accepted = [c for c in candidates if Resize.well_defined(attrs, c[0], c[1], exact_scale(attrs, *c))][:2]
+    attrs["in_sizes"] = [n for n, _, _ in accepted]
+    attrs["out_sizes"] = [m for _, m, _ in accepted]
+    if by == "scales":
+        attrs["scales"] = [s for _, _, s in accepted]
+    return attrs
+
+
+COMBINATIONS = (
+    [("nearest", t, {"nearest_mode": m}) for t, m in itertools.product(TRANSFORMS, NEAREST_MODES)]
+    + [("linear", t, {}) for t in TRANSFORMS]
+    + [
+        ("cubic", t, {"cubic_coeff_a": a, "exclude_outside": e})
+        for t, a, e in itertools.product(TRANSFORMS, (-0.75, -0.5), (0, 1))
+    ]
+)
+
+
+@pytest.mark.parametrize("by", ["sizes", "scales"])
+@pytest.mark.parametrize(("mode", "transform", "extra"), COMBINATIONS)
+def test_every_covered_combination_matches_onnx_runtime_natively_and_explicitly(
+    mode: str, transform: str, extra: dict[str, Any], by: str
+) -> None:
+    attrs = resize_attrs(mode, transform, by, extra)
+    assert len(attrs["in_sizes"]) == 2, "no candidate size pair passed the spec's checks"
+    x = RNG.standard_normal((2, 3, *attrs["in_sizes"])).astype(np.float32)
+    eager, ort = run_both("Resize", attrs, [x])
+    assert compare_outputs({"y": eager[0]}, {"y": ort[0]}) is None
+    explicit = torch.from_numpy(x)
+    for axis, in_size, out_size, scale in spec("Resize")(attrs).plan(x.ndim):
+        explicit = resample_axis(explicit, axis, axis_taps(attrs, in_size, out_size, scale))
+    assert compare_outputs({"y": explicit.numpy()}, {"y": ort[0]}) is None
+
+
+def test_integer_nearest_resize_picks_exactly_what_onnx_runtime_picks() -> None:
+    attrs = resize_attrs("nearest", "half_pixel", "sizes", {"nearest_mode": "round_prefer_floor"})
+    x = RNG.integers(-100, 100, (1, 2, *attrs["in_sizes"])).astype(np.int8)
+    eager, ort = run_both("Resize", attrs, [x])
+    assert eager[0].dtype == np.int8 and np.array_equal(eager[0], ort[0])
