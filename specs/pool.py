@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +35,7 @@ class Pool(SlidingWindow):
 
     ranks = POOL_RANKS
     dtypes = same_dtype(1, FLOATS)
+    extra_onnx_attrs: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
@@ -71,7 +72,8 @@ class Pool(SlidingWindow):
         return [AbsTensor([x[0], x[1], *self.window_shape(inputs, bool(self.attrs["ceil_mode"]))], inputs[0].dtype)]
 
     def onnx_attrs(self) -> dict[str, Any]:
-        return self.window_onnx_attrs() | {k: self.attrs[k] for k in ("kernel_shape", "ceil_mode")}
+        names = ("kernel_shape", "ceil_mode", *self.extra_onnx_attrs)
+        return self.window_onnx_attrs() | {k: self.attrs[k] for k in names}
 
     def concrete_pads(self, x: torch.Tensor) -> tuple[list[int], list[int]]:
         return self.window_pads(list(x.shape[2:]), self.attrs["kernel_shape"])
@@ -139,6 +141,7 @@ class MaxPool(Pool):
 
     onnx_op = "MaxPool"
     dtypes = same_dtype(1, (*FLOATS, "int8", "uint8"))
+    extra_onnx_attrs = ("storage_order",)
 
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
@@ -155,9 +158,6 @@ class MaxPool(Pool):
     def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
         values = super().infer(inputs)
         return values + [AbsTensor(list(values[0].shape), "int64")] if self.attrs["indices"] else values
-
-    def onnx_attrs(self) -> dict[str, Any]:
-        return super().onnx_attrs() | {"storage_order": self.attrs["storage_order"]}
 
     def to_torch(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         begins, ends = self.concrete_pads(x)
@@ -202,6 +202,7 @@ class AveragePool(Pool):
     onnx_op = "AveragePool"
     dilated = False
     symmetric_pads = True
+    extra_onnx_attrs = ("count_include_pad",)
 
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
@@ -215,9 +216,6 @@ class AveragePool(Pool):
         if inputs[0].rank == 5:  # torch's avg_pool3d checks the unpadded input against the kernel
             cons += [n >= k for n, k in zip(inputs[0].shape[2:], self.kernel(inputs))]
         return cons
-
-    def onnx_attrs(self) -> dict[str, Any]:
-        return super().onnx_attrs() | {"count_include_pad": self.attrs["count_include_pad"]}
 
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         if needs_float32(x):
@@ -246,13 +244,11 @@ class LpPool(Pool):
 
     onnx_op = "LpPool"
     dilated = False
+    extra_onnx_attrs = ("p",)
 
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
         return super().sample_attrs(rng, inputs, syms) | {"p": rng.choice(LP_ORDERS)}
-
-    def onnx_attrs(self) -> dict[str, Any]:
-        return super().onnx_attrs() | {"p": self.attrs["p"]}
 
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         if needs_float32(x):
