@@ -162,7 +162,6 @@ class Resize(OpSpec):
             "mode": rng.choice(modes),
             "coordinate_transformation_mode": rng.choice(TRANSFORMS),
             "by": rng.choice(["scales", "sizes"]),
-            "spell_axes": rng.random() < 0.4,
         }
         if attrs["mode"] == "nearest":
             attrs["nearest_mode"] = rng.choice(NEAREST_MODES)
@@ -170,9 +169,10 @@ class Resize(OpSpec):
             attrs["cubic_coeff_a"] = rng.choice([-0.75, -0.5])
             attrs["exclude_outside"] = rng.randint(0, 1)
         spatial = list(range(2, x.rank))
-        axes = sorted(rng.sample(spatial, rng.randint(1, len(spatial)))) if attrs["spell_axes"] else spatial
-        attrs["axes"] = [a - x.rank if rng.random() < 0.3 else a for a in axes]
-        sampled = [cls.sample_axis(rng, attrs) for _ in axes]
+        named = rng.random() < 0.4  # else scales or sizes cover every dim, N and C unchanged
+        attrs["axes"] = sorted(rng.sample(spatial, rng.randint(1, len(spatial)))) if named else spatial
+        attrs["onnx_axes"] = [a - x.rank if rng.random() < 0.3 else a for a in attrs["axes"]] if named else None
+        sampled = [cls.sample_axis(rng, attrs) for _ in attrs["axes"]]
         attrs["in_sizes"] = [in_size for in_size, _, _ in sampled]
         attrs["out_sizes"] = [out_size for _, out_size, _ in sampled]
         if attrs["by"] == "scales":
@@ -204,32 +204,33 @@ class Resize(OpSpec):
             return False
         return attrs["mode"] != "nearest" or stable_picks(transform, attrs["nearest_mode"], in_size, out_size, exact)
 
-    def resized(self, rank: int) -> list[int]:
-        """The resized axes, normalized, in the order of in_sizes and out_sizes."""
-        return [a % rank for a in self.attrs["axes"]]
+    def __init__(self, attrs: dict[str, Any]) -> None:
+        super().__init__(attrs)
+        # Fractions now, not while torch.compile traces to_torch (dynamo cannot trace them).
+        self.taps = [(axis, axis_taps(attrs, n, m, scale)) for axis, n, m, scale in self.plan()]
 
-    def plan(self, rank: int) -> list[tuple[int, int, int, Fraction]]:
+    def plan(self) -> list[tuple[int, int, int, Fraction]]:
         """(axis, input size, output size, exact scale) per resized axis."""
         attrs = self.attrs
         scales = attrs.get("scales") or [None] * len(attrs["axes"])
-        sizes = zip(self.resized(rank), attrs["in_sizes"], attrs["out_sizes"], scales)
+        sizes = zip(attrs["axes"], attrs["in_sizes"], attrs["out_sizes"], scales)
         return [(axis, n, m, exact_scale(attrs, n, m, scale)) for axis, n, m, scale in sizes]
 
     def requires(self, inputs: list[AbsTensor]) -> list[z3.BoolRef]:
         x = inputs[0]
-        return [x.shape[a] == n for a, n in zip(self.resized(x.rank), self.attrs["in_sizes"])]
+        return [x.shape[a] == n for a, n in zip(self.attrs["axes"], self.attrs["in_sizes"])]
 
     def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
         x = inputs[0]
         shape = list(x.shape)
-        for axis, out_size in zip(self.resized(x.rank), self.attrs["out_sizes"]):
+        for axis, out_size in zip(self.attrs["axes"], self.attrs["out_sizes"]):
             shape[axis] = out_size
         return [AbsTensor(shape, x.dtype)]
 
     def to_onnx(self, emit: OnnxEmitter, inputs: list[str], outputs: list[str]) -> None:
         attrs = self.attrs
         shape = emit.input_types[0].shape
-        named = attrs["spell_axes"]
+        named = attrs["onnx_axes"] is not None
         if attrs["by"] == "scales":
             scales = attrs["scales"] if named else [1.0, 1.0, *attrs["scales"]]
             operands = [inputs[0], "", emit.const(scales, "float32")]
@@ -238,14 +239,14 @@ class Resize(OpSpec):
             operands = [inputs[0], "", "", emit.const(sizes)]
         names = ("mode", "coordinate_transformation_mode", "nearest_mode", "cubic_coeff_a", "exclude_outside")
         onnx_attrs = {k: attrs[k] for k in names if k in attrs}
-        emit.node("Resize", operands, outputs, axes=attrs["axes"] if named else None, **onnx_attrs)
+        emit.node("Resize", operands, outputs, axes=attrs["onnx_axes"], **onnx_attrs)
 
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         interpolate_mode = self.native_mode(x)
         if interpolate_mode is not None:
             return self.interpolate(x, interpolate_mode)
-        for axis, in_size, out_size, scale in self.plan(x.dim()):
-            x = resample_axis(x, axis, axis_taps(self.attrs, in_size, out_size, scale))
+        for axis, taps in self.taps:
+            x = resample_axis(x, axis, taps)
         return x
 
     def native_mode(self, x: torch.Tensor) -> str | None:
@@ -269,10 +270,10 @@ class Resize(OpSpec):
     def interpolate(self, x: torch.Tensor, mode: str) -> torch.Tensor:
         attrs = self.attrs
         spatial = list(range(2, x.dim()))
-        sizes = dict(zip(self.resized(x.dim()), attrs["out_sizes"]))
+        sizes = dict(zip(attrs["axes"], attrs["out_sizes"]))
         corners = attrs["coordinate_transformation_mode"] == "align_corners" if "nearest" not in mode else None
         if attrs["by"] == "scales":
-            factors = dict(zip(self.resized(x.dim()), attrs["scales"]))
+            factors = dict(zip(attrs["axes"], attrs["scales"]))
             scale_factor = [factors.get(a, 1.0) for a in spatial]
             return F.interpolate(
                 x, scale_factor=scale_factor, mode=mode, align_corners=corners, recompute_scale_factor=False

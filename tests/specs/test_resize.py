@@ -11,7 +11,7 @@ import torch
 
 from oracles.compare import compare_outputs
 from specs import spec
-from specs.resize import NEAREST_MODES, TRANSFORMS, Resize, axis_taps, exact_scale, resample_axis, stable_picks
+from specs.resize import NEAREST_MODES, TRANSFORMS, Resize, exact_scale, resample_axis, stable_picks
 from tests.specs.single_node import run_both
 
 RNG = np.random.default_rng(2)
@@ -37,7 +37,7 @@ def test_a_scale_that_keeps_the_length_is_left_out() -> None:
 def resize_attrs(mode: str, transform: str, by: str, extra: dict[str, Any]) -> dict[str, Any]:
     """Both spatial axes resized, by the first two candidates the spec accepts."""
     attrs: dict[str, Any] = {"mode": mode, "coordinate_transformation_mode": transform, "by": by} | extra
-    attrs |= {"spell_axes": by == "sizes", "axes": [2, -1], "in_sizes": [], "out_sizes": []}
+    attrs |= {"axes": [2, 3], "onnx_axes": [2, -1] if by == "sizes" else None}
     candidates = [(n, m, None) for n, m in SIZES] if by == "sizes" else [(n, math.floor(n * s), s) for n, s in SCALES]
     accepted = [c for c in candidates if Resize.well_defined(attrs, c[0], c[1], exact_scale(attrs, *c))][:2]
     attrs["in_sizes"] = [n for n, _, _ in accepted]
@@ -68,8 +68,8 @@ def test_every_covered_combination_matches_onnx_runtime_natively_and_explicitly(
     eager, ort = run_both("Resize", attrs, [x])
     assert compare_outputs({"y": eager[0]}, {"y": ort[0]}) is None
     explicit = torch.from_numpy(x)
-    for axis, in_size, out_size, scale in spec("Resize")(attrs).plan(x.ndim):
-        explicit = resample_axis(explicit, axis, axis_taps(attrs, in_size, out_size, scale))
+    for axis, taps in spec("Resize")(attrs).taps:
+        explicit = resample_axis(explicit, axis, taps)
     assert compare_outputs({"y": explicit.numpy()}, {"y": ort[0]}) is None
 
 
