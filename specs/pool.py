@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any, ClassVar
 
@@ -126,7 +127,7 @@ def onnx_indices(
         flat = flat * extent + coord
     planes = plane_index.shape[0] * plane_index.shape[1]
     offsets = torch.arange(planes, dtype=torch.int64).reshape(*plane_index.shape[:2], *[1] * len(size))
-    return flat + offsets * int(torch.tensor(size).prod())
+    return flat + offsets * math.prod(size)
 
 
 @register
