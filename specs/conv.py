@@ -25,6 +25,7 @@ def floor_div(a: Dim, b: int) -> Dim:
 
 
 def ceil_div(a: Dim, b: int) -> Dim:
+    """Ceiling division by a positive constant, for Z3 terms and Python ints alike."""
     return floor_div(a + b - 1, b)
 
 
@@ -45,6 +46,7 @@ def same_needed(size: Dim, effective: Dim, stride: int) -> Dim:
 
 
 def same_pads(size: Dim, effective: Dim, stride: int, upper: bool) -> tuple[Dim, Dim]:
+    """(begin, end) pads of SAME_UPPER / SAME_LOWER; a negative need pads nothing."""
     needed = same_needed(size, effective, stride)
     return split_total(if_(needed > 0, needed, 0), upper)
 

@@ -1,4 +1,4 @@
-"""Matrix products: MatMul with numpy batching, Gemm with transposes and scaled bias."""
+"""Matrix products: MatMul with numpy batching, Gemm with transposes and scaled bias, Einsum."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ import z3
 from fuzzer.dtypes import FLOATS
 from specs.base import AbsTensor, Dim, OpSpec, Symbols, if_, register, same_dtype
 from specs.conv import (
+    MAX_PAD,
     SPATIAL,
     SlidingWindow,
     effective_kernel,
@@ -51,7 +52,7 @@ class Pool(SlidingWindow):
 
     def pad_limit(self, kernel: Dim, dilation: int) -> Dim:
         # ONNX Runtime insists on pads < kernel, which also keeps a real element in every window.
-        return if_(kernel - 1 < 3, kernel - 1, 3)
+        return if_(kernel - 1 < MAX_PAD, kernel - 1, MAX_PAD)
 
     def requires(self, inputs: list[AbsTensor]) -> list[z3.BoolRef]:
         cons = self.window_requires(inputs)
@@ -77,6 +78,7 @@ class Pool(SlidingWindow):
         return self.window_onnx_attrs() | {k: self.attrs[k] for k in names}
 
     def concrete_pads(self, x: torch.Tensor) -> tuple[list[int], list[int]]:
+        """(begins, ends) for this input, auto_pad resolved."""
         return self.window_pads(list(x.shape[2:]), self.attrs["kernel_shape"])
 
     def whole_window_pads(self, x: torch.Tensor) -> tuple[list[int], list[int]]:
