@@ -42,7 +42,7 @@ import z3
 from fuzzer.dtypes import FLOATS
 from specs.base import AbsTensor, OnnxEmitter, OpSpec, Symbols, register
 
-RESIZE_DTYPES = (*FLOATS, "int8", "uint8", "int32", "int64")
+RESIZE_DTYPES = (*FLOATS, "int8", "uint8", "int32", "int64", "bool")
 TRANSFORMS = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_crop_and_resize")
 NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
 SCALES = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0)  # exact in float32
