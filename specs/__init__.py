@@ -5,6 +5,7 @@ from specs import (  # noqa: F401
     axis,
     constant,
     conv,
+    depth_space,
     division,
     elementwise,
     indexing,
@@ -13,7 +14,9 @@ from specs import (  # noqa: F401
     loss,
     movement,
     norm,
+    pool,
     reduce,
+    resize,
     shape,
 )
 from specs.base import REGISTRY, AbsTensor, OnnxEmitter, OpSpec

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import z3
 
 from fuzzer.dtypes import from_numpy
 from fuzzer.ir import Graph, Node, TensorType
@@ -27,6 +28,19 @@ def one_node_graph(op: str, attrs: dict[str, Any], inputs: list[np.ndarray]) -> 
     return Graph(
         inputs=in_names, weights=[], nodes=[Node(op, in_names, out_names, attrs)], outputs=out_names, types=types
     )
+
+
+def requirements_hold(op: str, attrs: dict[str, Any], shapes: list[list[int]], dtype_name: str = "float32") -> bool:
+    """Whether the spec accepts these concrete input shapes with these attrs."""
+    instance = spec(op)(attrs)
+    inputs = [AbsTensor(list(shape), dtype_name) for shape in shapes]
+    solver = z3.Solver()
+    for condition in instance.requires(inputs):
+        if condition is False:
+            return False
+        if condition is not True:
+            solver.add(condition)
+    return solver.check() == z3.sat
 
 
 def run_both(op: str, attrs: dict[str, Any], *inputs: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from fuzzer.generate import GenOptions, generate
+from oracles.compare import compare_outputs
+from specs import spec
+from tests.specs.single_node import run_both
+
+RNG = np.random.default_rng(3)
+M, K, N = 3, 4, 5
+BIASES = [None, (), (1,), (N,), (1, N), (M, 1), (M, N), (1, 1)]
+
+
+@pytest.mark.parametrize(("trans_a", "trans_b"), list(itertools.product((0, 1), repeat=2)))
+def test_gemm_every_transpose_and_bias_broadcast_matches_onnx_runtime(trans_a: int, trans_b: int) -> None:
+    a = RNG.standard_normal((K, M) if trans_a else (M, K)).astype(np.float32)
+    b = RNG.standard_normal((N, K) if trans_b else (K, N)).astype(np.float32)
+    attrs = {"transA": trans_a, "transB": trans_b, "alpha": -1.5, "beta": 0.25}
+    for bias in BIASES:
+        operands = [a, b] if bias is None else [a, b, RNG.standard_normal(bias).astype(np.float32)]
+        eager, ort = run_both("Gemm", attrs, *operands)
+        assert eager[0].shape == (M, N)
+        assert compare_outputs({"y": eager[0]}, {"y": ort[0]}) is None, bias
+
+
+def test_einsum_implicit_output_orders_its_letters_alphabetically() -> None:
+    x = RNG.standard_normal((2, 3)).astype(np.float32)
+    y = RNG.standard_normal((3, 4)).astype(np.float32)
+    eager, ort = run_both("Einsum", {"equation": "bc,ca"}, x, y)
+    assert eager[0].shape == (4, 2)
+    assert np.allclose(eager[0], np.einsum("bc,ca", x, y), atol=1e-5)
+    assert compare_outputs({"y": eager[0]}, {"y": ort[0]}) is None
+
+
+def test_einsum_int32_sums_stay_int32() -> None:
+    x = RNG.integers(-5, 5, (2, 3)).astype(np.int32)
+    y = RNG.integers(-5, 5, (3, 4)).astype(np.int32)
+    eager, ort = run_both("Einsum", {"equation": "ij,jk->i"}, x, y)
+    assert eager[0].dtype == np.int32 and np.array_equal(eager[0], ort[0])
+
+
+def test_einsum_letters_never_repeat_within_an_operand() -> None:
+    for seed in range(100):
+        graph = generate(seed, GenOptions(max_nodes=1, ops=("Einsum",), dtypes=("float32",)))
+        einsum = spec("Einsum")(graph.nodes[0].attrs)
+        assert all(len(set(letters)) == len(letters) for letters in einsum.operands())
+        assert len(set(einsum.output_letters())) == len(einsum.output_letters())

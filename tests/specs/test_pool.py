@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from oracles.compare import compare_outputs
+from specs import spec
+from tests.specs.single_node import requirements_hold, run_both
+
+RNG = np.random.default_rng(1)
+
+
+def window(**attrs: object) -> dict[str, object]:
+    return {"auto_pad": "NOTSET", "ceil_mode": 0} | attrs
+
+
+def test_ceil_mode_never_starts_a_window_in_the_end_pad() -> None:
+    # 4 inputs, kernel 2, stride 2: ceil_mode asks for a third window; it starts in the end pad when
+    # the pad is at the end (ONNX shape inference counts it, ONNX Runtime and torch drop it).
+    attrs = window(kernel_shape=[2], strides=[2], dilations=[1], ceil_mode=1)
+    assert not requirements_hold("MaxPool", attrs | {"pads": [0, 1], "indices": False}, [[1, 1, 4]])
+    assert requirements_hold("MaxPool", attrs | {"pads": [1, 0], "indices": False}, [[1, 1, 4]])
+    assert not requirements_hold("LpPool", attrs | {"pads": [0, 1], "p": 2}, [[1, 1, 4]])
+
+
+def test_average_pool_ceil_window_past_the_pads_divides_like_onnx_runtime() -> None:
+    x = RNG.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    for count_include_pad in (0, 1):
+        attrs = window(kernel_shape=[3, 2], strides=[2, 2], dilations=[1, 1], pads=[1, 1, 1, 1], ceil_mode=1)
+        attrs["count_include_pad"] = count_include_pad
+        eager, ort = run_both("AveragePool", attrs, x)
+        assert eager[0].shape == (2, 3, 4, 4)
+        assert compare_outputs({"y": eager[0]}, {"y": ort[0]}) is None
+
+
+def test_max_pool_indices_match_onnx_runtime_through_explicit_pads_and_column_major_order() -> None:
+    x = RNG.permutation(2 * 3 * 5 * 4).reshape(2, 3, 5, 4).astype(np.float32)  # no ties
+    for storage_order in (0, 1):
+        attrs = window(kernel_shape=[3, 2], strides=[2, 1], dilations=[1, 2], pads=[2, 0, 1, 1], ceil_mode=1)
+        attrs |= {"indices": True, "storage_order": storage_order}
+        eager, ort = run_both("MaxPool", attrs, x)
+        assert np.array_equal(eager[0], ort[0])
+        assert eager[1].dtype == np.int64 and np.array_equal(eager[1], ort[1])
+
+
+def test_max_pool_tie_loss_is_zero_for_distinct_maxima_and_pulls_ties_apart() -> None:
+    attrs = window(kernel_shape=[2], strides=[2], dilations=[1], pads=[0, 0], indices=True, storage_order=0)
+    maxpool = spec("MaxPool")(attrs)
+    assert float(maxpool.domain_loss(torch.tensor([[[0.0, 1.0, 3.0, 2.0]]]))) == 0.0
+    tied = torch.tensor([[[0.0, 1.0, 2.0, 2.0]]], requires_grad=True)
+    loss = maxpool.domain_loss(tied)
+    assert float(loss.detach()) > 0
+    loss.backward()
+    assert tied.grad is not None and float(tied.grad.abs().sum()) > 0
+    assert spec("MaxPool")(attrs | {"indices": False}).domain_loss(tied) is None
+
+
+def test_integer_max_pool_in_one_dim_matches_onnx_runtime() -> None:
+    x = RNG.integers(-100, 100, (2, 3, 7)).astype(np.int8)
+    attrs = window(kernel_shape=[3], strides=[2], dilations=[2], pads=[2, 1], indices=False, storage_order=0)
+    eager, ort = run_both("MaxPool", attrs, x)
+    assert eager[0].dtype == np.int8 and np.array_equal(eager[0], ort[0])
+
+
+def test_lp_pool_sums_magnitudes_for_odd_p_over_pads_and_partial_windows() -> None:
+    x = -np.abs(RNG.standard_normal((1, 2, 6, 7))).astype(np.float32)  # torch's own lp_pool sums x^p
+    for p in (1, 3):
+        attrs = window(kernel_shape=[2, 3], strides=[2, 2], dilations=[1, 1], pads=[1, 0, 0, 1], ceil_mode=1, p=p)
+        eager, ort = run_both("LpPool", attrs, x)
+        assert eager[0].shape == (1, 2, 4, 4)
+        assert compare_outputs({"y": eager[0]}, {"y": ort[0]}) is None
+
+
+def test_global_lp_pool_is_a_p_norm_over_all_spatial_dims() -> None:
+    x = RNG.standard_normal((2, 3, 4, 2, 3)).astype(np.float32)
+    eager, ort = run_both("GlobalLpPool", {"p": 3}, x)
+    expected = (np.abs(x.astype(np.float64)) ** 3).sum(axis=(2, 3, 4), keepdims=True) ** (1 / 3)
+    assert np.allclose(eager[0], expected, rtol=1e-5) and np.allclose(ort[0], expected, rtol=1e-5)
