@@ -34,12 +34,19 @@ def check_onnx(graph: Graph, model: onnx.ModelProto) -> list[str]:
                 problems.append(f"onnx shape inference gives no type for {name} ({node.op})")
                 continue
             shape, dtype_name = found[name]
-            if shape != expected.shape or dtype_name != expected.dtype:
+            if not _shape_agrees(shape, expected.shape) or dtype_name != expected.dtype:
                 problems.append(
                     f"{node.op} output {name}: onnx infers {dtype_name}{list(shape or [])}, "
                     f"spec says {expected.dtype}{list(expected.shape)}"
                 )
     return problems
+
+
+def _shape_agrees(inferred: tuple[int | None, ...] | None, expected: tuple[int, ...]) -> bool:
+    """ONNX inference may leave a shape or a dim unknown; only what it does infer must agree."""
+    if inferred is None:
+        return True
+    return len(inferred) == len(expected) and all(i is None or i == e for i, e in zip(inferred, expected))
 
 
 def check_torch(graph: Graph, tensors: dict[str, torch.Tensor]) -> list[str]:
