@@ -178,5 +178,49 @@ def specs(as_json) -> None:
     click.echo(f"{len(rows)} specs, {len({r['onnx_op'] for r in rows})} ONNX op types")
 
 
+@main.group()
+def bench() -> None:
+    """Benchmarks of dlfuzz's own stages."""
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated node counts, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise click.BadParameter("node counts must be at least 1")
+    return sizes
+
+
+@bench.command("inputs")
+@click.option("--nodes", default="10,20,30", show_default=True, help="Comma-separated graph sizes, in nodes.")
+@click.option("--cases", type=click.IntRange(min=1), default=512, show_default=True, help="Graphs per size.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--ops", default=None, help="Comma-separated op types to draw from (default: all).")
+@click.option("--dtypes", default=None, help="Comma-separated dtypes to generate (default: float32,int64,bool).")
+@click.option("--time-budget", type=click.FloatRange(min=0.001), default=None, help="Search seconds per case.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def bench_inputs_command(nodes, cases, seed, ops, dtypes, time_budget, as_json) -> None:
+    """Input search against random sampling with the same time per case: finite share, time, usefulness."""
+    from dataclasses import replace
+
+    from fuzzer.bench import bench_inputs, render_table
+    from fuzzer.search import SearchOptions
+
+    sizes = _sizes(nodes)
+    search = SearchOptions() if time_budget is None else replace(SearchOptions(), time_budget=time_budget)
+
+    def progress(size: int, done: int, total: int) -> None:
+        click.echo(f"\r{size} nodes: {done}/{total}   ", nl=False, err=True)
+
+    try:
+        report = bench_inputs(sizes, cases, seed, _gen_options(max(sizes), ops, dtypes), search, progress)
+    except (GenerationError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo("", err=True)
+    click.echo(json.dumps(report, indent=1) if as_json else render_table(report))
+
+
 if __name__ == "__main__":
     main()

@@ -21,6 +21,7 @@ class GenOptions:
     """Knobs of the generator; the same options and seed always give the same graph."""
 
     max_nodes: int = 10
+    min_nodes: int = 0  # 0: half of max_nodes
     max_dim: int = 8
     max_numel: int = 1024
     dtypes: tuple[str, ...] = ("float32", "int64", "bool")
@@ -67,7 +68,7 @@ def generate(seed: int, options: GenOptions = GenOptions(), supported: Supported
     solver = z3.Solver(ctx=context)
     state = _State(rng, options, solver, context)
     specs = _candidate_specs(options)
-    target = rng.randint(max(1, options.max_nodes // 2), options.max_nodes)
+    target = rng.randint(options.min_nodes or max(1, options.max_nodes // 2), options.max_nodes)
     attempts = 0
     while len(state.nodes) < target and attempts < 30 * target:
         attempts += 1

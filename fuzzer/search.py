@@ -1,0 +1,324 @@
+"""Input search: step a graph's inputs and weights by gradient until every value is finite and in domain.
+
+Leaves start from the same signed, wide draw as random sampling and move only where a spec's
+`domain_loss` (or an overflow) asks them to, so negatives and sign changes survive wherever the
+graph allows them. Integer and bool leaves are searched through a float shadow (rounded or
+thresholded); ops without a useful gradient (Floor, comparisons, casts to int, ...) pass the
+gradient straight through from their inputs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from fuzzer.dtypes import dtype
+from fuzzer.ir import Graph, TensorType
+from fuzzer.materialize import spec_of
+from fuzzer.values import ValueResult, has_constant_output, leaf_bounds, negative_share, random_tensor
+from specs.base import OpSpec
+
+# Backward functions whose gradient is zero almost everywhere, or missing: replaced by straight-through.
+FLAT_GRADIENTS = frozenset(
+    {"FloorBackward0", "CeilBackward0", "RoundBackward0", "RoundBackward1", "SignBackward0", "TruncBackward0"}
+)
+LEAK = 0.01  # weight of the straight-through path added to every op once plain gradients vanish
+HUGE = 1e300  # stands in for an infinite gradient
+PROGRESS = 0.1  # a loss must drop by this fraction to count as progress
+FRUITLESS_RESTARTS = 2  # once finite, stop after this many restarts that found nothing better
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """Budget and step size of the search; the defaults keep a 10-node graph within milliseconds."""
+
+    max_steps: int = 300
+    time_budget: float = 0.5  # seconds per case
+    max_move: float = 2.0  # largest change of one leaf element in one step
+    overshoot: float = 1.5  # Polyak step length as a multiple of the linearized distance to zero loss
+    patience: int = 12  # steps without progress before the leaves behind the failure are drawn again
+
+    def __post_init__(self) -> None:
+        if self.max_steps < 0 or self.time_budget <= 0 or self.max_move <= 0 or self.patience < 1:
+            raise ValueError(f"search options out of range: {self}")
+
+
+class _Leaf:
+    """A graph input or weight as the float tensor the search steps; ints round it, bools threshold it."""
+
+    def __init__(self, name: str, t: TensorType, bounds: tuple[int, int] | None) -> None:
+        self.name = name
+        self.type = dtype(t.dtype)
+        self.bounds = bounds
+        self.shadow = torch.zeros(t.shape, dtype=torch.float64 if t.dtype == "float64" else torch.float32)
+        self.shadow.requires_grad_(True)
+
+    def assign(self, value: np.ndarray, where: torch.Tensor | None = None) -> None:
+        """Set the shadow from a drawn value, everywhere or only at the `where` mask."""
+        fresh = torch.from_numpy(np.where(value, 1.0, -1.0) if self.type.is_bool else value).to(self.shadow.dtype)
+        with torch.no_grad():
+            self.shadow.copy_(fresh if where is None else torch.where(where, fresh, self.shadow))
+
+    def tensor(self) -> torch.Tensor:
+        """The value the graph sees; floats stay differentiable, the rest reach autograd through `shadow`."""
+        if self.type.is_float:
+            return self.shadow if self.shadow.dtype == self.type.torch else self.shadow.to(self.type.torch)
+        if self.type.is_bool:
+            return self.shadow.detach() > 0
+        rounded = self.shadow.detach().round()
+        if self.bounds is not None:
+            rounded = rounded.clamp(*self.bounds)
+        return rounded.to(self.type.torch)
+
+    def numpy(self) -> np.ndarray:
+        return self.tensor().detach().numpy().copy()
+
+
+@dataclass
+class _Pass:
+    """One forward run: where it first went wrong and the loss that would set it right."""
+
+    tensors: dict[str, torch.Tensor]
+    first_bad: int | None = None  # first node out of its domain or with a non-finite output
+    blocked: int | None = None  # the node whose output went non-finite; the run stopped there
+    terms: list[torch.Tensor] = field(default_factory=list)  # domain violations with finite outputs
+    blocking: torch.Tensor | None = None  # the loss of the blocked node
+
+    @property
+    def clean(self) -> bool:
+        return self.first_bad is None
+
+    @property
+    def finite(self) -> bool:
+        return self.blocked is None
+
+    def loss(self) -> torch.Tensor:
+        """While a value is non-finite only that node counts: margins elsewhere must not pull against it."""
+        if self.blocking is not None:
+            return self.blocking
+        return torch.stack([term.to(torch.float64) for term in self.terms]).sum()
+
+    def rank(self, nodes: int, loss: torch.Tensor) -> tuple[int, float]:
+        """Larger is better: finite beats non-finite, a later first problem beats an earlier one, then less loss."""
+        reach = self.blocked if self.blocked is not None else nodes + (self.first_bad or 0)
+        return reach, -float(loss)
+
+
+def search_values(graph: Graph, seed: int, options: SearchOptions = SearchOptions()) -> ValueResult:
+    """Values for every leaf of `graph` keeping each intermediate finite and inside its op's domain.
+
+    Runs on one torch thread: the tensors are tiny, and a thread pool on a busy machine costs
+    milliseconds per op.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _Search(graph, seed, options).run()
+    finally:
+        torch.set_num_threads(threads)
+
+
+class _Search:
+    def __init__(self, graph: Graph, seed: int, options: SearchOptions) -> None:
+        self.graph = graph
+        self.options = options
+        self.rng = np.random.default_rng(seed)
+        self.specs: list[OpSpec] = [spec_of(node) for node in graph.nodes]
+        bounds = leaf_bounds(graph)
+        self.leaves = [_Leaf(name, graph.types[name], bounds.get(name)) for name in graph.leaves]
+        self.upstream = _upstream_leaves(graph)
+        self.leak = False
+        self.moved: list[tuple[_Leaf, torch.Tensor]] = []  # leaf elements the last step changed
+
+    def run(self) -> ValueResult:
+        start = time.monotonic()
+        self._draw(self.leaves)
+        current = self._forward()
+        deadline = time.monotonic() + self.options.time_budget  # the first run may pay one-off imports
+        nodes = len(self.graph.nodes)
+        steps = stale = fruitless_restarts = 0
+        if current.clean:
+            return self._result(current, steps, start)
+        best, best_leaves = current.rank(nodes, current.loss()), self._snapshot()
+        local_best = best
+        while not current.clean and steps < self.options.max_steps and time.monotonic() < deadline:
+            if current.finite and fruitless_restarts >= FRUITLESS_RESTARTS:
+                break  # what is left is a margin the graph's structure will not give up
+            steps += 1
+            loss = current.loss()
+            rank = current.rank(nodes, loss)
+            if rank > best:
+                best, best_leaves, fruitless_restarts = rank, self._snapshot(), 0
+            if rank[0] > local_best[0] or rank[1] > local_best[1] + PROGRESS * abs(local_best[1]):
+                local_best, stale = rank, 0
+            else:
+                stale += 1
+            if stale >= self.options.patience or not self._step(loss):
+                self._restart(current.blocked if current.blocked is not None else current.first_bad)
+                local_best, stale = (-1, -math.inf), 0
+                fruitless_restarts += 1
+            current = self._forward()
+        if not current.clean and current.rank(nodes, current.loss()) < best:
+            self._restore(best_leaves)
+            current = self._forward()
+        return self._result(current, steps, start)
+
+    def _result(self, current: _Pass, steps: int, start: float) -> ValueResult:
+        values = {leaf.name: leaf.numpy() for leaf in self.leaves}
+        return ValueResult(
+            values,
+            current.finite,
+            "search",
+            steps,
+            time.monotonic() - start,
+            first_bad_node=current.first_bad,
+            constant_outputs=current.finite and has_constant_output(self.graph, current.tensors),
+            negative_share=negative_share(self.graph, values),
+            extra={"in_domain": current.clean},
+        )
+
+    def _snapshot(self) -> list[torch.Tensor]:
+        return [leaf.shadow.detach().clone() for leaf in self.leaves]
+
+    def _restore(self, shadows: list[torch.Tensor]) -> None:
+        with torch.no_grad():
+            for leaf, shadow in zip(self.leaves, shadows):
+                leaf.shadow.copy_(shadow)
+
+    def _draw(self, leaves: list[_Leaf]) -> None:
+        for leaf in leaves:
+            leaf.assign(random_tensor(self.graph.types[leaf.name], self.rng, leaf.bounds))
+
+    def _restart(self, node_index: int) -> None:
+        """Draw afresh the leaf elements the last step moved, or else every leaf behind the failing node.
+
+        Gradients cannot cross a pole (Log of a Reciprocal wants the reciprocal's input to jump from
+        negative to positive); a new draw of just the elements involved crosses it half the time each.
+        """
+        moved: list[tuple[_Leaf, torch.Tensor | None]] = [(leaf, mask) for leaf, mask in self.moved if mask.any()]
+        if not moved:
+            moved = [(leaf, None) for leaf in self.leaves if leaf.name in self.upstream[node_index]]
+        for leaf, mask in moved:
+            leaf.assign(random_tensor(self.graph.types[leaf.name], self.rng, leaf.bounds), mask)
+
+    def _forward(self) -> _Pass:
+        """Run nodes in order, collecting domain violations, up to the first non-finite output."""
+        tensors: dict[str, torch.Tensor] = {}
+        carriers: dict[str, torch.Tensor | None] = {}
+        for leaf in self.leaves:
+            tensors[leaf.name] = leaf.tensor()
+            carriers[leaf.name] = leaf.shadow
+        result = _Pass(tensors)
+        for index, (node, spec) in enumerate(zip(self.graph.nodes, self.specs)):
+            args = [tensors[name] for name in node.inputs]
+            violation = _positive(spec.domain_loss(*args))
+            outputs = spec.to_torch(*args)
+            outputs = list(outputs) if isinstance(outputs, tuple) else [outputs]
+            sources = [c for c in (carriers[name] for name in node.inputs) if c is not None and c.requires_grad]
+            finite = True
+            for name, out in zip(node.outputs, outputs):
+                tensors[name], carriers[name] = _proxied(out, sources, self.leak)
+                finite = finite and not (out.is_floating_point() and not bool(torch.isfinite(out).all()))
+            if violation is not None or not finite:
+                result.first_bad = index if result.first_bad is None else result.first_bad
+            if not finite:
+                result.blocked = index
+                result.blocking = violation if violation is not None else _overflow_loss(args)
+                break
+            if violation is not None:
+                result.terms.append(violation)
+        return result
+
+    def _step(self, loss: torch.Tensor) -> bool:
+        """A Polyak step toward zero loss, capped per element; False when no leaf gets a gradient."""
+        shadows = [leaf.shadow for leaf in self.leaves]
+        grads = torch.autograd.grad(loss, shadows, allow_unused=True) if loss.requires_grad else [None] * len(shadows)
+        present = [(leaf, grad) for leaf, grad in zip(self.leaves, grads) if grad is not None]
+        flat = torch.cat([grad.reshape(-1).double() for _, grad in present]) if present else torch.zeros(0)
+        flat = torch.nan_to_num(flat, nan=0.0, posinf=HUGE, neginf=-HUGE)
+        scale = float(flat.abs().max()) if flat.numel() else 0.0
+        value = loss.item()
+        if scale == 0.0 or not math.isfinite(value):
+            self.moved = []
+            if self.leak:
+                return False
+            self.leak = True
+            return True
+        parts = flat.split([grad.numel() for _, grad in present])
+        self.moved = [(leaf, part.view(leaf.shadow.shape) != 0) for (leaf, _), part in zip(present, parts)]
+        unit_squares = float(((flat / scale) ** 2).sum())
+        length = min(self.options.overshoot * value / (scale * unit_squares), self.options.max_move)
+        with torch.no_grad():
+            for (leaf, _), part in zip(present, parts):
+                leaf.shadow.sub_((part.view(leaf.shadow.shape) * (length / scale)).to(leaf.shadow.dtype))
+        return True
+
+
+def _positive(loss: torch.Tensor | None) -> torch.Tensor | None:
+    """The domain loss if it signals a violation (a NaN loss counts as one, with no gradient)."""
+    if loss is None:
+        return None
+    value = float(loss)
+    if value > 0 and math.isfinite(value):
+        return loss
+    return None if value <= 0 else torch.ones((), dtype=torch.float64)
+
+
+def _proxied(out: torch.Tensor, sources: list[torch.Tensor], leak: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The node output as later nodes see it, and the tensor that carries its gradient back.
+
+    Where the op itself gives no usable gradient (non-float outputs, Floor-like steps, missing
+    derivatives), the gradient passes straight through to the inputs; in leak mode a small
+    straight-through path is added everywhere, so saturated ops (Relu of negatives) still move.
+    """
+    natural = out.grad_fn is not None and type(out.grad_fn).__name__ not in FLAT_GRADIENTS
+    natural = natural and type(out.grad_fn).__name__ != "NotImplemented"
+    if out.is_floating_point() and natural and not leak:
+        return out, out
+    surrogate = _surrogate(sources, out.shape)
+    if surrogate is None:
+        return out, (out if out.requires_grad else None)
+    through = surrogate - surrogate.detach()
+    if not out.is_floating_point():
+        return out, out.detach().to(through.dtype) + through
+    value = out + LEAK * through.to(out.dtype) if natural else out.detach() + through.to(out.dtype)
+    return value, value
+
+
+def _surrogate(sources: list[torch.Tensor], shape: torch.Size) -> torch.Tensor | None:
+    """A differentiable stand-in of the given shape built from the inputs' gradient carriers."""
+    parts = []
+    numel = math.prod(shape)
+    for source in sources:
+        if source.shape == shape:
+            parts.append(source)
+        elif source.numel() == numel:
+            parts.append(source.reshape(shape))
+        else:
+            try:
+                parts.append(torch.broadcast_to(source, shape))
+            except RuntimeError:
+                parts.append(source.mean().expand(shape))
+    return sum(parts[1:], parts[0]) if parts else None
+
+
+def _overflow_loss(args: list[torch.Tensor]) -> torch.Tensor:
+    """An op without a domain of its own overflowed: pull the magnitudes of its float inputs down."""
+    terms = [torch.log1p(a.abs().double()).sum() for a in args if a.is_floating_point() and a.requires_grad]
+    return torch.stack(terms).sum() if terms else torch.ones((), dtype=torch.float64)
+
+
+def _upstream_leaves(graph: Graph) -> list[set[str]]:
+    """For each node, the graph leaves its inputs depend on."""
+    reach: dict[str, set[str]] = {name: {name} for name in graph.leaves}
+    result = []
+    for node in graph.nodes:
+        behind = set().union(*(reach[name] for name in node.inputs))
+        result.append(behind)
+        for name in node.outputs:
+            reach[name] = behind
+    return result
