@@ -17,6 +17,7 @@ import numpy as np
 from fuzzer.generate import GenerationError, GenOptions, generate
 from fuzzer.materialize import to_onnx
 from fuzzer.report import add_occurrence, write_bug
+from fuzzer.search import SearchOptions, search_values
 from fuzzer.testcase import TestCase, write_atomic
 from fuzzer.triage import signature
 from fuzzer.validate import check_onnx, check_torch
@@ -35,6 +36,7 @@ class CampaignOptions:
     time_budget: float | None = None
     backends: tuple[str, ...] = ("eager", "ort-noopt", "ort", "tvm", "inductor")
     gen: GenOptions = field(default_factory=GenOptions)
+    search: SearchOptions | None = field(default_factory=SearchOptions)  # None: plain random sampling
     timeout: float = 60.0
     memory_mb: int | None = 8192
 
@@ -172,6 +174,7 @@ def _write_campaign(options: CampaignOptions, session: OracleSession) -> None:
             "timeout": options.timeout,
             "memory_mb": options.memory_mb,
             "gen": asdict(options.gen),
+            "search": asdict(options.search) if options.search else None,
         },
         "backends": {name: asdict(info) for name, info in session.infos.items()},
         "python": platform.python_version(),
@@ -183,14 +186,19 @@ def _write_campaign(options: CampaignOptions, session: OracleSession) -> None:
     write_atomic(path, json.dumps(document, indent=1, sort_keys=True).encode())
 
 
-def prepare_case(options: GenOptions, seed: int) -> tuple[TestCase, list[str], dict[str, float]]:
-    """Generate, validate and find values for one case; returns it with any validity problems."""
+def prepare_case(
+    options: GenOptions, seed: int, search: SearchOptions | None = SearchOptions()
+) -> tuple[TestCase, list[str], dict[str, float]]:
+    """Generate, validate and find values for one case; returns it with any validity problems.
+
+    Values come from the input search, or from random sampling when `search` is None.
+    """
     seconds: dict[str, float] = {}
     clock = time.monotonic()
     graph = generate(seed, options)
     seconds["generate"] = time.monotonic() - clock
     clock = time.monotonic()
-    result = sample_values(graph, seed)
+    result = search_values(graph, seed, search) if search else sample_values(graph, seed)
     seconds["search"] = time.monotonic() - clock
     case = TestCase(graph, result.values, {"seed": seed, "search": result.summary()})
     clock = time.monotonic()
@@ -205,7 +213,7 @@ def run_one(options: CampaignOptions, session: OracleSession, index: int) -> dic
     seed = case_seed(options.seed, index)
     case_id = f"{index:06d}"
     try:
-        case, problems, seconds = prepare_case(options.gen, seed)
+        case, problems, seconds = prepare_case(options.gen, seed, options.search)
     except GenerationError as error:
         return {
             "id": case_id,
@@ -229,6 +237,9 @@ def run_one(options: CampaignOptions, session: OracleSession, index: int) -> dic
     if problems:
         case.save(options.out / "invalid" / case_id)
         return line | {"verdict": "invalid", "problems": problems, "backends": {}}
+    if not case.meta["search"]["finite"]:
+        # NaN or Inf hides real miscompilations and invents false ones: such a case is never judged.
+        return line | {"verdict": "nonfinite", "backends": {}}
     outcomes, verdict = session.judge(case)
     for name, outcome in outcomes.items():
         seconds[name] = outcome.seconds

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from fuzzer.generate import GenerationError, GenOptions
+from fuzzer.search import SearchOptions
 from fuzzer.testcase import CaseFormatError, TestCase
 
 DEFAULT_BACKENDS = "eager,ort-noopt,ort,tvm,inductor"
@@ -33,6 +35,10 @@ def _gen_options(max_nodes: int, ops: str | None, dtypes: str | None) -> GenOpti
     if max_nodes < 1:
         raise click.BadParameter("--max-nodes must be at least 1")
     return GenOptions(max_nodes=max_nodes, ops=chosen_ops, dtypes=chosen_dtypes)
+
+
+def _search_options(time_budget: float | None) -> SearchOptions:
+    return SearchOptions() if time_budget is None else replace(SearchOptions(), time_budget=time_budget)
 
 
 def load_case(path: Path) -> TestCase:
@@ -66,9 +72,19 @@ def main() -> None:
 @click.option("--ops", default=None, help="Comma-separated op types to draw from (default: all).")
 @click.option("--dtypes", default=None, help="Comma-separated dtypes to generate (default: float32,int64,bool).")
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds per backend per case.")
+@click.option(
+    "--values",
+    type=click.Choice(["search", "random"]),
+    default="search",
+    show_default=True,
+    help="Find input values by gradient search, or draw them at random (the baseline).",
+)
+@click.option("--search-time", type=click.FloatRange(min=0.001), default=None, help="Search seconds per case.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/campaign"), show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the campaign already in --out.")
-def fuzz(time_budget, max_tests, seed, backends, max_nodes, ops, dtypes, timeout, out, resume) -> None:
+def fuzz(
+    time_budget, max_tests, seed, backends, max_nodes, ops, dtypes, timeout, values, search_time, out, resume
+) -> None:
     """Run a fuzzing campaign and write campaign.json, stats.jsonl, summary.json and bugs/."""
     from fuzzer.campaign import CampaignError, CampaignOptions, Totals, run_campaign
 
@@ -81,6 +97,7 @@ def fuzz(time_budget, max_tests, seed, backends, max_nodes, ops, dtypes, timeout
         time_budget=time_budget,
         backends=_backends(backends),
         gen=_gen_options(max_nodes, ops, dtypes),
+        search=_search_options(search_time) if values == "search" else None,
         timeout=timeout,
     )
 
@@ -203,13 +220,10 @@ def _sizes(text: str) -> list[int]:
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def bench_inputs_command(nodes, cases, seed, ops, dtypes, time_budget, as_json) -> None:
     """Input search against random sampling with the same time per case: finite share, time, usefulness."""
-    from dataclasses import replace
-
     from fuzzer.bench import bench_inputs, render_table
-    from fuzzer.search import SearchOptions
 
     sizes = _sizes(nodes)
-    search = SearchOptions() if time_budget is None else replace(SearchOptions(), time_budget=time_budget)
+    search = _search_options(time_budget)
 
     def progress(size: int, done: int, total: int) -> None:
         click.echo(f"\r{size} nodes: {done}/{total}   ", nl=False, err=True)

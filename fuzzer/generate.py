@@ -14,6 +14,9 @@ from specs import REGISTRY
 from specs.base import AbsTensor, OpSpec, Symbols, product
 
 Supported = Callable[[str, tuple[str, ...]], bool]
+# Z3's deterministic work limit per check: without it a check on nonlinear shape arithmetic (pads,
+# strides, divisions) can run for hours; with it Z3 falls back to a solver that answers in milliseconds.
+Z3_RLIMIT = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ def generate(seed: int, options: GenOptions = GenOptions(), supported: Supported
     rng = random.Random(seed)
     context = z3.Context()
     solver = z3.Solver(ctx=context)
+    solver.set("rlimit", Z3_RLIMIT)
     state = _State(rng, options, solver, context)
     specs = _candidate_specs(options)
     target = rng.randint(options.min_nodes or max(1, options.max_nodes // 2), options.max_nodes)
@@ -101,7 +105,10 @@ def _try_insert(state: _State, cls: type[OpSpec], supported: Supported | None, a
     cons: list[Any] = []
     for position in range(len(combos[0][0])):
         kinds = {(r[position], d[position]) for r, d in combos}
-        existing = [t for t in state.tensors if (t.abs.rank, t.abs.dtype) in kinds]
+        # A node never reads one tensor twice: x-x, x/x and Equal(x, x) are constants that test nothing
+        # and put NaNs (Div by x-x) in the graph that no input values can avoid.
+        taken = {t.name for t in bound}
+        existing = [t for t in state.tensors if (t.abs.rank, t.abs.dtype) in kinds and t.name not in taken]
         if existing and position not in cls.leaf_inputs and rng.random() < options.reuse_probability:
             tensor = rng.choices(existing, [3 if state.is_dangling(t.name) else 1 for t in existing])[0]
         else:

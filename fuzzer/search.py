@@ -28,6 +28,7 @@ FLAT_GRADIENTS = frozenset(
 )
 LEAK = 0.01  # weight of the straight-through path added to every op once plain gradients vanish
 HUGE = 1e300  # stands in for an infinite gradient
+STEP_FRACTIONS = (1.0, 0.3, 0.1)  # backtracking: the full step, then shorter ones
 PROGRESS = 0.1  # a loss must drop by this fraction to count as progress
 FRUITLESS_RESTARTS = 2  # once finite, stop after this many restarts that found nothing better
 
@@ -40,7 +41,7 @@ class SearchOptions:
     time_budget: float = 0.5  # seconds per case
     max_move: float = 2.0  # largest change of one leaf element in one step
     overshoot: float = 1.5  # Polyak step length as a multiple of the linearized distance to zero loss
-    patience: int = 12  # steps without progress before the leaves behind the failure are drawn again
+    patience: int = 8  # accepted steps without clear progress before the elements involved are drawn again
 
     def __post_init__(self) -> None:
         if self.max_steps < 0 or self.time_budget <= 0 or self.max_move <= 0 or self.patience < 1:
@@ -80,13 +81,13 @@ class _Leaf:
 
 @dataclass
 class _Pass:
-    """One forward run: where it first went wrong and the loss that would set it right."""
+    """One forward run: which nodes went wrong and the losses that would set them right."""
 
     tensors: dict[str, torch.Tensor]
     first_bad: int | None = None  # first node out of its domain or with a non-finite output
-    blocked: int | None = None  # the node whose output went non-finite; the run stopped there
-    terms: list[torch.Tensor] = field(default_factory=list)  # domain violations with finite outputs
-    blocking: torch.Tensor | None = None  # the loss of the blocked node
+    blocked: int | None = None  # first node whose output went non-finite from finite inputs
+    hard: list[torch.Tensor] = field(default_factory=list)  # losses of nodes with non-finite outputs
+    soft: list[torch.Tensor] = field(default_factory=list)  # domain violations with finite outputs
 
     @property
     def clean(self) -> bool:
@@ -97,15 +98,17 @@ class _Pass:
         return self.blocked is None
 
     def loss(self) -> torch.Tensor:
-        """While a value is non-finite only that node counts: margins elsewhere must not pull against it."""
-        if self.blocking is not None:
-            return self.blocking
-        return torch.stack([term.to(torch.float64) for term in self.terms]).sum()
+        """While values are non-finite only their nodes count: margins elsewhere must not pull against them."""
+        terms = self.hard or self.soft
+        return torch.stack([term.to(torch.float64) for term in terms]).sum() if terms else torch.zeros(())
 
-    def rank(self, nodes: int, loss: torch.Tensor) -> tuple[int, float]:
-        """Larger is better: finite beats non-finite, a later first problem beats an earlier one, then less loss."""
-        reach = self.blocked if self.blocked is not None else nodes + (self.first_bad or 0)
-        return reach, -float(loss)
+    def rank(self, nodes: int) -> tuple[int, int, float]:
+        """Larger is better: fewer non-finite nodes, then a later first problem, then less loss."""
+        if self.blocked is not None:
+            reach = self.blocked
+        else:
+            reach = nodes + (self.first_bad if self.first_bad is not None else nodes)
+        return -len(self.hard), reach, -self.loss().item()
 
 
 def search_values(graph: Graph, seed: int, options: SearchOptions = SearchOptions()) -> ValueResult:
@@ -123,6 +126,8 @@ def search_values(graph: Graph, seed: int, options: SearchOptions = SearchOption
 
 
 class _Search:
+    """The state of one search: the leaves, the best values seen, and the step and time counts."""
+
     def __init__(self, graph: Graph, seed: int, options: SearchOptions) -> None:
         self.graph = graph
         self.options = options
@@ -132,54 +137,98 @@ class _Search:
         self.leaves = [_Leaf(name, graph.types[name], bounds.get(name)) for name in graph.leaves]
         self.upstream = _upstream_leaves(graph)
         self.leak = False
-        self.moved: list[tuple[_Leaf, torch.Tensor]] = []  # leaf elements the last step changed
+        self.runs = 0  # forward runs so far; every run after the first is a step
+        self.deadline = math.inf
+        self.moved: list[tuple[_Leaf, torch.Tensor]] = []  # leaf elements the last gradient would move
 
     def run(self) -> ValueResult:
         start = time.monotonic()
         self._draw(self.leaves)
         current = self._forward()
-        deadline = time.monotonic() + self.options.time_budget  # the first run may pay one-off imports
-        nodes = len(self.graph.nodes)
-        steps = stale = fruitless_restarts = 0
-        if current.clean:
-            return self._result(current, steps, start)
-        best, best_leaves = current.rank(nodes, current.loss()), self._snapshot()
-        local_best = best
-        while not current.clean and steps < self.options.max_steps and time.monotonic() < deadline:
+        self.deadline = time.monotonic() + self.options.time_budget  # the first run may pay one-off imports
+        best_rank, best_leaves = self._rank(current), self._snapshot()
+        progress, stale, fruitless_restarts = best_rank, 0, 0
+        while not current.clean and self._budget_left():
             if current.finite and fruitless_restarts >= FRUITLESS_RESTARTS:
                 break  # what is left is a margin the graph's structure will not give up
-            steps += 1
-            loss = current.loss()
-            rank = current.rank(nodes, loss)
-            if rank > best:
-                best, best_leaves, fruitless_restarts = rank, self._snapshot(), 0
-            if rank[0] > local_best[0] or rank[1] > local_best[1] + PROGRESS * abs(local_best[1]):
-                local_best, stale = rank, 0
-            else:
-                stale += 1
-            if stale >= self.options.patience or not self._step(loss):
-                self._restart(current.blocked if current.blocked is not None else current.first_bad)
-                local_best, stale = (-1, -math.inf), 0
+            improved = self._descend(current)
+            if improved is not None:
+                current = improved
+                rank = self._rank(current)
+                stale = 0 if _clearly_better(rank, progress) else stale + 1
+                progress = max(progress, rank)
+            if improved is None or stale >= self.options.patience:
+                self._restart(current.blocked if current.blocked is not None else current.first_bad or 0)
+                current = self._forward()
+                progress, stale = self._rank(current), 0
                 fruitless_restarts += 1
-            current = self._forward()
-        if not current.clean and current.rank(nodes, current.loss()) < best:
+            if self._rank(current) > best_rank:
+                best_rank, best_leaves, fruitless_restarts = self._rank(current), self._snapshot(), 0
+        if self._rank(current) < best_rank:
             self._restore(best_leaves)
             current = self._forward()
-        return self._result(current, steps, start)
-
-    def _result(self, current: _Pass, steps: int, start: float) -> ValueResult:
         values = {leaf.name: leaf.numpy() for leaf in self.leaves}
         return ValueResult(
             values,
             current.finite,
             "search",
-            steps,
+            self.runs - 1,
             time.monotonic() - start,
             first_bad_node=current.first_bad,
             constant_outputs=current.finite and has_constant_output(self.graph, current.tensors),
             negative_share=negative_share(self.graph, values),
             extra={"in_domain": current.clean},
         )
+
+    def _budget_left(self) -> bool:
+        return self.runs <= self.options.max_steps and time.monotonic() < self.deadline
+
+    def _rank(self, run: _Pass) -> tuple[int, int, float]:
+        return run.rank(len(self.graph.nodes))
+
+    def _descend(self, current: _Pass) -> _Pass | None:
+        """A step along the gradient that makes things better, found by backtracking; None if there is none."""
+        direction = self._direction(current.loss())
+        if direction is None and not self.leak:
+            self.leak = True  # saturated ops (Relu of negatives, Floor) hide the way; let a little through
+            current = self._forward()
+            direction = self._direction(current.loss())
+        if direction is None:
+            return None
+        rank, saved = self._rank(current), self._snapshot()
+        for fraction in STEP_FRACTIONS:
+            if not self._budget_left():
+                break
+            self._move(direction, fraction)
+            trial = self._forward()
+            if self._rank(trial) > rank:
+                return trial
+            self._restore(saved)
+        return None
+
+    def _direction(self, loss: torch.Tensor) -> list[tuple[_Leaf, torch.Tensor]] | None:
+        """Per leaf, the change a Polyak step would make (capped per element); None without a gradient."""
+        shadows = [leaf.shadow for leaf in self.leaves]
+        grads = torch.autograd.grad(loss, shadows, allow_unused=True) if loss.requires_grad else [None] * len(shadows)
+        present = [(leaf, grad) for leaf, grad in zip(self.leaves, grads) if grad is not None]
+        flat = torch.cat([grad.reshape(-1).double() for _, grad in present]) if present else torch.zeros(0)
+        flat = torch.nan_to_num(flat, nan=0.0, posinf=HUGE, neginf=-HUGE)
+        scale = float(flat.abs().max()) if flat.numel() else 0.0
+        value = loss.item()
+        if scale == 0.0 or not math.isfinite(value):
+            self.moved = []
+            return None
+        pieces = flat.split([grad.numel() for _, grad in present])
+        parts = [piece.view(leaf.shadow.shape) for (leaf, _), piece in zip(present, pieces)]
+        self.moved = [(leaf, part != 0) for (leaf, _), part in zip(present, parts)]
+        unit_squares = float(((flat / scale) ** 2).sum())
+        length = min(self.options.overshoot * value / (scale * unit_squares), self.options.max_move)
+        return [(leaf, -part * (length / scale)) for (leaf, _), part in zip(present, parts)]
+
+    def _move(self, direction: list[tuple[_Leaf, torch.Tensor]], fraction: float) -> None:
+        with torch.no_grad():
+            for leaf, change in direction:
+                leaf.shadow.add_((change * fraction).to(leaf.shadow.dtype))
 
     def _snapshot(self) -> list[torch.Tensor]:
         return [leaf.shadow.detach().clone() for leaf in self.leaves]
@@ -194,7 +243,7 @@ class _Search:
             leaf.assign(random_tensor(self.graph.types[leaf.name], self.rng, leaf.bounds))
 
     def _restart(self, node_index: int) -> None:
-        """Draw afresh the leaf elements the last step moved, or else every leaf behind the failing node.
+        """Draw afresh the leaf elements the gradient would move, or else every leaf behind the failing node.
 
         Gradients cannot cross a pole (Log of a Reciprocal wants the reciprocal's input to jump from
         negative to positive); a new draw of just the elements involved crosses it half the time each.
@@ -206,14 +255,19 @@ class _Search:
             leaf.assign(random_tensor(self.graph.types[leaf.name], self.rng, leaf.bounds), mask)
 
     def _forward(self) -> _Pass:
-        """Run nodes in order, collecting domain violations, up to the first non-finite output."""
+        """Run every node whose inputs are finite; nodes behind a non-finite value are skipped."""
+        self.runs += 1
         tensors: dict[str, torch.Tensor] = {}
         carriers: dict[str, torch.Tensor | None] = {}
         for leaf in self.leaves:
             tensors[leaf.name] = leaf.tensor()
             carriers[leaf.name] = leaf.shadow
         result = _Pass(tensors)
+        tainted: set[str] = set()  # tensors that are, or derive from, a non-finite value
         for index, (node, spec) in enumerate(zip(self.graph.nodes, self.specs)):
+            if tainted.intersection(node.inputs):
+                tainted.update(node.outputs)
+                continue
             args = [tensors[name] for name in node.inputs]
             violation = _positive(spec.domain_loss(*args))
             outputs = spec.to_torch(*args)
@@ -226,43 +280,24 @@ class _Search:
             if violation is not None or not finite:
                 result.first_bad = index if result.first_bad is None else result.first_bad
             if not finite:
-                result.blocked = index
-                result.blocking = violation if violation is not None else _overflow_loss(args)
-                break
-            if violation is not None:
-                result.terms.append(violation)
+                result.blocked = index if result.blocked is None else result.blocked
+                result.hard.append(violation if violation is not None else _overflow_loss(args))
+                tainted.update(node.outputs)
+            elif violation is not None:
+                result.soft.append(violation)
         return result
 
-    def _step(self, loss: torch.Tensor) -> bool:
-        """A Polyak step toward zero loss, capped per element; False when no leaf gets a gradient."""
-        shadows = [leaf.shadow for leaf in self.leaves]
-        grads = torch.autograd.grad(loss, shadows, allow_unused=True) if loss.requires_grad else [None] * len(shadows)
-        present = [(leaf, grad) for leaf, grad in zip(self.leaves, grads) if grad is not None]
-        flat = torch.cat([grad.reshape(-1).double() for _, grad in present]) if present else torch.zeros(0)
-        flat = torch.nan_to_num(flat, nan=0.0, posinf=HUGE, neginf=-HUGE)
-        scale = float(flat.abs().max()) if flat.numel() else 0.0
-        value = loss.item()
-        if scale == 0.0 or not math.isfinite(value):
-            self.moved = []
-            if self.leak:
-                return False
-            self.leak = True
-            return True
-        parts = flat.split([grad.numel() for _, grad in present])
-        self.moved = [(leaf, part.view(leaf.shadow.shape) != 0) for (leaf, _), part in zip(present, parts)]
-        unit_squares = float(((flat / scale) ** 2).sum())
-        length = min(self.options.overshoot * value / (scale * unit_squares), self.options.max_move)
-        with torch.no_grad():
-            for (leaf, _), part in zip(present, parts):
-                leaf.shadow.sub_((part.view(leaf.shadow.shape) * (length / scale)).to(leaf.shadow.dtype))
-        return True
+
+def _clearly_better(rank: tuple[int, int, float], than: tuple[int, int, float]) -> bool:
+    """Fewer or later problems, or a loss down by a real fraction: not a crawl that would take all budget."""
+    return rank[:2] > than[:2] or rank[2] > than[2] + PROGRESS * abs(than[2])
 
 
 def _positive(loss: torch.Tensor | None) -> torch.Tensor | None:
     """The domain loss if it signals a violation (a NaN loss counts as one, with no gradient)."""
     if loss is None:
         return None
-    value = float(loss)
+    value = loss.item()
     if value > 0 and math.isfinite(value):
         return loss
     return None if value <= 0 else torch.ones((), dtype=torch.float64)
@@ -273,19 +308,23 @@ def _proxied(out: torch.Tensor, sources: list[torch.Tensor], leak: bool) -> tupl
 
     Where the op itself gives no usable gradient (non-float outputs, Floor-like steps, missing
     derivatives), the gradient passes straight through to the inputs; in leak mode a small
-    straight-through path is added everywhere, so saturated ops (Relu of negatives) still move.
+    straight-through path is added to elementwise ops too, so saturated ones (Relu of negatives) still move.
     """
-    natural = out.grad_fn is not None and type(out.grad_fn).__name__ not in FLAT_GRADIENTS
-    natural = natural and type(out.grad_fn).__name__ != "NotImplemented"
-    if out.is_floating_point() and natural and not leak:
-        return out, out
+    name = type(out.grad_fn).__name__ if out.grad_fn is not None else None
+    natural = name is not None and name not in FLAT_GRADIENTS and name != "NotImplemented"
+    if out.is_floating_point() and natural:
+        same_shape = [source for source in sources if source.shape == out.shape] if leak else []
+        if not same_shape:
+            return out, out
+        value = out + LEAK * (same_shape[0] - same_shape[0].detach()).to(out.dtype)
+        return value, value
     surrogate = _surrogate(sources, out.shape)
     if surrogate is None:
         return out, (out if out.requires_grad else None)
     through = surrogate - surrogate.detach()
     if not out.is_floating_point():
         return out, out.detach().to(through.dtype) + through
-    value = out + LEAK * through.to(out.dtype) if natural else out.detach() + through.to(out.dtype)
+    value = out.detach() + through.to(out.dtype)
     return value, value
 
 
