@@ -27,14 +27,14 @@ class _Tally:
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
     negative: list[float] = field(default_factory=list)
-    constant: list[bool] = field(default_factory=list)
+    constant: list[float] = field(default_factory=list)  # per case, the share of its outputs that are constant
 
-    def add(self, result: ValueResult, cpu_seconds: float) -> None:
+    def add(self, result: ValueResult, outputs: int, cpu_seconds: float) -> None:
         self.finite.append(result.finite)
         self.wall.append(result.seconds)
         self.cpu.append(cpu_seconds)
         self.negative.append(result.negative_share)
-        self.constant.append(result.constant_outputs)
+        self.constant.append(result.constant_outputs / outputs)
 
     def figures(self) -> dict[str, float]:
         wall_ms, cpu_ms = np.asarray(self.wall) * 1000, np.asarray(self.cpu) * 1000
@@ -45,7 +45,9 @@ class _Tally:
             "median_cpu_ms": round(float(np.median(cpu_ms)), 2),
             "p90_cpu_ms": round(float(np.percentile(cpu_ms, 90)), 2),
             "negative_share": round(float(np.mean(self.negative)), 4),
-            "constant_outputs": round(float(np.mean(self.constant)), 4),
+            "constant_outputs": round(float(np.mean([share == 1 for share in self.constant])), 4),
+            "some_constant_output": round(float(np.mean([share > 0 for share in self.constant])), 4),
+            "constant_output_share": round(float(np.mean(self.constant)), 4),
         }
 
 
@@ -97,10 +99,10 @@ def _run_cases(
         try:
             clock = time.process_time()
             searched = search_values(graph, case_seed, search)
-            tallies["search"].add(searched, time.process_time() - clock)
+            tallies["search"].add(searched, len(graph.outputs), time.process_time() - clock)
             clock = time.process_time()
             sampled = sample_values(graph, case_seed, UNLIMITED_ATTEMPTS, time_budget=searched.seconds)
-            tallies["random"].add(sampled, time.process_time() - clock)
+            tallies["random"].add(sampled, len(graph.outputs), time.process_time() - clock)
         except RuntimeError:
             skipped += 1  # torch rejects the graph: a spec bug the spec suite reports, not a value problem
             continue
@@ -113,7 +115,7 @@ def _run_cases(
 def render_table(report: dict[str, dict[str, Any]]) -> str:
     """The report as an aligned text table, one row per graph size and method."""
     header = f"{'nodes':>5} {'method':7} {'finite':>7} {'median':>8} {'p90':>8} {'cpu med':>8} {'cpu p90':>8}"
-    header += f" {'negative':>8} {'constant':>8}"
+    header += f" {'negative':>8} {'constant':>8} {'some const':>10} {'const outs':>10}"
     lines = [header]
     for size, row in report.items():
         for name in METHODS:
@@ -122,6 +124,12 @@ def render_table(report: dict[str, dict[str, Any]]) -> str:
                 f"{size:>5} {name:7} {f['finite']:>7.1%} {f['median_ms']:>6.1f}ms {f['p90_ms']:>6.1f}ms"
                 f" {f['median_cpu_ms']:>6.1f}ms {f['p90_cpu_ms']:>6.1f}ms"
                 f" {f['negative_share']:>8.1%} {f['constant_outputs']:>8.1%}"
+                f" {f['some_constant_output']:>10.1%} {f['constant_output_share']:>10.1%}"
             )
-    lines.append("times are per case; cpu is the process's CPU time (the machine is shared), wall the elapsed time")
+    lines += [
+        "times are per case: wall is elapsed time, cpu the process's CPU time (the machine is shared)",
+        "negative: share of negative values among the float inputs and weights, averaged over cases",
+        "constant: cases whose every output holds one value; some const: cases with at least one such output;",
+        "const outs: share of outputs holding one value, averaged over cases",
+    ]
     return "\n".join(lines)

@@ -19,7 +19,7 @@ import torch
 from fuzzer.dtypes import dtype
 from fuzzer.ir import Graph, TensorType
 from fuzzer.materialize import spec_of
-from fuzzer.values import ValueResult, has_constant_output, leaf_bounds, negative_share, random_tensor
+from fuzzer.values import ValueResult, constant_outputs, leaf_bounds, negative_share, random_tensor
 from specs.base import OpSpec
 
 # Backward functions whose gradient is zero almost everywhere, or missing: replaced by straight-through.
@@ -31,6 +31,7 @@ HUGE = 1e300  # stands in for an infinite gradient
 STEP_FRACTIONS = (1.0, 0.3, 0.1)  # backtracking: the full step, then shorter ones
 PROGRESS = 0.1  # a loss must drop by this fraction to count as progress
 FRUITLESS_RESTARTS = 2  # once finite, stop after this many restarts that found nothing better
+USEFUL_RETRIES = 1  # fresh draws tried behind outputs that came out constant
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,27 @@ class _Search:
         self._draw(self.leaves)
         current = self._forward()
         self.deadline = time.monotonic() + self.options.time_budget  # the first run may pay one-off imports
+        current = self._settle(current)
+        for _ in range(USEFUL_RETRIES):
+            constant = constant_outputs(self.graph, current.tensors) if current.clean else []
+            if not constant or not self._budget_left():
+                break
+            current = self._vary(current, constant)
+        values = {leaf.name: leaf.numpy() for leaf in self.leaves}
+        return ValueResult(
+            values,
+            current.finite,
+            "search",
+            self.runs - 1,
+            time.monotonic() - start,
+            first_bad_node=current.first_bad,
+            constant_outputs=len(constant_outputs(self.graph, current.tensors)) if current.finite else 0,
+            negative_share=negative_share(self.graph, values),
+            extra={"in_domain": current.clean},
+        )
+
+    def _settle(self, current: _Pass) -> _Pass:
+        """Step, backtrack and restart until the values are clean or the budget is spent; the best run seen."""
         best_rank, best_leaves = self._rank(current), self._snapshot()
         progress, stale, fruitless_restarts = best_rank, 0, 0
         while not current.clean and self._budget_left():
@@ -167,18 +189,23 @@ class _Search:
         if self._rank(current) < best_rank:
             self._restore(best_leaves)
             current = self._forward()
-        values = {leaf.name: leaf.numpy() for leaf in self.leaves}
-        return ValueResult(
-            values,
-            current.finite,
-            "search",
-            self.runs - 1,
-            time.monotonic() - start,
-            first_bad_node=current.first_bad,
-            constant_outputs=current.finite and has_constant_output(self.graph, current.tensors),
-            negative_share=negative_share(self.graph, values),
-            extra={"in_domain": current.clean},
-        )
+        return current
+
+    def _vary(self, current: _Pass, constant: list[str]) -> _Pass:
+        """Redraw the leaves behind outputs that hold one value and settle again; keep it if it is better.
+
+        A comparison with a scalar beyond every element, or a Relu of all negatives, is constant by
+        chance; such an output would hide any miscompilation in the nodes that feed it.
+        """
+        saved = self._snapshot()
+        producers = {name: index for index, node in enumerate(self.graph.nodes) for name in node.outputs}
+        behind = set().union(*(self.upstream[producers[name]] for name in constant))
+        self._draw([leaf for leaf in self.leaves if leaf.name in behind])
+        varied = self._settle(self._forward())
+        if varied.clean and len(constant_outputs(self.graph, varied.tensors)) < len(constant):
+            return varied
+        self._restore(saved)
+        return self._forward()
 
     def _budget_left(self) -> bool:
         return self.runs <= self.options.max_steps and time.monotonic() < self.deadline

@@ -27,7 +27,7 @@ class ValueResult:
     steps: int = 0
     seconds: float = 0.0
     first_bad_node: int | None = None
-    constant_outputs: bool = False
+    constant_outputs: int = 0  # how many graph outputs hold a single value
     negative_share: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -98,13 +98,13 @@ def negative_share(graph: Graph, values: dict[str, np.ndarray]) -> float:
     return float(sum(int((v < 0).sum()) for v in floats) / total) if total else 0.0
 
 
-def has_constant_output(graph: Graph, tensors: dict[str, torch.Tensor]) -> bool:
-    """True when some graph output with several elements holds one value everywhere (zeroed, saturated)."""
-    for name in graph.outputs:
-        value = tensors[name]
-        if value.numel() > 1 and bool((value == value.reshape(-1)[0]).all()):
-            return True
-    return False
+def constant_outputs(graph: Graph, tensors: dict[str, torch.Tensor]) -> list[str]:
+    """Graph outputs with several elements that hold one value everywhere: zeroed, saturated, all False."""
+    return [
+        name
+        for name in graph.outputs
+        if tensors[name].numel() > 1 and bool((tensors[name] == tensors[name].reshape(-1)[0]).all())
+    ]
 
 
 def sample_values(graph: Graph, seed: int, attempts: int = 10, time_budget: float | None = None) -> ValueResult:
@@ -129,6 +129,6 @@ def sample_values(graph: Graph, seed: int, attempts: int = 10, time_budget: floa
         attempt,
         time.monotonic() - start,
         first_bad_node=bad,
-        constant_outputs=bad is None and has_constant_output(graph, tensors),
+        constant_outputs=len(constant_outputs(graph, tensors)) if bad is None else 0,
         negative_share=negative_share(graph, values),
     )

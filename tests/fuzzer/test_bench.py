@@ -3,7 +3,17 @@ from __future__ import annotations
 from fuzzer.bench import METHODS, bench_inputs, render_table
 from fuzzer.generate import GenOptions
 
-FIGURES = {"finite", "median_ms", "p90_ms", "median_cpu_ms", "p90_cpu_ms", "negative_share", "constant_outputs"}
+FIGURES = {
+    "finite",
+    "median_ms",
+    "p90_ms",
+    "median_cpu_ms",
+    "p90_cpu_ms",
+    "negative_share",
+    "constant_outputs",
+    "some_constant_output",
+    "constant_output_share",
+}
 
 
 def test_bench_reports_both_methods_per_graph_size() -> None:
@@ -19,4 +29,4 @@ def test_bench_reports_both_methods_per_graph_size() -> None:
         assert row["search"]["finite"] >= row["random"]["finite"]
     table = render_table(report)
     assert table.splitlines()[0].split()[:3] == ["nodes", "method", "finite"]
-    assert len(table.splitlines()) == 1 + 2 * len(METHODS) + 1
+    assert len(table.splitlines()) == 1 + 2 * len(METHODS) + 4
