@@ -19,19 +19,35 @@ import torch
 from fuzzer.dtypes import dtype
 from fuzzer.ir import Graph, TensorType
 from fuzzer.materialize import spec_of
-from fuzzer.values import ValueResult, constant_outputs, leaf_bounds, negative_share, random_tensor
+from fuzzer.values import (
+    ValueResult,
+    constant_outputs,
+    leaf_bounds,
+    negative_share,
+    random_tensor,
+    sample_values,
+)
 from specs.base import OpSpec
 
 # Backward functions whose gradient is zero almost everywhere, or missing: replaced by straight-through.
 FLAT_GRADIENTS = frozenset(
-    {"FloorBackward0", "CeilBackward0", "RoundBackward0", "RoundBackward1", "SignBackward0", "TruncBackward0"}
+    {
+        "FloorBackward0",
+        "CeilBackward0",
+        "RoundBackward0",
+        "RoundBackward1",
+        "SignBackward0",
+        "TruncBackward0",
+        "NotImplemented",
+    }
 )
-LEAK = 0.01  # weight of the straight-through path added to every op once plain gradients vanish
+LEAK = 0.01  # weight of the straight-through path added to elementwise ops once plain gradients vanish
 HUGE = 1e300  # stands in for an infinite gradient
 STEP_FRACTIONS = (1.0, 0.3, 0.1)  # backtracking: the full step, then shorter ones
 PROGRESS = 0.1  # a loss must drop by this fraction to count as progress
 FRUITLESS_RESTARTS = 2  # once finite, stop after this many restarts that found nothing better
 USEFUL_RETRIES = 1  # fresh draws tried behind outputs that came out constant
+SEPARATE_TERMS = 4  # failing nodes that get a step of their own; the rest share one
 
 
 @dataclass(frozen=True)
@@ -71,10 +87,9 @@ class _Leaf:
             return self.shadow if self.shadow.dtype == self.type.torch else self.shadow.to(self.type.torch)
         if self.type.is_bool:
             return self.shadow.detach() > 0
-        rounded = self.shadow.detach().round()
-        if self.bounds is not None:
-            rounded = rounded.clamp(*self.bounds)
-        return rounded.to(self.type.torch)
+        info = torch.iinfo(self.type.torch)
+        low, high = self.bounds or (info.min, info.max)
+        return self.shadow.detach().round().clamp(low, high).to(self.type.torch)
 
     def numpy(self) -> np.ndarray:
         return self.tensor().detach().numpy().copy()
@@ -104,12 +119,16 @@ class _Pass:
         return torch.stack([term.to(torch.float64) for term in terms]).sum() if terms else torch.zeros(())
 
     def rank(self, nodes: int) -> tuple[int, int, float]:
-        """Larger is better: fewer non-finite nodes, then a later first problem, then less loss."""
+        """Larger is better: a later first problem (finite beats non-finite), fewer such nodes, less loss.
+
+        Mending one node can uncover failures behind it that were hidden (skipped) before, so how far
+        the values get comes before how many nodes fail.
+        """
         if self.blocked is not None:
             reach = self.blocked
         else:
             reach = nodes + (self.first_bad if self.first_bad is not None else nodes)
-        return -len(self.hard), reach, -self.loss().item()
+        return reach, -len(self.hard or self.soft), -self.loss().item()
 
 
 def search_values(graph: Graph, seed: int, options: SearchOptions = SearchOptions()) -> ValueResult:
@@ -122,6 +141,12 @@ def search_values(graph: Graph, seed: int, options: SearchOptions = SearchOption
     torch.set_num_threads(1)
     try:
         return _Search(graph, seed, options).run()
+    except RuntimeError as error:
+        # A lowering that works in eager mode but not under autograd (an in-place op, a .numpy()):
+        # random values still give a case; a graph torch rejects outright raises again in there.
+        fallback = sample_values(graph, seed)
+        fallback.extra["search_error"] = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+        return fallback
     finally:
         torch.set_num_threads(threads)
 
@@ -215,11 +240,11 @@ class _Search:
 
     def _descend(self, current: _Pass) -> _Pass | None:
         """A step along the gradient that makes things better, found by backtracking; None if there is none."""
-        direction = self._direction(current.loss())
+        direction = self._direction(current)
         if direction is None and not self.leak:
             self.leak = True  # saturated ops (Relu of negatives, Floor) hide the way; let a little through
             current = self._forward()
-            direction = self._direction(current.loss())
+            direction = self._direction(current)
         if direction is None:
             return None
         rank, saved = self._rank(current), self._snapshot()
@@ -233,24 +258,46 @@ class _Search:
             self._restore(saved)
         return None
 
-    def _direction(self, loss: torch.Tensor) -> list[tuple[_Leaf, torch.Tensor]] | None:
-        """Per leaf, the change a Polyak step would make (capped per element); None without a gradient."""
-        shadows = [leaf.shadow for leaf in self.leaves]
-        grads = torch.autograd.grad(loss, shadows, allow_unused=True) if loss.requires_grad else [None] * len(shadows)
-        present = [(leaf, grad) for leaf, grad in zip(self.leaves, grads) if grad is not None]
-        flat = torch.cat([grad.reshape(-1).double() for _, grad in present]) if present else torch.zeros(0)
-        flat = torch.nan_to_num(flat, nan=0.0, posinf=HUGE, neginf=-HUGE)
-        scale = float(flat.abs().max()) if flat.numel() else 0.0
+    def _direction(self, current: _Pass) -> list[tuple[_Leaf, torch.Tensor]] | None:
+        """Per leaf, the sum of one capped Polyak step per failing node; None without any gradient.
+
+        Failing nodes' losses differ by orders of magnitude (an overflow against a margin of 0.05):
+        one step for their sum would serve only the largest.
+        """
+        terms = current.hard or current.soft
+        groups = list(terms[: SEPARATE_TERMS - 1])
+        if len(terms) >= SEPARATE_TERMS:
+            groups.append(torch.stack([term.double() for term in terms[SEPARATE_TERMS - 1 :]]).sum())
+        changes: dict[int, torch.Tensor] = {}
+        for position, loss in enumerate(groups):
+            for index, change in self._polyak(loss, retain=position < len(groups) - 1):
+                changes[index] = changes[index] + change if index in changes else change
+        self.moved = [(self.leaves[index], change != 0) for index, change in changes.items()]
+        return [(self.leaves[index], change) for index, change in changes.items()] or None
+
+    def _polyak(self, loss: torch.Tensor, retain: bool) -> list[tuple[int, torch.Tensor]]:
+        """Leaf changes that together make a Polyak step toward zero `loss`, capped at max_move per element.
+
+        Each leaf takes an equal share of the step, scaled by its own gradient: one step for all
+        leaves at once would spend itself on a shared scalar weight whose gradient sums a whole tensor's.
+        """
         value = loss.item()
-        if scale == 0.0 or not math.isfinite(value):
-            self.moved = []
-            return None
-        pieces = flat.split([grad.numel() for _, grad in present])
-        parts = [piece.view(leaf.shadow.shape) for (leaf, _), piece in zip(present, pieces)]
-        self.moved = [(leaf, part != 0) for (leaf, _), part in zip(present, parts)]
-        unit_squares = float(((flat / scale) ** 2).sum())
-        length = min(self.options.overshoot * value / (scale * unit_squares), self.options.max_move)
-        return [(leaf, -part * (length / scale)) for (leaf, _), part in zip(present, parts)]
+        if not loss.requires_grad or not math.isfinite(value):
+            return []
+        shadows = [leaf.shadow for leaf in self.leaves]
+        grads = torch.autograd.grad(loss, shadows, allow_unused=True, retain_graph=retain)
+        present = []
+        for index, grad in enumerate(grads):
+            if grad is not None:
+                grad = torch.nan_to_num(grad.double(), nan=0.0, posinf=HUGE, neginf=-HUGE)
+                scale = float(grad.abs().max()) if grad.numel() else 0.0
+                if scale > 0.0:
+                    present.append((index, grad / scale, scale))
+        changes = []
+        for index, unit, scale in present:
+            length = self.options.overshoot * value / (len(present) * scale * float((unit**2).sum()))
+            changes.append((index, -unit * min(length, self.options.max_move)))
+        return changes
 
     def _move(self, direction: list[tuple[_Leaf, torch.Tensor]], fraction: float) -> None:
         with torch.no_grad():
@@ -337,8 +384,7 @@ def _proxied(out: torch.Tensor, sources: list[torch.Tensor], leak: bool) -> tupl
     derivatives), the gradient passes straight through to the inputs; in leak mode a small
     straight-through path is added to elementwise ops too, so saturated ones (Relu of negatives) still move.
     """
-    name = type(out.grad_fn).__name__ if out.grad_fn is not None else None
-    natural = name is not None and name not in FLAT_GRADIENTS and name != "NotImplemented"
+    natural = out.grad_fn is not None and type(out.grad_fn).__name__ not in FLAT_GRADIENTS
     if out.is_floating_point() and natural:
         same_shape = [source for source in sources if source.shape == out.shape] if leak else []
         if not same_shape:

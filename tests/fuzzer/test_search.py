@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from fuzzer.ir import Graph
 from fuzzer.search import SearchOptions, search_values
 from fuzzer.values import evaluate, first_nonfinite, random_values, sample_values
+from specs import REGISTRY
 from specs.elementwise import MARGIN
 from tests.fuzzer.handmade import build, float32
 
@@ -130,3 +132,11 @@ def test_integer_and_bool_leaves_keep_their_dtypes() -> None:
 def test_bad_search_options_are_refused() -> None:
     with pytest.raises(ValueError, match="search options out of range"):
         SearchOptions(time_budget=0)
+
+
+def test_a_lowering_that_breaks_under_autograd_falls_back_to_random_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    graph = build({"x": float32(4)}, [("Tanh", ["x"], {})])
+    monkeypatch.setattr(REGISTRY["Tanh"], "to_torch", lambda self, x: torch.from_numpy(np.tanh(x.numpy())))
+    result = search_values(graph, seed=1)
+    assert result.method == "random" and result.finite
+    assert "numpy" in result.extra["search_error"]
