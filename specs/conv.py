@@ -140,7 +140,10 @@ class MaxPool(Pool):
     onnx_op = "MaxPool"
 
     def pad_limit(self, kernel: Dim, dilation: int) -> Dim:
-        # ONNX Runtime insists on pads < kernel, which also keeps a real element in every window.
+        # ONNX Runtime insists on pads < kernel, which also keeps a real element in every window;
+        # dilated taps can straddle the real elements and see only padding (-inf), so they get none.
+        if dilation > 1:
+            return 0
         return if_(kernel - 1 < MAX_PAD, kernel - 1, MAX_PAD)
 
     def onnx_attrs(self) -> dict[str, Any]:
