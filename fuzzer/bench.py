@@ -27,17 +27,19 @@ class _Tally:
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
     negative: list[float] = field(default_factory=list)
-    constant: list[float] = field(default_factory=list)  # per case, the share of its outputs that are constant
+    constant: list[float] = field(default_factory=list)  # per finite case, the share of its outputs that are constant
 
     def add(self, result: ValueResult, outputs: int, cpu_seconds: float) -> None:
         self.finite.append(result.finite)
         self.wall.append(result.seconds)
         self.cpu.append(cpu_seconds)
         self.negative.append(result.negative_share)
-        self.constant.append(result.constant_outputs / outputs)
+        if result.finite:
+            self.constant.append(result.constant_outputs / outputs)
 
     def figures(self) -> dict[str, float]:
         wall_ms, cpu_ms = np.asarray(self.wall) * 1000, np.asarray(self.cpu) * 1000
+        constant = self.constant or [0.0]
         return {
             "finite": round(float(np.mean(self.finite)), 4),
             "median_ms": round(float(np.median(wall_ms)), 2),
@@ -45,9 +47,9 @@ class _Tally:
             "median_cpu_ms": round(float(np.median(cpu_ms)), 2),
             "p90_cpu_ms": round(float(np.percentile(cpu_ms, 90)), 2),
             "negative_share": round(float(np.mean(self.negative)), 4),
-            "constant_outputs": round(float(np.mean([share == 1 for share in self.constant])), 4),
-            "some_constant_output": round(float(np.mean([share > 0 for share in self.constant])), 4),
-            "constant_output_share": round(float(np.mean(self.constant)), 4),
+            "constant_outputs": round(float(np.mean([share == 1 for share in constant])), 4),
+            "some_constant_output": round(float(np.mean([share > 0 for share in constant])), 4),
+            "constant_output_share": round(float(np.mean(constant)), 4),
         }
 
 
@@ -129,7 +131,7 @@ def render_table(report: dict[str, dict[str, Any]]) -> str:
     lines += [
         "times are per case: wall is elapsed time, cpu the process's CPU time (the machine is shared)",
         "negative: share of negative values among the float inputs and weights, averaged over cases",
-        "constant: cases whose every output holds one value; some const: cases with at least one such output;",
-        "const outs: share of outputs holding one value, averaged over cases",
+        "constant: finite cases whose every output holds one value; some const: those with at least one such",
+        "output; const outs: share of outputs holding one value, averaged over finite cases",
     ]
     return "\n".join(lines)
