@@ -6,12 +6,14 @@ import contextlib
 import json
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from fuzzer.generate import GenerationError, GenOptions
+from fuzzer.search import SearchOptions
 from fuzzer.testcase import CaseFormatError, TestCase
 
 if TYPE_CHECKING:
@@ -39,6 +41,10 @@ def _gen_options(max_nodes: int, ops: str | None, dtypes: str | None) -> GenOpti
     if max_nodes < 1:
         raise click.BadParameter("--max-nodes must be at least 1")
     return GenOptions(max_nodes=max_nodes, ops=chosen_ops, dtypes=chosen_dtypes)
+
+
+def _search_options(time_budget: float | None) -> SearchOptions:
+    return SearchOptions() if time_budget is None else replace(SearchOptions(), time_budget=time_budget)
 
 
 def load_case(path: Path) -> TestCase:
@@ -72,6 +78,14 @@ def main() -> None:
 @click.option("--ops", default=None, help="Comma-separated op types to draw from (default: all).")
 @click.option("--dtypes", default=None, help="Comma-separated dtypes to generate (default: all eight).")
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds per backend per case.")
+@click.option(
+    "--values",
+    type=click.Choice(["search", "random"]),
+    default="search",
+    show_default=True,
+    help="Find input values by gradient search, or draw them at random (the baseline).",
+)
+@click.option("--search-time", type=click.FloatRange(min=0.001), default=None, help="Search seconds per case.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/campaign"), show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the campaign already in --out.")
 @click.option(
@@ -89,6 +103,8 @@ def fuzz(
     ops,
     dtypes,
     timeout,
+    values,
+    search_time,
     out,
     resume,
     include_unsupported,
@@ -106,6 +122,7 @@ def fuzz(
         time_budget=time_budget,
         backends=_backends(backends),
         gen=_gen_options(max_nodes, ops, dtypes),
+        search=_search_options(search_time) if values == "search" else None,
         timeout=timeout,
         support_matrix=not include_unsupported,
         reduce_budget=reduce_budget,
@@ -372,6 +389,47 @@ def _started_session(backends: tuple[str, ...], timeout: float = 60.0) -> Iterat
         yield session
     finally:
         session.close()
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks of dlfuzz's own stages."""
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated node counts, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise click.BadParameter("node counts must be at least 1")
+    return sizes
+
+
+@bench.command("inputs")
+@click.option("--nodes", default="10,20,30", show_default=True, help="Comma-separated graph sizes, in nodes.")
+@click.option("--cases", type=click.IntRange(min=1), default=512, show_default=True, help="Graphs per size.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--ops", default=None, help="Comma-separated op types to draw from (default: all).")
+@click.option("--dtypes", default=None, help="Comma-separated dtypes to generate (default: float32,int64,bool).")
+@click.option("--time-budget", type=click.FloatRange(min=0.001), default=None, help="Search seconds per case.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def bench_inputs_command(nodes, cases, seed, ops, dtypes, time_budget, as_json) -> None:
+    """Input search against random sampling with the same time per case: finite share, time, usefulness."""
+    from fuzzer.bench import bench_inputs, render_table
+
+    sizes = _sizes(nodes)
+    search = _search_options(time_budget)
+
+    def progress(size: int, done: int, total: int) -> None:
+        click.echo(f"\r{size} nodes: {done}/{total}   ", nl=False, err=True)
+
+    try:
+        report = bench_inputs(sizes, cases, seed, _gen_options(max(sizes), ops, dtypes), search, progress)
+    except (GenerationError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo("", err=True)
+    click.echo(json.dumps(report, indent=1) if as_json else render_table(report))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ from specs import REGISTRY
 from specs.base import AbsTensor, OpSpec, Symbols, concrete, product
 
 Supported = Callable[[str, tuple[str, ...]], bool]
+# Z3's deterministic work limit per check: without it a check on nonlinear shape arithmetic (pads,
+# strides, divisions) can run for hours; with it Z3 falls back to a solver that answers in milliseconds.
+Z3_RLIMIT = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,7 @@ class GenOptions:
     """Knobs of the generator; the same options and seed always give the same graph."""
 
     max_nodes: int = 10
+    min_nodes: int = 0  # 0: half of max_nodes
     max_dim: int = 8
     max_numel: int = 1024
     dtypes: tuple[str, ...] = ALL
@@ -66,9 +70,10 @@ def generate(seed: int, options: GenOptions = GenOptions(), supported: Supported
     rng = random.Random(seed)
     context = z3.Context()
     solver = z3.Solver(ctx=context)
+    solver.set("rlimit", Z3_RLIMIT)
     state = _State(rng, options, solver, context)
     specs = _candidate_specs(options)
-    target = rng.randint(max(1, options.max_nodes // 2), options.max_nodes)
+    target = rng.randint(options.min_nodes or max(1, options.max_nodes // 2), options.max_nodes)
     attempts = 0
     while len(state.nodes) < target and attempts < 30 * target:
         attempts += 1
@@ -105,7 +110,10 @@ def _try_insert(state: _State, cls: type[OpSpec], supported: Supported | None, a
     cons: list[Any] = []
     for position in range(len(combos[0][0])):
         kinds = {(r[position], d[position]) for r, d in combos}
-        existing = [t for t in state.tensors if (t.abs.rank, t.abs.dtype) in kinds]
+        # A node never reads one tensor twice: x-x, x/x and Equal(x, x) are constants that test nothing
+        # and put NaNs (Div by x-x) in the graph that no input values can avoid.
+        taken = {t.name for t in bound}
+        existing = [t for t in state.tensors if (t.abs.rank, t.abs.dtype) in kinds and t.name not in taken]
         if existing and position not in cls.leaf_inputs and rng.random() < options.reuse_probability:
             tensor = rng.choices(existing, [3 if state.is_dangling(t.name) else 1 for t in existing])[0]
         else:

@@ -27,10 +27,20 @@ class ValueResult:
     steps: int = 0
     seconds: float = 0.0
     first_bad_node: int | None = None
+    constant_outputs: int = 0  # how many graph outputs hold a single value
+    negative_share: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        data = {"method": self.method, "finite": self.finite, "steps": self.steps, "seconds": round(self.seconds, 4)}
+        data = {
+            "method": self.method,
+            "finite": self.finite,
+            "steps": self.steps,
+            "seconds": round(self.seconds, 4),
+            "first_bad_node": self.first_bad_node,
+            "constant_outputs": self.constant_outputs,
+            "negative_share": round(self.negative_share, 3),
+        }
         return data | self.extra
 
 
@@ -81,15 +91,44 @@ def first_nonfinite(graph: Graph, tensors: dict[str, torch.Tensor]) -> int | Non
     return None
 
 
-def sample_values(graph: Graph, seed: int, attempts: int = 10) -> ValueResult:
-    """Random draws, retried until every intermediate value is finite or attempts run out."""
+def negative_share(graph: Graph, values: dict[str, np.ndarray]) -> float:
+    """Share of negative elements among the float leaves: a narrow positive band hides sign bugs."""
+    floats = [values[name] for name in graph.leaves if dtype(graph.types[name].dtype).is_float]
+    total = sum(v.size for v in floats)
+    return float(sum(int((v < 0).sum()) for v in floats) / total) if total else 0.0
+
+
+def constant_outputs(graph: Graph, tensors: dict[str, torch.Tensor]) -> list[str]:
+    """Graph outputs with several elements that hold one value everywhere: zeroed, saturated, all False."""
+    return [
+        name
+        for name in graph.outputs
+        if tensors[name].numel() > 1 and bool((tensors[name] == tensors[name].reshape(-1)[0]).all())
+    ]
+
+
+def sample_values(graph: Graph, seed: int, attempts: int = 10, time_budget: float | None = None) -> ValueResult:
+    """Random draws, retried until every intermediate value is finite or attempts (or seconds) run out."""
     start = time.monotonic()
     rng = np.random.default_rng(seed)
     values: dict[str, np.ndarray] = {}
     bad: int | None = None
-    for attempt in range(1, attempts + 1):
+    tensors: dict[str, torch.Tensor] = {}
+    attempt = 0
+    while attempt < attempts and (attempt == 0 or time_budget is None or time.monotonic() - start < time_budget):
+        attempt += 1
         values = random_values(graph, rng)
-        bad = first_nonfinite(graph, evaluate(graph, values))
+        tensors = evaluate(graph, values)
+        bad = first_nonfinite(graph, tensors)
         if bad is None:
-            return ValueResult(values, True, "random", attempt, time.monotonic() - start)
-    return ValueResult(values, False, "random", attempts, time.monotonic() - start, first_bad_node=bad)
+            break
+    return ValueResult(
+        values,
+        bad is None,
+        "random",
+        attempt,
+        time.monotonic() - start,
+        first_bad_node=bad,
+        constant_outputs=len(constant_outputs(graph, tensors)) if bad is None else 0,
+        negative_share=negative_share(graph, values),
+    )

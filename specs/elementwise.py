@@ -38,8 +38,13 @@ def below(x: torch.Tensor, bound: float) -> torch.Tensor:
     return torch.relu(x - bound).sum()
 
 
+def unsigned(x: torch.Tensor) -> torch.Tensor:
+    """|x| with slope 1 at 0 (abs has 0 there), so a value exactly on a boundary is still pushed off it."""
+    return torch.where(x >= 0, x, -x)
+
+
 def away_from_zero(x: torch.Tensor) -> torch.Tensor:
-    return torch.relu(MARGIN - x.abs()).sum()
+    return torch.relu(MARGIN - unsigned(x)).sum()
 
 
 def off_zero(x: torch.Tensor) -> torch.Tensor:
@@ -49,11 +54,11 @@ def off_zero(x: torch.Tensor) -> torch.Tensor:
 
 def away_from_integers(x: torch.Tensor) -> torch.Tensor:
     """Floor/Ceil/truncation flip on rounding noise next to an integer; keep a gap."""
-    return torch.relu(MARGIN - (x - torch.round(x)).abs()).sum()
+    return torch.relu(MARGIN - unsigned(x - torch.round(x))).sum()
 
 
 def away_from_halves(x: torch.Tensor) -> torch.Tensor:
-    return torch.relu(MARGIN - (x - torch.floor(x) - 0.5).abs()).sum()
+    return torch.relu(MARGIN - unsigned(x - torch.floor(x) - 0.5)).sum()
 
 
 def inside_unit_interval(x: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ def invoke(*args: str) -> object:
 
 
 def test_every_command_has_help() -> None:
-    for command in ("fuzz", "gen", "run", "reduce", "report", "specs"):
+    for command in ("fuzz", "gen", "run", "reduce", "report", "replay", "keep", "specs", "bench"):
         result = invoke(command, "--help")
         assert result.exit_code == 0 and "Usage:" in result.output
 
@@ -65,3 +65,18 @@ def test_reduce_writes_a_bug_folder_and_report_rerenders_it(tmp_path: Path) -> N
     assert json.loads((tmp_path / "bug" / "meta.json").read_text())["ops"] == ["Sigmoid"]
     result = invoke("report", str(tmp_path / "bug"))
     assert result.exit_code == 0 and result.output.startswith("# [crash-sigmoid] RuntimeError in run")
+
+
+def test_bench_inputs_prints_figures_per_size_and_method_as_json() -> None:
+    result = invoke("bench", "inputs", "--nodes", "3,4", "--cases", "2", "--seed", "1", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{") :])
+    assert set(report) == {"3", "4"}
+    for row in report.values():
+        assert {"search", "random"} <= set(row)
+        assert {"finite", "median_ms", "p90_ms", "negative_share", "constant_outputs"} <= set(row["search"])
+
+
+def test_bench_inputs_rejects_bad_sizes_in_one_line() -> None:
+    result = invoke("bench", "inputs", "--nodes", "10,x")
+    assert result.exit_code == 2 and "comma-separated node counts" in result.output

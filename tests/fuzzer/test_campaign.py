@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from fuzzer.campaign import CampaignError, CampaignOptions, run_campaign
 from fuzzer.generate import GenOptions
+from fuzzer.search import SearchOptions
 from oracles.session import OracleSession
 from tests.conftest import ALL_BACKENDS
+from tests.fuzzer.handmade import build, float32
 
 FAULTY = "tests.oracles.faulty_backends"
 SUMMARY_KEYS = {
@@ -101,3 +104,19 @@ def test_campaign_reduces_each_new_bug_before_writing_its_folder(tmp_path: Path)
     crashed = [line for line in read_stats(tmp_path / "c") if line["verdict"] == "crash"]
     assert len((folder / "occurrences.jsonl").read_text().splitlines()) == len(crashed) >= 1
     assert all("triage" in line["stage_seconds"] for line in crashed)
+
+
+def test_a_case_the_search_cannot_make_finite_is_recorded_and_never_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    always_nan = build({"x": float32(4)}, [("Exp", ["x"], {}), ("Neg", ["t0"], {}), ("Log", ["t1"], {})])
+    monkeypatch.setattr("fuzzer.campaign.generate", lambda *args: always_nan)
+    options = CampaignOptions(
+        out=tmp_path / "c", seed=2, max_tests=1, backends=("eager", "ort-noopt"), support_matrix=False
+    )
+    summary = run_campaign(replace(options, search=SearchOptions(time_budget=0.05)))
+    (line,) = read_stats(tmp_path / "c")
+    assert line["verdict"] == "nonfinite" and set(line["backends"]) == {"eager", "ort-noopt"}
+    assert line["search"]["method"] == "search" and line["search"]["finite"] is False
+    assert {"steps", "seconds", "first_bad_node", "constant_outputs", "negative_share"} <= set(line["search"])
+    assert summary["finite"] == 0 and summary["bugs"] == 0

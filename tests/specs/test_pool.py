@@ -3,6 +3,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from fuzzer.generate import GenOptions, generate
+from fuzzer.values import evaluate, random_values
 from oracles.compare import compare_outputs
 from specs import spec
 from tests.specs.single_node import requirements_hold, run_both
@@ -76,3 +78,12 @@ def test_global_lp_pool_is_a_p_norm_over_all_spatial_dims() -> None:
     eager, ort = run_both("GlobalLpPool", {"p": 3}, x)
     expected = (np.abs(x.astype(np.float64)) ** 3).sum(axis=(2, 3, 4), keepdims=True) ** (1 / 3)
     assert np.allclose(eager[0], expected, rtol=1e-5) and np.allclose(ort[0], expected, rtol=1e-5)
+
+
+def test_every_max_pool_window_holds_a_real_element() -> None:
+    """Padding is -inf to MaxPool: a window of padding alone (dilated taps straddling the data) gives -inf."""
+    options = GenOptions(max_nodes=1, ops=("MaxPool",), dtypes=("float32",), reuse_probability=0.0)
+    for seed in range(200):
+        graph = generate(seed, options)
+        output = evaluate(graph, random_values(graph, np.random.default_rng(seed)))[graph.outputs[0]]
+        assert torch.isfinite(output).all(), graph.text()

@@ -1,0 +1,34 @@
+"""Graphs written by hand, for tests that need a particular shape of problem."""
+
+from __future__ import annotations
+
+import torch
+
+from fuzzer.dtypes import DTYPES, dtype
+from fuzzer.ir import Graph, Node, TensorType
+from fuzzer.materialize import spec_of
+
+Leaves = dict[str, tuple[tuple[int, ...], str]]
+Step = tuple[str, list[str], dict]
+
+
+def build(inputs: Leaves, steps: list[Step], weights: Leaves | None = None) -> Graph:
+    """A graph written by hand: node i writes t{i}; types come from running the specs on zeros."""
+    leaves = {**inputs, **(weights or {})}
+    types = {name: TensorType(shape, kind) for name, (shape, kind) in leaves.items()}
+    values = {name: torch.zeros(t.shape, dtype=dtype(t.dtype).torch) for name, t in types.items()}
+    nodes = []
+    for index, (op, names, attrs) in enumerate(steps):
+        node = Node(op, names, [f"t{index}"], attrs)
+        out = spec_of(node).to_torch(*(values[name] for name in names))
+        values[node.outputs[0]] = out
+        kind = next(d.name for d in DTYPES.values() if d.torch == out.dtype)
+        types[node.outputs[0]] = TensorType(tuple(out.shape), kind)
+        nodes.append(node)
+    consumed = {name for node in nodes for name in node.inputs}
+    outputs = [node.outputs[0] for node in nodes if node.outputs[0] not in consumed]
+    return Graph(list(inputs), list(weights or {}), nodes, outputs, types)
+
+
+def float32(*shape: int) -> tuple[tuple[int, ...], str]:
+    return shape, "float32"
