@@ -344,8 +344,7 @@ class _Search:
                 continue
             args = [tensors[name] for name in node.inputs]
             violation = _positive(spec.domain_loss(*args))
-            outputs = spec.to_torch(*args)
-            outputs = list(outputs) if isinstance(outputs, tuple) else [outputs]
+            outputs = _run_node(spec, args)
             sources = [c for c in (carriers[name] for name in node.inputs) if c is not None and c.requires_grad]
             finite = True
             for name, out in zip(node.outputs, outputs):
@@ -360,6 +359,16 @@ class _Search:
             elif violation is not None:
                 result.soft.append(violation)
         return result
+
+
+def _run_node(spec: OpSpec, args: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The node's outputs; a lowering torch cannot differentiate (nll_loss's weight) runs on
+    detached inputs, and `_proxied` then passes the gradient straight through it."""
+    try:
+        outputs = spec.to_torch(*args)
+    except RuntimeError:
+        outputs = spec.to_torch(*(a.detach() for a in args))
+    return list(outputs) if isinstance(outputs, tuple) else [outputs]
 
 
 def _clearly_better(rank: tuple[int, int, float], than: tuple[int, int, float]) -> bool:

@@ -140,3 +140,13 @@ def test_a_lowering_that_breaks_under_autograd_falls_back_to_random_values(monke
     result = search_values(graph, seed=1)
     assert result.method == "random" and result.finite
     assert "numpy" in result.extra["search_error"]
+
+
+def test_a_lowering_torch_cannot_differentiate_is_searched_through_not_abandoned() -> None:
+    """nll_loss refuses requires_grad on its weight; the search must still move the other leaves."""
+    graph = build(
+        {"x": float32(2, 3), "target": ((2,), "int64"), "weight": float32(3)},
+        [("NegativeLogLikelihoodLoss", ["x", "target", "weight"], {"ignore_index": -1, "reduction": "none"})],
+    )
+    result = search_values(graph, 0)
+    assert "search_error" not in result.extra
