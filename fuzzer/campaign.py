@@ -16,7 +16,7 @@ import numpy as np
 
 from fuzzer.attribute import examine
 from fuzzer.bugs import file_findings
-from fuzzer.generate import GenerationError, GenOptions, Supported, generate
+from fuzzer.generate import GenOptions, Supported, generate
 from fuzzer.materialize import to_onnx
 from fuzzer.search import SearchOptions, search_values
 from fuzzer.support import Progress as ProbeProgress
@@ -248,14 +248,15 @@ def run_one(
     case_id = f"{index:06d}"
     try:
         case, problems, seconds = prepare_case(options.gen, seed, supported, options.search)
-    except GenerationError as error:
+    except Exception as error:  # our own bug (a spec torch rejects, say): record it and go on
+        problem = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
         return {
             "id": case_id,
             "seed": seed,
             "nodes": 0,
             "ops": [],
             "verdict": "invalid",
-            "problems": [str(error)],
+            "problems": [problem],
             "stage_seconds": {},
             "backends": {},
         }

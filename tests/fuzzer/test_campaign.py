@@ -120,3 +120,18 @@ def test_a_case_the_search_cannot_make_finite_is_recorded_and_never_reported(
     assert line["search"]["method"] == "search" and line["search"]["finite"] is False
     assert {"steps", "seconds", "first_bad_node", "constant_outputs", "negative_share"} <= set(line["search"])
     assert summary["finite"] == 0 and summary["bugs"] == 0
+
+
+def test_an_exception_in_our_own_stages_is_an_invalid_case_not_the_end_of_the_campaign(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("input image (T: 2) smaller than kernel size (kT: 3)")
+
+    monkeypatch.setattr("fuzzer.campaign.generate", broken)
+    options = CampaignOptions(out=tmp_path / "c", seed=1, max_tests=2, backends=("eager",), support_matrix=False)
+    summary = run_campaign(options)
+    assert summary["cases"] == 2 and summary["invalid"] == 2
+    assert read_stats(tmp_path / "c")[0]["problems"] == [
+        "RuntimeError: input image (T: 2) smaller than kernel size (kT: 3)"
+    ]
