@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from fuzzer.generate import generate
@@ -61,3 +63,13 @@ def test_unknown_backends_are_clear_errors() -> None:
         load_backend("no_such_module:Thing")
     with pytest.raises(BackendNotFound, match="not a dlfuzz Backend"):
         load_backend("json:JSONDecoder")
+
+
+def test_backends_plug_in_through_the_entry_point_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dist = tmp_path / "demo_backend-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: demo-backend\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[dlfuzz.backends]\ndemo = {FAULTY}:Raises\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    backend, source = load_backend("demo")
+    assert backend.name == "raises" and source == f"{FAULTY}:Raises"
