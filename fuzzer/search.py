@@ -25,7 +25,6 @@ from fuzzer.values import (
     leaf_bounds,
     negative_share,
     random_tensor,
-    sample_values,
 )
 from specs.base import OpSpec
 
@@ -141,12 +140,6 @@ def search_values(graph: Graph, seed: int, options: SearchOptions = SearchOption
     torch.set_num_threads(1)
     try:
         return _Search(graph, seed, options).run()
-    except RuntimeError as error:
-        # A lowering that works in eager mode but not under autograd (an in-place op, a .numpy()):
-        # random values still give a case; a graph torch rejects outright raises again in there.
-        fallback = sample_values(graph, seed)
-        fallback.extra["search_error"] = f"{type(error).__name__}: {str(error).splitlines()[0]}"
-        return fallback
     finally:
         torch.set_num_threads(threads)
 
