@@ -3,15 +3,20 @@ later sightings appended to the folder's list of occurrences."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from fuzzer.reduce import reduce_case
+from fuzzer.attribute import examine
+from fuzzer.reduce import prune, reduce_case
 from fuzzer.report import META, add_occurrence, write_bug
-from fuzzer.testcase import TestCase
+from fuzzer.testcase import TestCase, write_atomic
 from fuzzer.triage import signature
 from oracles.base import Outcome
-from oracles.compare import Verdict
+from oracles.compare import Finding, Verdict
+from oracles.registry import REFERENCES
 from oracles.session import OracleSession
+
+ALIASES = "aliases.json"  # crash signature -> the signature of the wrong value that causes it
 
 
 def file_findings(
@@ -25,27 +30,62 @@ def file_findings(
     """The signature of every finding of the case, each one on disk before this returns.
 
     A crash's signature does not depend on the graph, so only new crashes are reduced; a mismatch's
-    signature is the op types of its reduced graph, so every mismatch is reduced to be named.
+    signature is the op types of its reduced graph, so every mismatch is reduced to be named. A
+    crash whose reduced graph already computes a wrong value before the crashing op is filed under
+    that wrong value: it is its symptom, not a second bug.
     """
     if verdict.kind == "invalid":
         return []
+    aliases = _read_aliases(bugs)
     signatures = []
     for finding in verdict.findings:
         known = signature(finding, case.graph) if finding.symptom != "mismatch" else None
+        known = aliases.get(known, known) if known else None
         reduction = None
         if known is None or not (bugs / known / META).exists():
             reduction = reduce_case(session, case, finding, reduce_budget) if reduce_budget > 0 else None
         shown, shown_finding, shown_outcomes = (
             (reduction.case, reduction.finding, reduction.outcomes) if reduction else (case, finding, outcomes)
         )
+        occurrence = {"case": case.meta.get("id"), "seed": case.meta.get("seed"), "finding": finding.to_json()}
+        cause = upstream_mismatch(session, shown, shown_finding) if reduction else None
+        if cause is not None:
+            crash_signature = signature(shown_finding, shown.graph)
+            shown, shown_finding, shown_outcomes = cause
+            known = signature(shown_finding, shown.graph)
+            occurrence["downstream_crash"] = crash_signature
+            aliases[crash_signature] = known
+            write_atomic(bugs / ALIASES, json.dumps(aliases, indent=1, sort_keys=True).encode())
         sig = known or signature(shown_finding, shown.graph)
         folder = bugs / sig
         if not (folder / META).exists():
             summary = reduction.summary() if reduction else None
             write_bug(folder, sig, shown_finding, shown, shown_outcomes, session.infos, summary, original=case)
-        occurrence = {"case": case.meta.get("id"), "seed": case.meta.get("seed"), "finding": finding.to_json()}
         if reduction:
             occurrence["reduced_nodes"] = len(reduction.case.graph.nodes)
         add_occurrence(folder, occurrence)
         signatures.append(sig)
     return signatures
+
+
+def upstream_mismatch(
+    session: OracleSession, case: TestCase, finding: Finding
+) -> tuple[TestCase, Finding, dict[str, Outcome]] | None:
+    """The shortest prefix of a reduced crash on which the same backend already computes a wrong value."""
+    if finding.symptom == "mismatch" or len(case.graph.nodes) < 2:
+        return None
+    only = [finding.backend, *(name for name in REFERENCES if name in session.infos)]
+    for node in case.graph.nodes[:-1]:
+        prefix = prune(case, case.graph.nodes, list(node.outputs), {})
+        if prefix is None:
+            continue
+        outcomes, verdict = examine(session, prefix, only)
+        for candidate in verdict.findings:
+            if candidate.backend == finding.backend and candidate.symptom == "mismatch":
+                return prefix, candidate, outcomes
+    return None
+
+
+def _read_aliases(bugs: Path) -> dict[str, str]:
+    path = bugs / ALIASES
+    return json.loads(path.read_text()) if path.exists() else {}

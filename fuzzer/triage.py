@@ -22,10 +22,12 @@ def _name_or_kept(match: re.Match[str]) -> str:
 _NORMALIZERS: list[tuple[re.Pattern[str], object]] = [
     (re.compile(r"0x[0-9a-fA-F]+"), "ADDR"),
     (re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.\-+]+)+(?::\d+)?"), "PATH"),
-    (re.compile(r"%[\w.]+"), "NAME"),  # TVM and fx SSA values
+    (re.compile(r'"[^"]*"'), '"STR"'),  # quoted names and dtypes: "tirx.acos" and "tirx.cosh" alike
+    (re.compile(r"%[\w.]+|\b[lg]v\b"), "NAME"),  # TVM and fx SSA values
     (re.compile(r"\b[A-Za-z_]\w*?\d+\w*\b"), _name_or_kept),  # t3, n2_Add0, lv7, buf0, add_3
     (re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w])"), "N"),
-    (re.compile(r"N(?:,\s*N)+"), "N"),  # shapes of any rank
+    (re.compile(r"\(\s*(?:N\s*(?:,\s*N\s*)*,?)?\)"), "(SHAPE)"),  # shapes of any rank, () included
+    (re.compile(r'metadata\["STR"\]\[N\]'), "NAME"),  # a TVM constant where another run has a variable
     (re.compile(r"\s+"), " "),
 ]
 

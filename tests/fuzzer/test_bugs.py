@@ -3,10 +3,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from fuzzer.attribute import examine
 from fuzzer.bugs import file_findings
+from fuzzer.testcase import TestCase
 from oracles.session import OracleSession
-from tests.fuzzer.conftest import cases_with_sigmoid
+from tests.fuzzer.conftest import FAULTY, cases_with_sigmoid
+from tests.fuzzer.handmade import build, float32
 
 
 def test_one_folder_per_root_cause_listing_every_occurrence(tmp_path: Path, planted_session: OracleSession) -> None:
@@ -38,3 +42,18 @@ def test_without_a_reduction_budget_cases_are_filed_as_found(tmp_path: Path, pla
     assert mismatch.startswith("wrong-sigmoid-mismatch-" + "+".join(case.graph.op_types())[:20])
     meta = json.loads((tmp_path / mismatch / "meta.json").read_text())
     assert meta["nodes"] == len(case.graph.nodes) and meta["reduction"] is None
+
+
+def test_a_crash_caused_by_an_upstream_wrong_value_is_filed_under_that_value(tmp_path: Path) -> None:
+    graph = build({"x": float32(3)}, [("Sigmoid", ["x"], {}), ("Relu", ["t0"], {}), ("Neg", ["t1"], {})])
+    case = TestCase(graph, {"x": np.array([0.5, -1.0, 2.0], np.float32)}, {"id": "000007", "seed": 7})
+    with OracleSession(["eager", "ort-noopt", f"{FAULTY}:Float64Sigmoid"], timeout=60) as session:
+        outcomes, verdict = examine(session, case)
+        assert [f.symptom for f in verdict.findings] == ["crash"]
+        (sig,) = file_findings(tmp_path, case, outcomes, verdict, session, reduce_budget=60)
+    assert sig.startswith("float64-sigmoid-mismatch-Sigmoid-")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["aliases.json", sig]
+    (line,) = (tmp_path / sig / "occurrences.jsonl").read_text().splitlines()
+    crash = json.loads(line)["downstream_crash"]
+    assert crash.startswith("float64-sigmoid-crash-run-TypeError-")
+    assert json.loads((tmp_path / "aliases.json").read_text()) == {crash: sig}

@@ -77,3 +77,15 @@ def test_one_frontend_bug_on_other_shapes_ranks_and_dtypes_normalizes_alike() ->
     other = message.replace("lv3", "lv1").replace("(1, 1, 1)", "(8, 7, 5, 3)").replace("float64", "float16")
     assert normalize_message(message) == normalize_message(other)
     assert "conv2d" in normalize_message("no schedule for conv2d_nchw at lv2")
+
+
+def test_messages_naming_other_intrinsics_ssa_values_or_scalar_shapes_normalize_alike() -> None:
+    acos = 'unknown intrinsic ir.Op(name="tirx.acos") for lv3: R.Tensor((), dtype="float16")'
+    cosh = 'unknown intrinsic ir.Op(name="tirx.cosh") for lv: R.Tensor((4,), dtype="float16")'
+    assert normalize_message(acos) == normalize_message(cosh)
+
+
+def test_a_constant_operand_and_a_variable_operand_normalize_alike() -> None:
+    variable = "R.multiply(lv1, x0) uses datatype T.float16"
+    constant = 'R.multiply(lv1, metadata["ir.GenericConst"][0]) uses datatype T.float16'
+    assert normalize_message(variable) == normalize_message(constant)

@@ -101,3 +101,20 @@ class WrongOnSigmoid(PlantedBug):
 
     def corrupt(self, node: Node, results: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
         return tuple(r + 0.5 for r in results)
+
+
+class Float64Sigmoid(PlantedBug):
+    """Returns Sigmoid in float64, and, like a compiler type-checking the next op, fails on any node
+    that then reads operands of another dtype than the graph declares."""
+
+    name = "float64-sigmoid"
+
+    def corrupt(self, node: Node, results: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        return tuple(r.double() for r in results)
+
+    def run(self, compiled: Any, case: TestCase) -> dict[str, np.ndarray]:
+        for node in case.graph.nodes:
+            fed_by_sigmoid = any(case.graph.producer().get(n, node).op == "Sigmoid" for n in node.inputs)
+            if node.op != "Sigmoid" and fed_by_sigmoid and case.graph.types[node.inputs[0]].dtype != "float64":
+                raise TypeError(f"operands of {node.op} {node.outputs[0]} have different dtypes")
+        return super().run(compiled, case)
