@@ -110,7 +110,6 @@ def run_campaign(
     out = options.out
     stats_path = out / "stats.jsonl"
     totals, start_index, previous_seconds = _prepare(options, resume)
-    started = time.monotonic()
     owned = session is None
     if session is None:
         session = OracleSession(list(options.backends), options.timeout, options.memory_mb)
@@ -118,6 +117,7 @@ def run_campaign(
     try:
         supported = load_or_probe(session, probe_progress).allows if options.support_matrix else None
         _write_campaign(options, session)
+        started = time.monotonic()  # throughput and --time exclude start-up and the one-off support probe
         index = start_index
         with open(stats_path, "a") as stats:
             while _budget_left(options, index, time.monotonic() - started):
