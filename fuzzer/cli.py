@@ -65,7 +65,13 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--time", "time_budget", type=float, default=None, help="Stop after this many seconds.")
+@click.option(
+    "--time",
+    "time_budget",
+    type=float,
+    default=None,
+    help="Seconds of fuzzing (worker start-up and a first-run support probe come on top).",
+)
 @click.option("--max-tests", type=int, default=None, help="Stop after this many cases.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Campaign seed; same seed, same cases.")
 @click.option(
