@@ -12,7 +12,7 @@ import z3
 from fuzzer.dtypes import ALL
 from fuzzer.ir import Graph, Node, TensorType
 from specs import REGISTRY
-from specs.base import AbsTensor, OpSpec, Symbols, concrete, product
+from specs.base import AbsTensor, OpSpec, Symbols, Values, concrete, product
 
 Supported = Callable[[str, tuple[str, ...]], bool]
 # Z3's deterministic work limit per check: without it a check on nonlinear shape arithmetic (pads,
@@ -38,6 +38,7 @@ class GenOptions:
 class _Tensor:
     name: str
     abs: AbsTensor
+    values: Values = field(default_factory=Values)  # a new graph input or weight can take any value
 
 
 @dataclass
@@ -113,7 +114,12 @@ def _try_insert(state: _State, cls: type[OpSpec], supported: Supported | None, a
         # A node never reads one tensor twice: x-x, x/x and Equal(x, x) are constants that test nothing
         # and put NaNs (Div by x-x) in the graph that no input values can avoid.
         taken = {t.name for t in bound}
-        existing = [t for t in state.tensors if (t.abs.rank, t.abs.dtype) in kinds and t.name not in taken]
+        need = cls.needs.get(position)
+        existing = [
+            t
+            for t in state.tensors
+            if (t.abs.rank, t.abs.dtype) in kinds and t.name not in taken and (need is None or t.values.meets(need))
+        ]
         if existing and position not in cls.leaf_inputs and rng.random() < options.reuse_probability:
             tensor = rng.choices(existing, [3 if state.is_dangling(t.name) else 1 for t in existing])[0]
         else:
@@ -145,9 +151,13 @@ def _try_insert(state: _State, cls: type[OpSpec], supported: Supported | None, a
     state.variables += [v for v in _z3_leaves(list(attrs.values())) if z3.is_const(v)]
     out_names = [f"t{state.output_count + i}" for i in range(len(outputs))]
     state.output_count += len(outputs)
-    state.tensors += [_Tensor(n, o) for n, o in zip(out_names, outputs)]
+    out_values = op.output_values([t.values for t in bound], len(outputs))
+    state.tensors += [_Tensor(n, o, v) for n, o, v in zip(out_names, outputs, out_values)]
     state.nodes.append((op, [t.name for t in bound], out_names))
     state.consumed.update(t.name for t in bound)
+    for position, tensor in enumerate(bound):
+        if position in cls.needs:
+            tensor.values = tensor.values.within(cls.needs[position])
     return True
 
 

@@ -17,6 +17,7 @@ from specs.base import (
     OnnxEmitter,
     OpSpec,
     Symbols,
+    Values,
     any_rank,
     or_,
     register,
@@ -64,23 +65,35 @@ def shrink_domain(x: torch.Tensor, bias: float, lambd: float) -> torch.Tensor:
     return torch.relu(MARGIN - (x.abs() - lambd).abs()).sum()
 
 
-unary("Softplus", F.softplus, domain=no_exp_overflow)
-unary("Softsign", F.softsign)
-unary("HardSwish", F.hardswish)
-unary("Mish", F.mish)
-unary("Elu", F.elu, params={"alpha": Param(1.0, (0.25, 0.5, 2.0))})
-unary("Celu", F.celu, ("float32",), params={"alpha": Param(1.0, (0.25, 0.5, 2.0))})
-unary("LeakyRelu", lambda x, alpha: F.leaky_relu(x, alpha), params={"alpha": Param(0.01, (0.0, 0.25, 2.0))})
-unary("Selu", selu, params={"alpha": Param(SELU_ALPHA, (0.5, 1.0, 2.0)), "gamma": Param(SELU_GAMMA, (0.5, 1.0, 2.0))})
+unary("Softplus", F.softplus, domain=no_exp_overflow, image=Values(0))
+unary("Softsign", F.softsign, image=Values(-1, 1), keeps_zero=True)
+unary("HardSwish", F.hardswish, keeps_zero=True)
+unary("Mish", F.mish, keeps_zero=True)
+unary("Elu", F.elu, keeps_zero=True, params={"alpha": Param(1.0, (0.25, 0.5, 2.0))})
+unary("Celu", F.celu, ("float32",), keeps_zero=True, params={"alpha": Param(1.0, (0.25, 0.5, 2.0))})
+unary(
+    "LeakyRelu",
+    lambda x, alpha: F.leaky_relu(x, alpha),
+    keeps_zero=True,
+    params={"alpha": Param(0.01, (0.0, 0.25, 2.0))},
+)
+unary(
+    "Selu",
+    selu,
+    keeps_zero=True,
+    params={"alpha": Param(SELU_ALPHA, (0.5, 1.0, 2.0)), "gamma": Param(SELU_GAMMA, (0.5, 1.0, 2.0))},
+)
 unary(
     "HardSigmoid",
     hard_sigmoid,
+    image=Values(0, 1),
     params={"alpha": Param(0.2, (0.125, 0.5, 1.0)), "beta": Param(0.5, (0.0, 0.25, 1.0))},
 )
 unary(
     "ThresholdedRelu",
     lambda x, alpha: F.threshold(x, alpha, 0.0),
     domain=away_from_threshold,
+    keeps_zero=True,
     params={"alpha": Param(1.0, (-1.0, 0.0, 0.5, 2.0))},
 )
 # Integer Shrink stays exact: bias <= 1 <= floor(lambd) + 1, so uint8 results are never negative.
@@ -89,6 +102,7 @@ unary(
     shrink,
     NUMERIC,
     domain=shrink_domain,
+    keeps_zero=True,
     params={"bias": Param(0.0, (0.5, 1.0)), "lambd": Param(0.5, (0.0, 1.0, 1.5))},
 )
 
@@ -127,6 +141,12 @@ class Clip(OpSpec):
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         low, high = self.attrs["min"], self.attrs["max"]
         return x.clone() if low is None and high is None else torch.clamp(x, low, high)
+
+    def values(self, inputs: list[Values]) -> list[Values]:
+        x, low, high = inputs[0], self.attrs["min"], self.attrs["max"]
+        low = x.low if low is None else max(x.low, low)
+        high = x.high if high is None else min(x.high, high)
+        return [Values(min(low, high), high, x.zeros and low <= 0 <= high, fixed=x.fixed)]
 
 
 @register
@@ -188,3 +208,6 @@ class Dropout(OpSpec):
         ratio = self.attrs["ratio"]
         y = F.dropout(x, 0.5 if ratio is None else ratio, training=False)
         return (y, torch.ones_like(x, dtype=torch.bool)) if self.attrs["mask"] else y
+
+    def values(self, inputs: list[Values]) -> list[Values]:
+        return [inputs[0], Values(fixed=True)]

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import z3
 
-from specs.base import AbsTensor, OnnxEmitter, OpSpec, Symbols, register, spell_axis
+from specs.base import AbsTensor, OnnxEmitter, OpSpec, Symbols, Values, register, spell_axis
 from specs.elementwise import MARGIN, below, exp_limit
 from specs.reduce import FLOATS, ORDERED, POSITIVE_RANKS, SUMMABLE, sum_fits
 
@@ -103,6 +103,9 @@ class Softmax(AlongAxis):
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         return torch.softmax(x, self.attrs["axis"])
 
+    def values(self, inputs: list[Values]) -> list[Values]:
+        return [Values(0, 1)]
+
 
 def log_softmax_spread(x: torch.Tensor, axis: int) -> torch.Tensor:
     """Keep max - x moderate, so that even exp-then-log implementations stay finite and exact."""
@@ -115,6 +118,9 @@ class LogSoftmax(AlongAxis):
 
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         return torch.log_softmax(x, self.attrs["axis"])
+
+    def values(self, inputs: list[Values]) -> list[Values]:
+        return [Values(high=0)]
 
     def domain_loss(self, x: torch.Tensor) -> torch.Tensor | None:
         return log_softmax_spread(x, self.attrs["axis"])
@@ -129,6 +135,9 @@ class Hardmax(AlongAxis):
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         axis = self.attrs["axis"]
         return torch.zeros_like(x).scatter(axis, x.argmax(axis, keepdim=True), 1.0)
+
+    def values(self, inputs: list[Values]) -> list[Values]:
+        return [Values(0, 1, zeros=True)]
 
     def domain_loss(self, x: torch.Tensor) -> torch.Tensor | None:
         return extreme_gap(x, self.attrs["axis"])
@@ -165,6 +174,10 @@ class CumSum(AlongAxis):
     def domain_loss(self, x: torch.Tensor) -> torch.Tensor | None:
         return sum_fits(x, [self.attrs["axis"]])
 
+    def values(self, inputs: list[Values]) -> list[Values]:
+        """An exclusive sum starts from zero whatever the inputs."""
+        return [Values(zeros=bool(self.attrs["exclusive"]))]
+
 
 @register
 class TopK(AlongAxis):
@@ -198,6 +211,9 @@ class TopK(AlongAxis):
         axis, k = self.attrs["axis"], self.attrs["k"]
         values, indices = torch.sort(x, stable=True, dim=axis, descending=bool(self.attrs["largest"]))
         return values.narrow(axis, 0, k), indices.narrow(axis, 0, k)
+
+    def values(self, inputs: list[Values]) -> list[Values]:
+        return [inputs[0], Values(low=0)]
 
     def domain_loss(self, x: torch.Tensor) -> torch.Tensor | None:
         """Neighbours among the first k+1 sorted values stay MARGIN apart, so no near-tie decides."""

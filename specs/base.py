@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -32,6 +33,64 @@ class AbsTensor:
     @property
     def rank(self) -> int:
         return len(self.shape)
+
+
+@dataclass(frozen=True)
+class Values:
+    """What input search can make of a tensor's values: bounds it cannot leave, structure it cannot remove.
+
+    Unknown is the default (anything goes); specs narrow it where their output is bounded (Cos in
+    [-1, 1]) or carries structure (padding zeros, a mean-subtracted tensor, a Range fixed by attributes).
+    """
+
+    low: float = -math.inf
+    high: float = math.inf
+    zeros: bool = False  # exact zeros whatever the inputs: padding, masked triangles, one-hot
+    centered: bool = False  # mean-subtracted along some axis: both signs, or all zero
+    fixed: bool = False  # set by shapes and attributes alone; no input value moves them
+    spread: float = 0.0  # some element of every group lies this far from zero (unit variance: 1)
+
+    def meets(self, need: Need) -> bool:
+        """Whether the search can bring these values inside `need` (with a positive margin)."""
+        if self.fixed:
+            return False
+        if max(self.low, need.low) >= min(self.high, need.high):
+            return False
+        one_signed = need.low >= 0 or need.high <= 0
+        if self.zeros and (need.nonzero or need.low > 0 or need.high < 0):
+            return False
+        if self.spread >= max(-need.low, need.high):
+            return False
+        return not (self.centered and one_signed)
+
+    def within(self, need: Need) -> Values:
+        """These values once a reader's need holds: two readers with disjoint needs cannot share a tensor."""
+        return replace(self, low=max(self.low, need.low), high=min(self.high, need.high))
+
+    def union(self, other: Values) -> Values:
+        """Values of a tensor that holds elements of both (Concat, Where)."""
+        return Values(
+            min(self.low, other.low),
+            max(self.high, other.high),
+            self.zeros or other.zeros,
+            False,
+            self.fixed and other.fixed,
+            min(self.spread, other.spread),
+        )
+
+
+def constant(value: float) -> Values:
+    """The values of a fill constant (padding, a mask's zeros)."""
+    return Values(value, value, zeros=value == 0)
+
+
+@dataclass(frozen=True)
+class Need:
+    """The values an input must hold for its op to stay in domain (Log: above 0.1; Div's divisor: nonzero)."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    nonzero: bool = False
 
 
 class Symbols:
@@ -88,13 +147,18 @@ class OpSpec:
     - after solving, attrs are concrete and `to_onnx` / `to_torch` must compute the same function;
     - `domain_loss` is zero where inputs are inside the numeric domain and positive outside;
     - `leaf_inputs` are positions fed by a fresh graph input or weight, whose integer values
-      `index_bounds` keeps in range (indices, counts).
+      `index_bounds` keeps in range (indices, counts);
+    - `needs` says which values an input position must reach (it mirrors `domain_loss`), and
+      `values` what the outputs can hold, so the generator never feeds Acosh from a Cos;
+      `moves_values` marks ops whose output holds (some of) input 0's elements unchanged.
     """
 
     onnx_op: ClassVar[str]
     dtypes: ClassVar[tuple[tuple[str, ...], ...]]  # accepted input dtype combinations
     ranks: ClassVar[tuple[tuple[int, ...], ...]]  # accepted input rank combinations
     leaf_inputs: ClassVar[tuple[int, ...]] = ()
+    needs: ClassVar[dict[int, Need]] = {}
+    moves_values: ClassVar[bool] = False
 
     def __init__(self, attrs: dict[str, Any]) -> None:
         self.attrs = attrs
@@ -130,6 +194,18 @@ class OpSpec:
     def domain_loss(self, *xs: torch.Tensor) -> torch.Tensor | None:
         """Zero where the inputs are inside the operator's numeric domain, positive outside."""
         return None
+
+    def values(self, inputs: list[Values]) -> list[Values]:
+        """What each output can hold, given what the inputs can; unknown outputs may be left out."""
+        return []
+
+    def output_values(self, inputs: list[Values], outputs: int) -> list[Values]:
+        """`values` for every output; whatever only shapes and attributes decide stays fixed."""
+        known = self.values(inputs) or ([inputs[0]] * outputs if self.moves_values else [])
+        result = known + [Values()] * (outputs - len(known))
+        if inputs and all(v.fixed for v in inputs):
+            result = [replace(v, fixed=True) for v in result]
+        return result
 
     def index_bounds(self, input_index: int, inputs: list[TensorType]) -> tuple[int, int] | None:
         """Inclusive value range an integer leaf input must stay in (indices, counts), if any."""

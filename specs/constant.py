@@ -11,7 +11,7 @@ import onnx.numpy_helper
 import torch
 
 from fuzzer.dtypes import ALL, dtype
-from specs.base import MAX_RANK, AbsTensor, OnnxEmitter, OpSpec, Symbols, register
+from specs.base import MAX_RANK, AbsTensor, OnnxEmitter, OpSpec, Symbols, Values, register
 from specs.shape import ANY_RANK, EVERY_DTYPE, POSITIVE_RANKS
 
 RANGE_DTYPES = ("float32", "float64", "int32", "int64")
@@ -29,8 +29,15 @@ def sample_scalar(rng: random.Random, dtype_name: str) -> int | float:
     return rng.choice([0, 1, -2, 3])
 
 
+class FromShape(OpSpec):
+    """An output set by shapes and attributes alone: the input search cannot move its values."""
+
+    def values(self, inputs: list[Values]) -> list[Values]:
+        return [Values(fixed=True)]
+
+
 @register
-class Range(OpSpec):
+class Range(FromShape):
     """No tensor input: start, limit and delta are 0-D constants. The element count is solved for and
     limit is placed strictly inside the last step (half a step past the last element for floats), so
     ceil((limit - start) / delta) never sits on a rounding edge and ONNX and torch.arange agree."""
@@ -70,7 +77,7 @@ class Range(OpSpec):
 
 
 @register
-class Shape(OpSpec):
+class Shape(FromShape):
     """Opset-15 Shape with start/end, sometimes negative or past the rank (ONNX clamps like Python slicing)."""
 
     onnx_op = "Shape"
@@ -100,7 +107,7 @@ class Shape(OpSpec):
 
 
 @register
-class Size(OpSpec):
+class Size(FromShape):
     onnx_op = "Size"
     ranks = ANY_RANK
     dtypes = EVERY_DTYPE
@@ -113,7 +120,7 @@ class Size(OpSpec):
 
 
 @register
-class ConstantOfShape(OpSpec):
+class ConstantOfShape(FromShape):
     """full_like as exporters write it: Shape(x) feeds ConstantOfShape, whose value has x's dtype."""
 
     onnx_op = "ConstantOfShape"
@@ -138,7 +145,7 @@ class ConstantOfShape(OpSpec):
 
 
 @register
-class EyeLike(OpSpec):
+class EyeLike(FromShape):
     """Ones on diagonal k (which may miss the matrix entirely), in the input's dtype or a chosen one."""
 
     onnx_op = "EyeLike"
@@ -164,3 +171,6 @@ class EyeLike(OpSpec):
         diagonal = torch.arange(cols) - torch.arange(rows).unsqueeze(1) == self.attrs["k"]
         out_name = self.attrs["dtype"]
         return diagonal.to(dtype(out_name).torch if out_name else x.dtype)
+
+    def values(self, inputs: list[Values]) -> list[Values]:
+        return [Values(0, 1, zeros=True, fixed=True)]

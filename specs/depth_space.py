@@ -33,6 +33,7 @@ class DepthToSpace(BlockRearrange):
     """CRD is torch's pixel_shuffle; DCR (depth, then column, then row) is a reshape and permute."""
 
     onnx_op = "DepthToSpace"
+    moves_values = True
 
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
@@ -60,6 +61,7 @@ class SpaceToDepth(BlockRearrange):
     """The inverse of DCR DepthToSpace (torch's pixel_unshuffle orders channels like CRD instead)."""
 
     onnx_op = "SpaceToDepth"
+    moves_values = True
 
     def requires(self, inputs: list[AbsTensor]) -> list[z3.BoolRef]:
         _, _, h, w = inputs[0].shape

@@ -4,14 +4,14 @@ with a divisor that is a nonzero leaf."""
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from fuzzer.dtypes import FLOATS, INTS, SIGNED_INTS
 from fuzzer.ir import TensorType
-from specs.base import AbsTensor, Symbols, register, same_dtype
-from specs.elementwise import Broadcasting, away_from_integers, away_from_zero, binary, no_overflow
+from specs.base import AbsTensor, Need, Symbols, register, same_dtype
+from specs.elementwise import NONZERO, Broadcasting, away_from_integers, away_from_zero, binary, no_overflow
 
 MAX_DIVISOR = 5
 
@@ -21,7 +21,14 @@ def fmod_domain(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return away_from_zero(b) + away_from_integers(a / b)
 
 
-binary("Div", torch.div, FLOATS, domain=lambda a, b: away_from_zero(b) + no_overflow(torch.div)(a, b))
+binary(
+    "Div",
+    torch.div,
+    FLOATS,
+    domain=lambda a, b: away_from_zero(b) + no_overflow(torch.div)(a, b),
+    needs={1: NONZERO},
+    keeps_zero=True,
+)
 
 
 @register
@@ -30,6 +37,7 @@ class Mod(Broadcasting):
 
     onnx_op = "Mod"
     dtypes = same_dtype(2, FLOATS)
+    needs: ClassVar[dict[int, Need]] = {1: NONZERO}
 
     def onnx_attrs(self) -> dict[str, Any]:
         return {"fmod": 1}

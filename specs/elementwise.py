@@ -7,6 +7,7 @@ import itertools
 import math
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar, NamedTuple
 
 import torch
@@ -15,6 +16,7 @@ import z3
 from fuzzer.dtypes import ALL, FLOATS, NUMERIC, dtype
 from specs.base import (
     AbsTensor,
+    Need,
     OpSpec,
     Symbols,
     any_rank,
@@ -23,9 +25,15 @@ from specs.base import (
     register,
     same_dtype,
 )
+from specs.base import Values as V
 
 Loss = Callable[..., torch.Tensor]
 MARGIN = 0.05
+LOG_MIN = 0.1
+POW_BASE_MIN = 0.1
+UNIT = Need(-1 + MARGIN, 1 - MARGIN)
+NONZERO = Need(nonzero=True)
+FINITE_CHECK = V(fixed=True)  # IsNaN, IsInf: always false on the finite values the search keeps
 SIGNED = ("float32", "float64", "float16", "int8", "int32", "int64")
 
 
@@ -123,12 +131,14 @@ class TableOp(OpSpec):
     torch_fn: ClassVar[Callable[..., torch.Tensor]]
     domain: ClassVar[Loss | None] = None
     params: ClassVar[dict[str, Param]] = {}
+    image: ClassVar[V] = V()  # bounds of f whatever its inputs
+    keeps_zero: ClassVar[bool] = False  # f is zero where an input is, so forced zeros survive it
 
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
         return {name: rng.choice((None, *param.choices)) for name, param in cls.params.items()}
 
-    def values(self) -> dict[str, float]:
+    def params_filled(self) -> dict[str, float]:
         """Every param's effective value, defaults filled in."""
         return {
             name: param.default if self.attrs[name] is None else self.attrs[name]
@@ -139,11 +149,17 @@ class TableOp(OpSpec):
         return dict(self.attrs)
 
     def to_torch(self, *xs: torch.Tensor) -> torch.Tensor:
-        return type(self).torch_fn(*xs, **self.values())
+        return type(self).torch_fn(*xs, **self.params_filled())
+
+    def values(self, inputs: list[V]) -> list[V]:
+        cls = type(self)
+        if cls.moves_values:
+            return [inputs[0]]
+        return [replace(cls.image, zeros=cls.keeps_zero and any(v.zeros for v in inputs))]
 
     def domain_loss(self, *xs: torch.Tensor) -> torch.Tensor | None:
         domain = type(self).domain
-        return domain(*xs, **self.values()) if domain else None
+        return domain(*xs, **self.params_filled()) if domain else None
 
 
 def declare(
@@ -172,10 +188,24 @@ def unary(
     domain: Loss | None = None,
     out_dtype: str | None = None,
     params: dict[str, Param] | None = None,
+    image: V = V(),
+    keeps_zero: bool = False,
+    need: Need | None = None,
+    **fields: Any,
 ) -> type[OpSpec]:
-    """Declare and register one unary elementwise spec."""
+    """Declare and register one unary elementwise spec; `need` mirrors `domain` for the generator."""
     return declare(
-        Unary, name, torch_fn, domain, dtypes=same_dtype(1, dtypes), out_dtype=out_dtype, params=params or {}
+        Unary,
+        name,
+        torch_fn,
+        domain,
+        dtypes=same_dtype(1, dtypes),
+        out_dtype=out_dtype,
+        params=params or {},
+        image=image,
+        keeps_zero=keeps_zero,
+        needs={0: need} if need else {},
+        **fields,
     )
 
 
@@ -185,38 +215,39 @@ def is_inf(x: torch.Tensor, detect_positive: int, detect_negative: int) -> torch
     return positive | negative
 
 
-unary("Relu", torch.relu, SIGNED)
-unary("Sigmoid", torch.sigmoid)
-unary("Tanh", torch.tanh)
-unary("Exp", torch.exp, domain=no_exp_overflow)
-unary("Log", torch.log, domain=lambda x: above(x, 0.1))
-unary("Sqrt", torch.sqrt, domain=lambda x: above(x, MARGIN))
-unary("Abs", torch.abs, NUMERIC, domain=no_overflow(torch.abs))
-unary("Neg", torch.neg, SIGNED, domain=no_overflow(torch.neg))
-unary("Sign", torch.sign, NUMERIC, domain=floats_only(off_zero))
-unary("Sin", torch.sin)
-unary("Cos", torch.cos)
-unary("Tan", torch.tan, domain=away_from_poles)
-unary("Asin", torch.asin, domain=inside_unit_interval)
-unary("Acos", torch.acos, domain=inside_unit_interval)
-unary("Atan", torch.atan)
-unary("Sinh", torch.sinh, domain=lambda x: no_exp_overflow(x.abs()))
-unary("Cosh", torch.cosh, domain=lambda x: no_exp_overflow(x.abs()))
-unary("Asinh", torch.asinh)
-unary("Acosh", torch.acosh, domain=lambda x: above(x, 1 + MARGIN))
-unary("Atanh", torch.atanh, domain=inside_unit_interval)
-unary("Erf", torch.erf)
-unary("Floor", torch.floor, domain=away_from_integers)
-unary("Ceil", torch.ceil, domain=away_from_integers)
-unary("Round", torch.round, domain=away_from_halves)
-unary("Reciprocal", torch.reciprocal, domain=away_from_zero)
-unary("Identity", torch.clone, ALL)
-unary("IsNaN", torch.isnan, out_dtype="bool")
+unary("Relu", torch.relu, SIGNED, image=V(0), keeps_zero=True)
+unary("Sigmoid", torch.sigmoid, image=V(0, 1))
+unary("Tanh", torch.tanh, image=V(-1, 1), keeps_zero=True)
+unary("Exp", torch.exp, domain=no_exp_overflow, image=V(0))
+unary("Log", torch.log, domain=lambda x: above(x, LOG_MIN), need=Need(LOG_MIN))
+unary("Sqrt", torch.sqrt, domain=lambda x: above(x, MARGIN), image=V(0), keeps_zero=True, need=Need(MARGIN))
+unary("Abs", torch.abs, NUMERIC, domain=no_overflow(torch.abs), image=V(0), keeps_zero=True)
+unary("Neg", torch.neg, SIGNED, domain=no_overflow(torch.neg), keeps_zero=True)
+unary("Sign", torch.sign, NUMERIC, domain=floats_only(off_zero), image=V(-1, 1), keeps_zero=True)
+unary("Sin", torch.sin, image=V(-1, 1), keeps_zero=True)
+unary("Cos", torch.cos, image=V(-1, 1))
+unary("Tan", torch.tan, domain=away_from_poles, keeps_zero=True)
+unary("Asin", torch.asin, domain=inside_unit_interval, image=V(-2, 2), keeps_zero=True, need=UNIT)
+unary("Acos", torch.acos, domain=inside_unit_interval, image=V(0, 4), need=UNIT)
+unary("Atan", torch.atan, image=V(-2, 2), keeps_zero=True)
+unary("Sinh", torch.sinh, domain=lambda x: no_exp_overflow(x.abs()), keeps_zero=True)
+unary("Cosh", torch.cosh, domain=lambda x: no_exp_overflow(x.abs()), image=V(1))
+unary("Asinh", torch.asinh, keeps_zero=True)
+unary("Acosh", torch.acosh, domain=lambda x: above(x, 1 + MARGIN), image=V(0), need=Need(1 + MARGIN))
+unary("Atanh", torch.atanh, domain=inside_unit_interval, keeps_zero=True, need=UNIT)
+unary("Erf", torch.erf, image=V(-1, 1), keeps_zero=True)
+unary("Floor", torch.floor, domain=away_from_integers, keeps_zero=True)
+unary("Ceil", torch.ceil, domain=away_from_integers, keeps_zero=True)
+unary("Round", torch.round, domain=away_from_halves, keeps_zero=True)
+unary("Reciprocal", torch.reciprocal, domain=away_from_zero, need=NONZERO)
+unary("Identity", torch.clone, ALL, moves_values=True)
+unary("IsNaN", torch.isnan, out_dtype="bool", image=FINITE_CHECK)
 unary(
     "IsInf",
     is_inf,
     ("float32", "float64"),
     out_dtype="bool",
+    image=FINITE_CHECK,
     params={"detect_positive": Param(1, (0, 1)), "detect_negative": Param(1, (0, 1))},
 )
 
@@ -246,17 +277,20 @@ def binary(
     domain: Loss | None = None,
     out_dtype: str | None = None,
     arities: Sequence[int] = (2,),
+    needs: dict[int, Need] | None = None,
+    keeps_zero: bool = False,
 ) -> type[OpSpec]:
     """Declare and register one broadcasting spec (binary, or variadic over several arities)."""
     ranks = tuple(r for n in arities for r in any_rank(n))
     dtype_sets = tuple(d for n in arities for d in same_dtype(n, dtypes))
-    return declare(Elementwise, name, torch_fn, domain, ranks=ranks, dtypes=dtype_sets, out_dtype=out_dtype)
+    fields = {"needs": needs or {}, "keeps_zero": keeps_zero}
+    return declare(Elementwise, name, torch_fn, domain, ranks=ranks, dtypes=dtype_sets, out_dtype=out_dtype, **fields)
 
 
 def pow_domain(base: torch.Tensor, exponent: torch.Tensor) -> torch.Tensor:
     """Positive base (a fractional power of a negative is NaN) and no overflow."""
     magnitude = exponent * torch.log(base.clamp_min(1e-3))
-    return above(base, 0.1) + below(magnitude.abs(), exp_limit(base))
+    return above(base, POW_BASE_MIN) + below(magnitude.abs(), exp_limit(base))
 
 
 def comparison_margin(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -286,8 +320,8 @@ VARIADIC = (1, 2, 3, 4)
 # intermediate values would wrap is out of domain, never compared.
 binary("Add", torch.add, NUMERIC, domain=no_overflow(torch.add))
 binary("Sub", torch.sub, NUMERIC, domain=no_overflow(torch.sub))
-binary("Mul", torch.mul, NUMERIC, domain=no_overflow(torch.mul))
-binary("Pow", torch.pow, domain=pow_domain)
+binary("Mul", torch.mul, NUMERIC, domain=no_overflow(torch.mul), keeps_zero=True)
+binary("Pow", torch.pow, domain=pow_domain, needs={0: Need(POW_BASE_MIN)})
 binary("Sum", total, FLOATS, domain=no_overflow(total), arities=VARIADIC)
 binary("Mean", mean, FLOATS, domain=no_overflow(total), arities=VARIADIC)  # torch sums first
 binary("Max", fold(torch.maximum), NUMERIC, arities=VARIADIC)
@@ -308,6 +342,9 @@ class Where(Broadcasting):
     def to_torch(self, cond: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return torch.where(cond, a, b)
 
+    def values(self, inputs: list[V]) -> list[V]:
+        return [inputs[1].union(inputs[2])]
+
 
 def cast_domain(x: torch.Tensor, target: torch.dtype) -> torch.Tensor:
     """Out-of-range conversions are undefined (float to int) or wrap (int to int); float to int
@@ -318,6 +355,17 @@ def cast_domain(x: torch.Tensor, target: torch.dtype) -> torch.Tensor:
     if x.is_floating_point() and not target.is_floating_point:
         loss = loss + away_from_integers(x)
     return loss
+
+
+def cast_values(x: V, target: str) -> V:
+    """Truncation to an integer keeps bounds but turns (-1, 1) into zeros; bool keeps only zeros."""
+    if dtype(target).is_bool:
+        return V(0, 1, zeros=x.zeros, fixed=x.fixed)
+    if dtype(target).is_float:
+        return x
+    if x.low > -1 and x.high < 1:
+        return V(0, 0, zeros=True, fixed=True)
+    return V(math.trunc(x.low) if math.isfinite(x.low) else x.low, x.high, x.zeros, fixed=x.fixed)
 
 
 @register
@@ -338,6 +386,9 @@ class Cast(OpSpec):
 
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(dtype(self.attrs["to"]).torch)
+
+    def values(self, inputs: list[V]) -> list[V]:
+        return [cast_values(inputs[0], self.attrs["to"])]
 
     def domain_loss(self, x: torch.Tensor) -> torch.Tensor | None:
         return cast_domain(x, dtype(self.attrs["to"]).torch)

@@ -23,6 +23,7 @@ from specs.base import (
     OnnxEmitter,
     OpSpec,
     Symbols,
+    Values,
     product,
     register,
     same_rank,
@@ -88,6 +89,7 @@ class Gather(AxisIndexing):
     """Output is data.shape[:axis] + indices.shape + data.shape[axis+1:]; indices of any rank."""
 
     onnx_op = "Gather"
+    moves_values = True
     ranks = tuple((r, q) for r in DATA_RANKS for q in range(MAX_RANK) if r + q - 1 <= MAX_RANK)
     dtypes = tuple((t, i) for t in ALL for i in INDEX_DTYPES)
 
@@ -113,6 +115,7 @@ class ElementwiseIndexing(AxisIndexing):
 @register
 class GatherElements(ElementwiseIndexing):
     onnx_op = "GatherElements"
+    moves_values = True
     dtypes = tuple((t, i) for t in ALL for i in INDEX_DTYPES)
 
     def requires(self, inputs: list[AbsTensor]) -> list[z3.BoolRef]:
@@ -182,6 +185,7 @@ class GatherND(TupleIndexing):
     """batch_dims b < min(q, r); the tuple length m is chosen so the output rank stays <= MAX_RANK."""
 
     onnx_op = "GatherND"
+    moves_values = True
     ranks = tuple((r, q) for r in DATA_RANKS for q in range(1, MAX_RANK + 1))
     dtypes = tuple((t, "int64") for t in ALL)
 
@@ -322,6 +326,11 @@ class OneHot(OpSpec):
         hot = F.one_hot(wrap_negative(indices, depth), depth).movedim(-1, self.attrs["axis"])
         return torch.tensor(self.attrs["values"], dtype=dtype(self.attrs["dtype"]).torch)[hot]
 
+    def values(self, inputs: list[Values]) -> list[Values]:
+        """Only the two constants: indices move where they go, not what they are."""
+        low, high = sorted(self.attrs["values"])
+        return [Values(low, high, zeros=0 in (low, high), fixed=True)]
+
     def index_bounds(self, input_index: int, inputs: list[TensorType]) -> tuple[int, int] | None:
         return index_range(self.attrs["depth"], inputs[0].dtype)
 
@@ -332,6 +341,7 @@ class ReverseSequence(OpSpec):
     [1, time steps]: ONNX leaves other lengths undefined (ONNX Runtime also takes 0)."""
 
     onnx_op = "ReverseSequence"
+    moves_values = True
     ranks = tuple((r, 1) for r in range(2, MAX_RANK + 1))
     dtypes = tuple((t, "int64") for t in ALL)
     leaf_inputs = (1,)

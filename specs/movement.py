@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 from typing import Any
 
@@ -17,7 +18,9 @@ from specs.base import (
     OnnxEmitter,
     OpSpec,
     Symbols,
+    Values,
     and_,
+    constant,
     if_,
     register,
     same_dtype,
@@ -38,6 +41,7 @@ class Slice(OpSpec):
     out-of-range spellings of the same bounds so its index normalization is exercised."""
 
     onnx_op = "Slice"
+    moves_values = True
     ranks = POSITIVE_RANKS
     dtypes = EVERY_DTYPE
 
@@ -118,6 +122,9 @@ class Concat(OpSpec):
     def to_torch(self, *xs: torch.Tensor) -> torch.Tensor:
         return torch.cat(xs, self.attrs["axis"])
 
+    def values(self, inputs: list[Values]) -> list[Values]:
+        return [functools.reduce(Values.union, inputs)]
+
 
 def ceil_div(dim: Dim, parts: int) -> Dim:
     """Integer ceil(dim / parts) for a Python or a Z3 dim (Z3 `/` on ints floors)."""
@@ -132,6 +139,7 @@ class Split(OpSpec):
     rule would give it a size <= 0."""
 
     onnx_op = "Split"
+    moves_values = True
     ranks = POSITIVE_RANKS
     dtypes = EVERY_DTYPE
 
@@ -182,6 +190,7 @@ class Tile(OpSpec):
     """Repeats per axis are concrete (1-3) and given as a constant input."""
 
     onnx_op = "Tile"
+    moves_values = True
     ranks = POSITIVE_RANKS
     dtypes = EVERY_DTYPE
 
@@ -223,6 +232,9 @@ class Trilu(OpSpec):
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         triangle = torch.triu if self.attrs["upper"] else torch.tril
         return triangle(x, self.attrs["k"] or 0)
+
+    def values(self, inputs: list[Values]) -> list[Values]:
+        return [inputs[0].union(constant(0))]
 
 
 PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}  # ONNX -> torch
@@ -301,6 +313,11 @@ class Pad(OpSpec):
             operands.pop()
         emit.node("Pad", operands, outputs, mode=self.attrs["mode"])
 
+    def values(self, inputs: list[Values]) -> list[Values]:
+        if self.attrs["mode"] != "constant":
+            return [inputs[0]]
+        return [inputs[0].union(constant(self.attrs["value"] or 0))]
+
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         pads = self.full_pads(x.dim())
         if self.attrs["mode"] == "constant":
@@ -358,3 +375,6 @@ class CenterCropPad(OpSpec):
             begin = (size - dim) // 2 if size >= dim else -((dim - size) // 2)
             pads[axis], pads[axis + x.dim()] = begin, size - dim - begin
         return F.pad(x, torch_pad_order(pads))
+
+    def values(self, inputs: list[Values]) -> list[Values]:
+        return [inputs[0].union(constant(0))]

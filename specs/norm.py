@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -18,8 +18,10 @@ from specs.axis import AlongAxis
 from specs.base import (
     MAX_RANK,
     AbsTensor,
+    Need,
     OpSpec,
     Symbols,
+    Values,
     or_,
     register,
     same_dtype,
@@ -202,12 +204,17 @@ class MeanVarianceNormalization(GroupStatistics):
         variance = (x * x).mean(axes, keepdim=True) - mean * mean
         return (x - mean) / (torch.sqrt(variance) + 1e-9)
 
+    def values(self, inputs: list[Values]) -> list[Values]:
+        """Zero mean and unit variance: no group is one-signed, none fits inside (-1, 1)."""
+        return [Values(centered=True, spread=1.0)]
+
 
 @register
 class LpNormalization(AlongAxis):
     """x / ||x||_p along one axis, p in {1, 2}; the norm is kept away from zero."""
 
     onnx_op = "LpNormalization"
+    needs: ClassVar[dict[int, Need]] = {0: Need(nonzero=True)}
 
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
@@ -221,6 +228,9 @@ class LpNormalization(AlongAxis):
 
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         return x / self.norm(x)
+
+    def values(self, inputs: list[Values]) -> list[Values]:
+        return [Values(-1, 1, zeros=inputs[0].zeros)]
 
     def domain_loss(self, x: torch.Tensor) -> torch.Tensor | None:
         powers = x.double().abs() ** self.attrs["p"]

@@ -292,6 +292,7 @@ class GlobalAveragePool(GlobalPool):
 @register
 class GlobalMaxPool(GlobalPool):
     onnx_op = "GlobalMaxPool"
+    moves_values = True
 
     def reduce(self, x: torch.Tensor, dims: list[int]) -> torch.Tensor:
         return x.amax(dims, keepdim=True)

@@ -13,6 +13,7 @@ import z3
 from specs.base import (
     MAX_RANK,
     AbsTensor,
+    Need,
     OnnxEmitter,
     OpSpec,
     Symbols,
@@ -21,7 +22,7 @@ from specs.base import (
     sample_axes,
     spell_axis,
 )
-from specs.elementwise import above, below
+from specs.elementwise import LOG_MIN, above, below
 
 POSITIVE_RANKS = tuple((r,) for r in range(1, MAX_RANK + 1))
 FLOATS = ("float32", "float64", "float16")
@@ -64,7 +65,7 @@ def product_fits(x: torch.Tensor, axes: list[int]) -> torch.Tensor:
 
 
 def positive_sum(x: torch.Tensor, axes: list[int]) -> torch.Tensor:
-    return above(total(x, axes), 0.1) + sum_fits(x, axes)
+    return above(total(x, axes), LOG_MIN) + sum_fits(x, axes)
 
 
 def exp_sum_fits(x: torch.Tensor, axes: list[int]) -> torch.Tensor:
@@ -162,14 +163,16 @@ def reduce_op(
     dtypes: tuple[str, ...],
     domain: ReduceDomain | None = None,
     int_count_limit: int | None = None,
+    need: Need | None = None,
 ) -> type[OpSpec]:
-    """Declare and register one Reduce* spec."""
+    """Declare and register one Reduce* spec; `need` mirrors `domain` for the generator."""
     attrs = {
         "onnx_op": name,
         "torch_fn": staticmethod(torch_fn),
         "dtypes": tuple((t,) for t in dtypes),
         "domain": staticmethod(domain) if domain else None,
         "int_count_limit": int_count_limit,
+        "needs": {0: need} if need else {},
         "__module__": __name__,
     }
     return register(type(name, (Reduce,), attrs))
@@ -202,4 +205,4 @@ reduce_op("ReduceLogSumExp", torch.logsumexp, FLOATS, exp_sum_fits)
 reduce_op("ReduceL1", l1, SUMMABLE, sum_fits)
 reduce_op("ReduceL2", l2, FLOATS, squares_fit)
 reduce_op("ReduceSumSquare", sum_square, SUMMABLE, squares_fit)
-reduce_op("ReduceLogSum", log_sum, FLOATS, positive_sum)
+reduce_op("ReduceLogSum", log_sum, FLOATS, positive_sum, need=Need(LOG_MIN))  # a positive sum: positive terms

@@ -39,6 +39,7 @@ class Reshape(OpSpec):
     """Target dims are solved for; one may be written as -1 for ONNX to infer."""
 
     onnx_op = "Reshape"
+    moves_values = True
     ranks = ANY_RANK
     dtypes = EVERY_DTYPE
 
@@ -73,6 +74,7 @@ class Flatten(OpSpec):
     never spelled negative (it would read as 0)."""
 
     onnx_op = "Flatten"
+    moves_values = True
     ranks = ANY_RANK
     dtypes = EVERY_DTYPE
 
@@ -97,6 +99,7 @@ class Flatten(OpSpec):
 @register
 class Transpose(OpSpec):
     onnx_op = "Transpose"
+    moves_values = True
     ranks = POSITIVE_RANKS
     dtypes = EVERY_DTYPE
 
@@ -121,6 +124,7 @@ class Squeeze(OpSpec):
     """Removes unit dims named by a constant axes input."""
 
     onnx_op = "Squeeze"
+    moves_values = True
     ranks = POSITIVE_RANKS
     dtypes = EVERY_DTYPE
 
@@ -149,6 +153,7 @@ class Unsqueeze(OpSpec):
     """Inserts unit dims at positions of the output."""
 
     onnx_op = "Unsqueeze"
+    moves_values = True
     ranks = tuple((r,) for r in range(MAX_RANK))
     dtypes = EVERY_DTYPE
 
@@ -178,6 +183,7 @@ class Expand(OpSpec):
     """ONNX Expand broadcasts both ways: a 1 in the target keeps the input's dim."""
 
     onnx_op = "Expand"
+    moves_values = True
     ranks = ANY_RANK
     dtypes = EVERY_DTYPE
 

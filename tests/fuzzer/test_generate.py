@@ -71,3 +71,45 @@ def test_variadic_ops_get_every_arity_they_declare() -> None:
         graph = generate(seed, GenOptions(max_nodes=3, ops=("Concat",)))
         arities.update(len(node.inputs) for node in graph.nodes)
     assert arities == {2, 3, 4}
+
+
+def readers(graph: Graph, op: str, position: int = 0) -> list[str]:
+    """The tensors read by `op` at `position`, graph-wide."""
+    return [node.inputs[position] for node in graph.nodes if node.op == op and len(node.inputs) > position]
+
+
+def producers(graph: Graph) -> dict[str, str]:
+    return {name: node.op for node in graph.nodes for name in node.outputs}
+
+
+@pytest.mark.parametrize(
+    ("ops", "reader", "position", "never"),
+    [
+        (("Cos", "Sin", "Tanh", "Acosh"), "Acosh", 0, {"Cos", "Sin", "Tanh"}),
+        (("Hardmax", "Trilu", "Reciprocal", "Relu"), "Reciprocal", 0, {"Hardmax", "Trilu"}),
+        (
+            ("LogSoftmax", "MeanVarianceNormalization", "Sqrt", "Exp"),
+            "Sqrt",
+            0,
+            {"LogSoftmax", "MeanVarianceNormalization"},
+        ),
+        (("Range", "EyeLike", "Atanh", "Neg"), "Atanh", 0, {"Range", "EyeLike"}),
+    ],
+)
+def test_no_node_reads_a_tensor_its_domain_can_never_accept(
+    ops: tuple[str, ...], reader: str, position: int, never: set[str]
+) -> None:
+    read = 0
+    for seed in range(40):
+        graph = generate(seed, GenOptions(max_nodes=8, ops=ops, dtypes=("float32",)))
+        made_by = producers(graph)
+        for name in readers(graph, reader, position):
+            read += 1
+            assert made_by.get(name) not in never, graph.text()
+    assert read > 10, f"{reader} was hardly generated"
+
+
+def test_a_leaf_never_serves_two_readers_with_disjoint_needs() -> None:
+    for seed in range(40):
+        graph = generate(seed, GenOptions(max_nodes=8, ops=("Acosh", "Asin"), dtypes=("float32",)))
+        assert not set(readers(graph, "Acosh")) & set(readers(graph, "Asin")), graph.text()

@@ -15,6 +15,7 @@ from fuzzer.validate import check_onnx, check_torch
 from fuzzer.values import evaluate, sample_values
 from oracles.compare import all_finite, compare_outputs
 from specs import REGISTRY
+from specs.base import Values
 
 SEEDS_PER_DTYPE_SET = 4
 
@@ -35,6 +36,19 @@ def outside_domain(graph: Graph, tensors: dict[str, torch.Tensor]) -> bool:
     return False
 
 
+def outside_declared_values(graph: Graph, tensors: dict[str, torch.Tensor]) -> list[str]:
+    """Outputs holding values beyond the bounds their spec declares for unknown inputs."""
+    wrong = []
+    for node in graph.nodes:
+        declared = spec_of(node).output_values([Values()] * len(node.inputs), len(node.outputs))
+        for name, values in zip(node.outputs, declared):
+            held = tensors[name].double()
+            held = held[torch.isfinite(held)]
+            if held.numel() and (held.min() < values.low - 1e-6 or held.max() > values.high + 1e-6):
+                wrong.append(f"{name} of {node.op} in [{held.min():g}, {held.max():g}], declared {values}")
+    return wrong
+
+
 def dtype_sets(name: str) -> list[tuple[str, ...]]:
     """Each distinct set of dtypes the spec declares, so every declared dtype gets instances."""
     return sorted({tuple(sorted(set(combo))) for combo in REGISTRY[name].dtypes})
@@ -53,6 +67,7 @@ def test_spec_lowerings_agree_with_onnx_and_torch(name: str) -> None:
             assert check_onnx(graph, model) == [], graph.text()
             tensors = evaluate(graph, values.values)
             assert check_torch(graph, tensors) == [], graph.text()
+            assert outside_declared_values(graph, tensors) == [], graph.text()
             inputs = {n: values.values[n] for n in graph.inputs}
             try:
                 actual = run_ort_noopt(model.SerializeToString(), inputs, graph.outputs)

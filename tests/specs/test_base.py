@@ -1,0 +1,46 @@
+"""What the generator may bind where: declared output values against the needs of readers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from specs.base import Need, Values, constant
+
+LOG = Need(0.1)
+ACOSH = Need(1.05)
+UNIT = Need(-0.95, 0.95)
+DIVISOR = Need(nonzero=True)
+
+
+@pytest.mark.parametrize(
+    ("values", "need", "meets"),
+    [
+        (Values(), LOG, True),  # a fresh input can be moved anywhere
+        (Values(0, 1), LOG, True),  # Sigmoid into Log
+        (Values(-1, 1), ACOSH, False),  # Cos into Acosh
+        (Values(high=0), LOG, False),  # LogSoftmax into Log
+        (Values(0, 1, zeros=True), DIVISOR, False),  # Hardmax as a divisor
+        (Values(0, 1, zeros=True), UNIT, True),  # zeros are fine inside (-1, 1)
+        (Values(centered=True, spread=1), Need(0.05), False),  # MeanVarianceNormalization into Sqrt
+        (Values(centered=True, spread=1), UNIT, False),  # ... or into Atanh
+        (Values(centered=True, spread=1), DIVISOR, True),
+        (Values(fixed=True), DIVISOR, False),  # Range: no input value moves it
+        (Values(-math.inf, math.inf), DIVISOR, True),
+    ],
+)
+def test_values_meet_a_need_only_where_the_search_can_get_there(values: Values, need: Need, meets: bool) -> None:
+    assert values.meets(need) is meets
+
+
+def test_a_tensor_read_under_one_need_keeps_it_for_later_readers() -> None:
+    leaf = Values().within(ACOSH)
+    assert leaf.meets(LOG) and not leaf.meets(UNIT)
+
+
+def test_union_keeps_forced_zeros_and_widens_bounds() -> None:
+    padded = Values(0.5, 2).union(constant(0))
+    assert padded == Values(0, 2, zeros=True)
+    assert not padded.meets(LOG)
+    assert Values(1, 2).union(constant(-1.5)) == Values(-1.5, 2)
