@@ -49,12 +49,14 @@ class Values:
     centered: bool = False  # mean-subtracted along some axis: both signs, or all zero
     fixed: bool = False  # set by shapes and attributes alone; no input value moves them
     spread: float = 0.0  # some element of every group lies this far from zero (unit variance: 1)
+    integral: bool = False  # whole numbers only (Floor, Sign, a cast to an integer type)
 
     def meets(self, need: Need) -> bool:
         """Whether the search can bring these values inside `need` (with a positive margin)."""
         if self.fixed:
             return False
-        if max(self.low, need.low) >= min(self.high, need.high):
+        low, high = max(self.low, need.low), min(self.high, need.high)
+        if low >= high or (self.integral and not _nonzero_integer_between(low, high)):
             return False
         one_signed = need.low >= 0 or need.high <= 0
         if self.zeros and (need.nonzero or need.low > 0 or need.high < 0):
@@ -76,12 +78,20 @@ class Values:
             False,
             self.fixed and other.fixed,
             min(self.spread, other.spread),
+            self.integral and other.integral,
         )
 
 
 def constant(value: float) -> Values:
     """The values of a fill constant (padding, a mask's zeros)."""
-    return Values(value, value, zeros=value == 0)
+    return Values(value, value, zeros=value == 0, integral=float(value).is_integer())
+
+
+def _nonzero_integer_between(low: float, high: float) -> bool:
+    """Whether an integer other than zero lies in [low, high]: Atanh of a Sign could only read zeros."""
+    positive = high >= 1 and (low <= 1 or math.ceil(low) <= high)
+    negative = low <= -1 and (high >= -1 or math.floor(high) >= low)
+    return positive or negative
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ LOG_MIN = 0.1
 POW_BASE_MIN = 0.1
 UNIT = Need(-1 + MARGIN, 1 - MARGIN)
 NONZERO = Need(nonzero=True)
+WHOLE = V(integral=True)
 FINITE_CHECK = V(fixed=True)  # IsNaN, IsInf: always false on the finite values the search keeps
 SIGNED = ("float32", "float64", "float16", "int8", "int32", "int64")
 
@@ -223,7 +224,7 @@ unary("Log", torch.log, domain=lambda x: above(x, LOG_MIN), need=Need(LOG_MIN))
 unary("Sqrt", torch.sqrt, domain=lambda x: above(x, MARGIN), image=V(0), keeps_zero=True, need=Need(MARGIN))
 unary("Abs", torch.abs, NUMERIC, domain=no_overflow(torch.abs), image=V(0), keeps_zero=True)
 unary("Neg", torch.neg, SIGNED, domain=no_overflow(torch.neg), keeps_zero=True)
-unary("Sign", torch.sign, NUMERIC, domain=floats_only(off_zero), image=V(-1, 1), keeps_zero=True)
+unary("Sign", torch.sign, NUMERIC, domain=floats_only(off_zero), image=V(-1, 1, integral=True), keeps_zero=True)
 unary("Sin", torch.sin, image=V(-1, 1), keeps_zero=True)
 unary("Cos", torch.cos, image=V(-1, 1))
 unary("Tan", torch.tan, domain=away_from_poles, keeps_zero=True)
@@ -236,9 +237,9 @@ unary("Asinh", torch.asinh, keeps_zero=True)
 unary("Acosh", torch.acosh, domain=lambda x: above(x, 1 + MARGIN), image=V(0), need=Need(1 + MARGIN))
 unary("Atanh", torch.atanh, domain=inside_unit_interval, keeps_zero=True, need=UNIT)
 unary("Erf", torch.erf, image=V(-1, 1), keeps_zero=True)
-unary("Floor", torch.floor, domain=away_from_integers, keeps_zero=True)
-unary("Ceil", torch.ceil, domain=away_from_integers, keeps_zero=True)
-unary("Round", torch.round, domain=away_from_halves, keeps_zero=True)
+unary("Floor", torch.floor, domain=away_from_integers, image=WHOLE, keeps_zero=True)
+unary("Ceil", torch.ceil, domain=away_from_integers, image=WHOLE, keeps_zero=True)
+unary("Round", torch.round, domain=away_from_halves, image=WHOLE, keeps_zero=True)
 unary("Reciprocal", torch.reciprocal, domain=away_from_zero, need=NONZERO)
 unary("Identity", torch.clone, ALL, moves_values=True)
 unary("IsNaN", torch.isnan, out_dtype="bool", image=FINITE_CHECK)
@@ -360,12 +361,12 @@ def cast_domain(x: torch.Tensor, target: torch.dtype) -> torch.Tensor:
 def cast_values(x: V, target: str) -> V:
     """Truncation to an integer keeps bounds but turns (-1, 1) into zeros; bool keeps only zeros."""
     if dtype(target).is_bool:
-        return V(0, 1, zeros=x.zeros, fixed=x.fixed)
+        return V(0, 1, zeros=x.zeros, fixed=x.fixed, integral=True)
     if dtype(target).is_float:
         return x
     if x.low > -1 and x.high < 1:
-        return V(0, 0, zeros=True, fixed=True)
-    return V(math.trunc(x.low) if math.isfinite(x.low) else x.low, x.high, x.zeros, fixed=x.fixed)
+        return V(0, 0, zeros=True, fixed=True, integral=True)
+    return V(math.trunc(x.low) if math.isfinite(x.low) else x.low, x.high, x.zeros, fixed=x.fixed, integral=True)
 
 
 @register

@@ -12,7 +12,7 @@ import z3
 
 from fuzzer.ir import TensorType
 from specs.axis import log_softmax_spread
-from specs.base import MAX_RANK, AbsTensor, OpSpec, Symbols, register
+from specs.base import MAX_RANK, AbsTensor, Need, OpSpec, Symbols, register
 from specs.elementwise import MARGIN
 from specs.reduce import FLOATS
 
@@ -32,6 +32,7 @@ class ClassLoss(OpSpec):
     ranks = tuple(r for x in range(2, MAX_RANK + 1) for r in ((x, x - 1), (x, x - 1, 1)))
     dtypes = tuple(combo for t in FLOATS for i in INDEX_TYPES for combo in ((t, i), (t, i, t)))
     leaf_inputs = (1,)
+    needs: ClassVar[dict[int, Need]] = {2: Need(nonzero=True)}  # a weighted mean divides by the weights
     torch_loss: ClassVar[Callable[..., torch.Tensor]]
 
     @classmethod

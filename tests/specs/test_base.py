@@ -44,3 +44,9 @@ def test_union_keeps_forced_zeros_and_widens_bounds() -> None:
     assert padded == Values(0, 2, zeros=True)
     assert not padded.meets(LOG)
     assert Values(1, 2).union(constant(-1.5)) == Values(-1.5, 2)
+
+
+def test_whole_numbers_cannot_serve_a_need_that_only_zero_fits() -> None:
+    sign = Values(-1, 1, integral=True)  # Sign, Round or a cast to int
+    assert not sign.meets(UNIT)
+    assert sign.meets(DIVISOR) and Values(integral=True).meets(ACOSH)
