@@ -19,12 +19,18 @@ class AlongAxis(OpSpec):
 
     ranks = POSITIVE_RANKS
     dtypes = tuple((t,) for t in FLOATS)
+    # Softmax, Hardmax, ArgMax... of a one-element axis are constants (1, 0) that hide whatever reads them.
+    min_axis_dim: ClassVar[int] = 1
 
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
         rank = inputs[0].rank
         axis = rng.randrange(rank)
         return {"axis": axis, "spelled_axis": spell_axis(rng, axis, rank)}
+
+    def requires(self, inputs: list[AbsTensor]) -> list[z3.BoolRef]:
+        dim = inputs[0].shape[self.attrs["axis"]]
+        return [dim >= type(self).min_axis_dim] if type(self).min_axis_dim > 1 else []
 
     def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
         return [AbsTensor(list(inputs[0].shape), inputs[0].dtype)]
@@ -51,6 +57,7 @@ class ArgExtreme(AlongAxis):
 
     dtypes = tuple((t,) for t in ORDERED)
     largest: ClassVar[bool]
+    min_axis_dim = 2
 
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
@@ -99,6 +106,7 @@ class ArgMin(ArgExtreme):
 @register
 class Softmax(AlongAxis):
     onnx_op = "Softmax"
+    min_axis_dim = 2
 
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         return torch.softmax(x, self.attrs["axis"])
@@ -115,6 +123,7 @@ def log_softmax_spread(x: torch.Tensor, axis: int) -> torch.Tensor:
 @register
 class LogSoftmax(AlongAxis):
     onnx_op = "LogSoftmax"
+    min_axis_dim = 2
 
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         return torch.log_softmax(x, self.attrs["axis"])
@@ -131,13 +140,14 @@ class Hardmax(AlongAxis):
     """1 at the first maximum along the axis, 0 elsewhere; the maximum is kept clear of ties."""
 
     onnx_op = "Hardmax"
+    min_axis_dim = 2
 
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         axis = self.attrs["axis"]
         return torch.zeros_like(x).scatter(axis, x.argmax(axis, keepdim=True), 1.0)
 
     def values(self, inputs: list[Values]) -> list[Values]:
-        return [Values(0, 1, zeros=True)]
+        return [Values(0, 1, zeros=True, integral=True)]
 
     def domain_loss(self, x: torch.Tensor) -> torch.Tensor | None:
         return extreme_gap(x, self.attrs["axis"])

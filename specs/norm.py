@@ -214,6 +214,7 @@ class LpNormalization(AlongAxis):
     """x / ||x||_p along one axis, p in {1, 2}; the norm is kept away from zero."""
 
     onnx_op = "LpNormalization"
+    min_axis_dim = 2
     needs: ClassVar[dict[int, Need]] = {0: Need(nonzero=True)}
 
     @classmethod

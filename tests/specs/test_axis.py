@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from fuzzer.generate import GenOptions, generate
 from specs import REGISTRY
 from tests.specs.single_node import run_both
 
@@ -67,3 +68,11 @@ def test_float_near_ties_of_the_extreme_are_out_of_domain() -> None:
     loss = spec.domain_loss(x)
     loss.backward()
     assert loss.item() > 0 and x.grad[0, 1] != 0
+
+
+@pytest.mark.parametrize("op", ["Softmax", "LogSoftmax", "Hardmax", "ArgMax", "ArgMin", "LpNormalization"])
+def test_ops_that_turn_a_one_element_axis_into_a_constant_never_get_one(op: str) -> None:
+    for seed in range(30):
+        graph = generate(seed, GenOptions(max_nodes=1, ops=(op,), dtypes=("float32",), max_dim=3))
+        node = graph.nodes[0]
+        assert graph.types[node.inputs[0]].shape[node.attrs["axis"]] >= 2, graph.text()
