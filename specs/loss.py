@@ -44,6 +44,7 @@ class ClassLoss(OpSpec):
     def requires(self, inputs: list[AbsTensor]) -> list[z3.BoolRef]:
         scores, target = inputs[0].shape, inputs[1].shape
         cons = [t == s for t, s in zip(target, [scores[0], *scores[2:]])]
+        cons.append(scores[1] >= 2)  # one class: every log-probability is 0, the loss a constant
         if len(inputs) == 3:
             cons.append(inputs[2].shape[0] == scores[1])
         return cons

@@ -17,6 +17,7 @@ from specs.base import (
     OnnxEmitter,
     OpSpec,
     Symbols,
+    Values,
     product,
     register,
     sample_axes,
@@ -100,6 +101,8 @@ class Reduce(OpSpec):
     torch_fn: ClassVar[ReduceFn]
     domain: ClassVar[ReduceDomain | None] = None
     int_count_limit: ClassVar[int | None] = None  # most elements one integer result may combine
+    keeps_bounds: ClassVar[bool] = False  # the result lies between the smallest and largest input
+    image: ClassVar[Values] = Values()
 
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
@@ -156,6 +159,10 @@ class Reduce(OpSpec):
         domain = type(self).domain
         return domain(x, self.reduced_axes(x.dim())) if domain else None
 
+    def values(self, inputs: list[Values]) -> list[Values]:
+        x = inputs[0]
+        return [Values(x.low, x.high) if type(self).keeps_bounds else type(self).image]
+
 
 def reduce_op(
     name: str,
@@ -164,6 +171,7 @@ def reduce_op(
     domain: ReduceDomain | None = None,
     int_count_limit: int | None = None,
     need: Need | None = None,
+    **fields: Any,
 ) -> type[OpSpec]:
     """Declare and register one Reduce* spec; `need` mirrors `domain` for the generator."""
     attrs = {
@@ -173,6 +181,7 @@ def reduce_op(
         "domain": staticmethod(domain) if domain else None,
         "int_count_limit": int_count_limit,
         "needs": {0: need} if need else {},
+        **fields,
         "__module__": __name__,
     }
     return register(type(name, (Reduce,), attrs))
@@ -197,12 +206,12 @@ def sum_square(x: torch.Tensor, dims: list[int], keepdim: bool) -> torch.Tensor:
 # Integer L2/LogSum/LogSumExp would truncate a transcendental result, which ONNX leaves undefined
 # and which flips on rounding noise; those rows are float-only.
 reduce_op("ReduceSum", torch.sum, SUMMABLE, sum_fits)
-reduce_op("ReduceMean", mean, SUMMABLE, sum_fits)
-reduce_op("ReduceMax", torch.amax, ORDERED)
-reduce_op("ReduceMin", torch.amin, ORDERED)
+reduce_op("ReduceMean", mean, SUMMABLE, sum_fits, keeps_bounds=True)
+reduce_op("ReduceMax", torch.amax, ORDERED, keeps_bounds=True)
+reduce_op("ReduceMin", torch.amin, ORDERED, keeps_bounds=True)
 reduce_op("ReduceProd", prod, SUMMABLE, product_fits, int_count_limit=MAX_INT_PRODUCT_COUNT)
 reduce_op("ReduceLogSumExp", torch.logsumexp, FLOATS, exp_sum_fits)
-reduce_op("ReduceL1", l1, SUMMABLE, sum_fits)
-reduce_op("ReduceL2", l2, FLOATS, squares_fit)
-reduce_op("ReduceSumSquare", sum_square, SUMMABLE, squares_fit)
+reduce_op("ReduceL1", l1, SUMMABLE, sum_fits, image=Values(0))
+reduce_op("ReduceL2", l2, FLOATS, squares_fit, image=Values(0))
+reduce_op("ReduceSumSquare", sum_square, SUMMABLE, squares_fit, image=Values(0))
 reduce_op("ReduceLogSum", log_sum, FLOATS, positive_sum, need=Need(LOG_MIN))  # a positive sum: positive terms
