@@ -11,21 +11,42 @@ import torch
 from fuzzer.dtypes import FLOATS, INTS, SIGNED_INTS
 from fuzzer.ir import TensorType
 from specs.base import AbsTensor, Need, Symbols, register, same_dtype
-from specs.elementwise import NONZERO, Broadcasting, away_from_integers, away_from_zero, binary, no_overflow
+from specs.elementwise import (
+    MARGIN,
+    NONZERO,
+    Broadcasting,
+    away_from_integers,
+    away_from_zero,
+    binary,
+    no_overflow,
+    representable,
+    unsigned,
+)
 
 MAX_DIVISOR = 5
 
 
+def quotient(a: torch.Tensor, b: torch.Tensor, where_zero: float) -> torch.Tensor:
+    """a / b where b is clear of zero, `where_zero` elsewhere: a loss on an infinite quotient would
+    be infinite, and its gradient NaN, hiding the step that moves b off zero."""
+    clear = unsigned(b) >= MARGIN
+    return torch.where(clear, a / torch.where(clear, b, torch.ones_like(b)), where_zero)
+
+
 def fmod_domain(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """fmod jumps where a/b crosses an integer; keep the quotient off integers and b off zero."""
-    return away_from_zero(b) + away_from_integers(a / b)
+    return away_from_zero(b) + away_from_integers(quotient(a, b, 0.5))
+
+
+def div_domain(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return away_from_zero(b) + representable(quotient(a.double(), b.double(), 0.0), a.dtype)
 
 
 binary(
     "Div",
     torch.div,
     FLOATS,
-    domain=lambda a, b: away_from_zero(b) + no_overflow(torch.div)(a, b),
+    domain=div_domain,
     needs={1: NONZERO},
     keeps_zero=True,
 )

@@ -48,6 +48,13 @@ NEEDS_SEARCH = {
     "relu before log": build(
         {"x": float32(4, 6), "y": float32(4, 6)}, [("Add", ["x", "y"], {}), ("Relu", ["t0"], {}), ("Log", ["t1"], {})]
     ),
+    "mod by a saturated hard sigmoid": build(
+        {"x": float32(7, 1, 5), "y": float32(7, 1, 5)},
+        [("HardSigmoid", ["x"], {"alpha": None, "beta": 0.25}), ("Mod", ["y", "t0"], {})],
+    ),
+    "div by a saturated relu": build(
+        {"x": float32(6, 6), "y": float32(6, 6)}, [("Relu", ["x"], {}), ("Div", ["y", "t0"], {})]
+    ),
     "reciprocal across its pole": build(
         {"x": float32(40), "y": float32(40)},
         [("Mul", ["x", "y"], {}), ("Reciprocal", ["t0"], {}), ("Sqrt", ["t1"], {})],
