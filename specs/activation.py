@@ -66,11 +66,11 @@ def shrink_domain(x: torch.Tensor, bias: float, lambd: float) -> torch.Tensor:
 
 
 unary("Softplus", F.softplus, domain=no_exp_overflow, image=Values(0))
-unary("Softsign", F.softsign, image=Values(-1, 1), keeps_zero=True)
+unary("Softsign", F.softsign, image=Values(-1, 1), keeps_sign=True)
 unary("HardSwish", F.hardswish, keeps_zero=True)
-unary("Mish", F.mish, keeps_zero=True)
-unary("Elu", F.elu, keeps_zero=True, params={"alpha": Param(1.0, (0.25, 0.5, 2.0))})
-unary("Celu", F.celu, ("float32",), keeps_zero=True, params={"alpha": Param(1.0, (0.25, 0.5, 2.0))})
+unary("Mish", F.mish, keeps_sign=True)
+unary("Elu", F.elu, keeps_sign=True, params={"alpha": Param(1.0, (0.25, 0.5, 2.0))})
+unary("Celu", F.celu, ("float32",), keeps_sign=True, params={"alpha": Param(1.0, (0.25, 0.5, 2.0))})
 unary(
     "LeakyRelu",
     lambda x, alpha: F.leaky_relu(x, alpha),
@@ -80,7 +80,7 @@ unary(
 unary(
     "Selu",
     selu,
-    keeps_zero=True,
+    keeps_sign=True,
     params={"alpha": Param(SELU_ALPHA, (0.5, 1.0, 2.0)), "gamma": Param(SELU_GAMMA, (0.5, 1.0, 2.0))},
 )
 unary(

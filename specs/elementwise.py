@@ -134,6 +134,7 @@ class TableOp(OpSpec):
     params: ClassVar[dict[str, Param]] = {}
     image: ClassVar[V] = V()  # bounds of f whatever its inputs
     keeps_zero: ClassVar[bool] = False  # f is zero where an input is, so forced zeros survive it
+    keeps_sign: ClassVar[bool] = False  # f(x) has the sign of x (or its opposite): mixed signs stay mixed
 
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
@@ -156,7 +157,8 @@ class TableOp(OpSpec):
         cls = type(self)
         if cls.moves_values:
             return [inputs[0]]
-        return [replace(cls.image, zeros=cls.keeps_zero and any(v.zeros for v in inputs))]
+        zeros = (cls.keeps_zero or cls.keeps_sign) and any(v.zeros for v in inputs)
+        return [replace(cls.image, zeros=zeros, centered=cls.keeps_sign and inputs[0].centered)]
 
     def domain_loss(self, *xs: torch.Tensor) -> torch.Tensor | None:
         domain = type(self).domain
@@ -191,6 +193,7 @@ def unary(
     params: dict[str, Param] | None = None,
     image: V = V(),
     keeps_zero: bool = False,
+    keeps_sign: bool = False,
     need: Need | None = None,
     **fields: Any,
 ) -> type[OpSpec]:
@@ -205,6 +208,7 @@ def unary(
         params=params or {},
         image=image,
         keeps_zero=keeps_zero,
+        keeps_sign=keeps_sign,
         needs={0: need} if need else {},
         **fields,
     )
@@ -218,25 +222,25 @@ def is_inf(x: torch.Tensor, detect_positive: int, detect_negative: int) -> torch
 
 unary("Relu", torch.relu, SIGNED, image=V(0), keeps_zero=True)
 unary("Sigmoid", torch.sigmoid, image=V(0, 1))
-unary("Tanh", torch.tanh, image=V(-1, 1), keeps_zero=True)
+unary("Tanh", torch.tanh, image=V(-1, 1), keeps_sign=True)
 unary("Exp", torch.exp, domain=no_exp_overflow, image=V(0))
 unary("Log", torch.log, domain=lambda x: above(x, LOG_MIN), need=Need(LOG_MIN))
 unary("Sqrt", torch.sqrt, domain=lambda x: above(x, MARGIN), image=V(0), keeps_zero=True, need=Need(MARGIN))
 unary("Abs", torch.abs, NUMERIC, domain=no_overflow(torch.abs), image=V(0), keeps_zero=True)
-unary("Neg", torch.neg, SIGNED, domain=no_overflow(torch.neg), keeps_zero=True)
-unary("Sign", torch.sign, NUMERIC, domain=floats_only(off_zero), image=V(-1, 1, integral=True), keeps_zero=True)
+unary("Neg", torch.neg, SIGNED, domain=no_overflow(torch.neg), keeps_sign=True)
+unary("Sign", torch.sign, NUMERIC, domain=floats_only(off_zero), image=V(-1, 1, integral=True), keeps_sign=True)
 unary("Sin", torch.sin, image=V(-1, 1), keeps_zero=True)
 unary("Cos", torch.cos, image=V(-1, 1))
 unary("Tan", torch.tan, domain=away_from_poles, keeps_zero=True)
-unary("Asin", torch.asin, domain=inside_unit_interval, image=V(-2, 2), keeps_zero=True, need=UNIT)
+unary("Asin", torch.asin, domain=inside_unit_interval, image=V(-2, 2), keeps_sign=True, need=UNIT)
 unary("Acos", torch.acos, domain=inside_unit_interval, image=V(0, 4), need=UNIT)
-unary("Atan", torch.atan, image=V(-2, 2), keeps_zero=True)
-unary("Sinh", torch.sinh, domain=lambda x: no_exp_overflow(x.abs()), keeps_zero=True)
+unary("Atan", torch.atan, image=V(-2, 2), keeps_sign=True)
+unary("Sinh", torch.sinh, domain=lambda x: no_exp_overflow(x.abs()), keeps_sign=True)
 unary("Cosh", torch.cosh, domain=lambda x: no_exp_overflow(x.abs()), image=V(1))
-unary("Asinh", torch.asinh, keeps_zero=True)
+unary("Asinh", torch.asinh, keeps_sign=True)
 unary("Acosh", torch.acosh, domain=lambda x: above(x, 1 + MARGIN), image=V(0), need=Need(1 + MARGIN))
-unary("Atanh", torch.atanh, domain=inside_unit_interval, keeps_zero=True, need=UNIT)
-unary("Erf", torch.erf, image=V(-1, 1), keeps_zero=True)
+unary("Atanh", torch.atanh, domain=inside_unit_interval, keeps_sign=True, need=UNIT)
+unary("Erf", torch.erf, image=V(-1, 1), keeps_sign=True)
 unary("Floor", torch.floor, domain=away_from_integers, image=WHOLE, keeps_zero=True)
 unary("Ceil", torch.ceil, domain=away_from_integers, image=WHOLE, keeps_zero=True)
 unary("Round", torch.round, domain=away_from_halves, image=WHOLE, keeps_zero=True)

@@ -113,3 +113,18 @@ def test_a_leaf_never_serves_two_readers_with_disjoint_needs() -> None:
     for seed in range(40):
         graph = generate(seed, GenOptions(max_nodes=8, ops=("Acosh", "Asin"), dtypes=("float32",)))
         assert not set(readers(graph, "Acosh")) & set(readers(graph, "Asin")), graph.text()
+
+
+def test_mixed_signs_survive_sign_keeping_activations() -> None:
+    ops = ("MeanVarianceNormalization", "Celu", "Tanh", "Log", "Transpose")
+    read = 0
+    for seed in range(40):
+        graph = generate(seed, GenOptions(max_nodes=8, ops=ops, dtypes=("float32",)))
+        made_by = producers(graph)
+        for name in readers(graph, "Log"):
+            chain = name
+            while made_by.get(chain) in ("Celu", "Tanh", "Transpose"):
+                chain = next(node.inputs[0] for node in graph.nodes if chain in node.outputs)
+            read += 1
+            assert made_by.get(chain) != "MeanVarianceNormalization", graph.text()
+    assert read > 10
