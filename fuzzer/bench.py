@@ -12,7 +12,7 @@ import torch
 
 from fuzzer.generate import GenOptions, generate
 from fuzzer.search import SearchOptions, search_values
-from fuzzer.values import ValueResult, sample_values
+from fuzzer.values import ValueResult, fixed_outputs, sample_values
 
 METHODS = ("search", "random")
 WARMUP_CASES = 8  # first calls of torch ops pay one-off costs that would skew the first size's times
@@ -27,7 +27,7 @@ class _Tally:
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
     negative: list[float] = field(default_factory=list)
-    constant: list[float] = field(default_factory=list)  # per finite case, the share of its outputs that are constant
+    constant: list[float] = field(default_factory=list)  # per finite case: share of varying outputs held constant
 
     def add(self, result: ValueResult, outputs: int, cpu_seconds: float) -> None:
         self.finite.append(result.finite)
@@ -35,7 +35,7 @@ class _Tally:
         self.cpu.append(cpu_seconds)
         self.negative.append(result.negative_share)
         if result.finite:
-            self.constant.append(result.constant_outputs / outputs)
+            self.constant.append(result.constant_outputs / outputs if outputs else 0.0)
 
     def figures(self) -> dict[str, float]:
         wall_ms, cpu_ms = np.asarray(self.wall) * 1000, np.asarray(self.cpu) * 1000
@@ -98,13 +98,14 @@ def _run_cases(
     for index in range(cases):
         case_seed = int(np.random.SeedSequence([seed, options.max_nodes, index]).generate_state(1)[0])
         graph = generate(case_seed, options)
+        varying = len(graph.outputs) - len(fixed_outputs(graph))  # outputs input values can change
         try:
             clock = time.process_time()
             searched = search_values(graph, case_seed, search)
-            tallies["search"].add(searched, len(graph.outputs), time.process_time() - clock)
+            tallies["search"].add(searched, varying, time.process_time() - clock)
             clock = time.process_time()
             sampled = sample_values(graph, case_seed, UNLIMITED_ATTEMPTS, time_budget=searched.seconds)
-            tallies["random"].add(sampled, len(graph.outputs), time.process_time() - clock)
+            tallies["random"].add(sampled, varying, time.process_time() - clock)
         except RuntimeError:
             skipped += 1  # torch rejects the graph: a spec bug the spec suite reports, not a value problem
             continue
@@ -132,6 +133,7 @@ def render_table(report: dict[str, dict[str, Any]]) -> str:
         "times are per case: wall is elapsed time, cpu the process's CPU time (the machine is shared)",
         "negative: share of negative values among the float inputs and weights, averaged over cases",
         "constant: finite cases whose every output holds one value; some const: those with at least one such",
-        "output; const outs: share of outputs holding one value, averaged over finite cases",
+        "output; const outs: share of outputs holding one value, averaged over finite cases. Outputs that",
+        "shapes and attributes alone decide (IsNaN of finite values, Dropout's mask) are not counted",
     ]
     return "\n".join(lines)

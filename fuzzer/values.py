@@ -12,6 +12,7 @@ import torch
 from fuzzer.dtypes import dtype
 from fuzzer.ir import Graph, TensorType
 from fuzzer.materialize import run_torch, spec_of
+from specs.base import Values
 
 FLOAT_RANGE = 3.0
 INT_RANGE = 5
@@ -98,12 +99,27 @@ def negative_share(graph: Graph, values: dict[str, np.ndarray]) -> float:
     return float(sum(int((v < 0).sum()) for v in floats) / total) if total else 0.0
 
 
+def fixed_outputs(graph: Graph) -> set[str]:
+    """Graph outputs that shapes and attributes alone decide (IsNaN of finite values, Dropout's mask,
+    ConstantOfShape): constant by construction, not for want of better values."""
+    values = {name: Values() for name in graph.leaves}
+    for node in graph.nodes:
+        values.update(
+            zip(node.outputs, spec_of(node).output_values([values[n] for n in node.inputs], len(node.outputs)))
+        )
+    return {name for name in graph.outputs if values[name].fixed}
+
+
 def constant_outputs(graph: Graph, tensors: dict[str, torch.Tensor]) -> list[str]:
-    """Graph outputs with several elements that hold one value everywhere: zeroed, saturated, all False."""
+    """Graph outputs with several elements that hold one value everywhere (zeroed, saturated, all
+    False) although input values could vary them."""
+    fixed = fixed_outputs(graph)
     return [
         name
         for name in graph.outputs
-        if tensors[name].numel() > 1 and bool((tensors[name] == tensors[name].reshape(-1)[0]).all())
+        if name not in fixed
+        and tensors[name].numel() > 1
+        and bool((tensors[name] == tensors[name].reshape(-1)[0]).all())
     ]
 
 

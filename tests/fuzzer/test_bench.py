@@ -29,4 +29,4 @@ def test_bench_reports_both_methods_per_graph_size() -> None:
         assert row["search"]["finite"] >= row["random"]["finite"]
     table = render_table(report)
     assert table.splitlines()[0].split()[:3] == ["nodes", "method", "finite"]
-    assert len(table.splitlines()) == 1 + 2 * len(METHODS) + 4
+    assert len(table.splitlines()) == 1 + 2 * len(METHODS) + 5
