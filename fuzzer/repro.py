@@ -173,8 +173,8 @@ signal.alarm({timeout})
 try:
     actual = run_model()
 except Exception as error:
-    if ERROR not in (None, type(error).__name__):
-        print(f"dlfuzz-repro: a different error than reported ({{ERROR}}): {{type(error).__name__}}: {{error}}")
+    if SYMPTOM == "mismatch" or ERROR not in (None, type(error).__name__):
+        print(f"dlfuzz-repro: not the reported {{SYMPTOM}} ({{ERROR}}): {{type(error).__name__}}: {{error}}")
         sys.exit(2)
     bug(f"{{type(error).__name__}}: {{error}}")
 signal.alarm(0)
@@ -221,9 +221,21 @@ def run_model():
         executable = tvm.compile(mod, target="llvm")
     vm = relax.VirtualMachine(executable, tvm.cpu())
     result = vm["main"](*(tvm.runtime.tensor(inputs[i.name]) for i in model.graph.input))
-    results = [result] if hasattr(result, "numpy") else list(result)
-    arrays = [r.numpy() for r in results]
+    results = list(result) if isinstance(result, tvm.ir.Array) else [result]
+    arrays = [as_array(r) for r in results]
     return {o.name: (list(a.shape), str(a.dtype), a.ravel().tolist()) for o, a in zip(model.graph.output, arrays)}
+
+
+def as_array(value):
+    # Relax returns a Shape output as a shape value and one element of it as an int: int64 tensors in ONNX
+    import numpy as np
+    import tvm
+
+    if isinstance(value, tvm.runtime.ShapeTuple):
+        return np.array(list(value), dtype=np.int64)
+    if isinstance(value, int):
+        return np.array(value, dtype=np.int64)
+    return value.numpy()
 """,
 }
 

@@ -77,6 +77,25 @@ def test_repro_runs_isolated_exits_0_on_a_correct_system_and_1_while_the_bug_sho
         assert "numpy" not in (tmp_path / "repro.py").read_text(), "torch alone must do"
 
 
+def test_tvm_repro_reads_shape_valued_outputs(tmp_path: Path) -> None:
+    """Relax returns Shape as a shape value and Squeeze(Shape) as an int: the repro reads both."""
+    shape, scalar = TensorType((1,), "int64"), TensorType((), "int64")
+    squeeze = Node("Squeeze", ["s"], ["y"], {"axes": [0], "spelled": [0]})
+    nodes = [Node("Shape", ["x"], ["s"], {"start": None, "end": None}), squeeze]
+    graph = Graph(["x"], [], nodes, ["s", "y"], {"x": TensorType((5,), "float32"), "s": shape, "y": scalar})
+    case = TestCase(graph, {"x": np.zeros(5, np.float32)}, {"id": "000001", "seed": 1})
+    right = {"s": np.array([5]), "y": np.array(5)}
+    outcomes = {name: Outcome("ok", right) for name in ("eager", "ort-noopt")}
+    outcomes["tvm"] = Outcome("ok", {"s": right["s"], "y": np.array(6)})
+    infos = {name: INFOS[name] for name in outcomes}
+    finding = refine(case, outcomes, judge(outcomes, infos), infos).findings[0]
+    meta = write_bug(tmp_path, "sig", finding, case, outcomes, infos)
+    assert meta["repro"]["exit_code"] == 0, meta["repro"]["output"]  # TVM gets this graph right
+    (tmp_path / "inputs.npz").unlink()
+    broken = run_repro(tmp_path, "tvm", "mismatch")
+    assert broken["exit_code"] == 2 and not broken["reproduced"], "an error is not the wrong result reported"
+
+
 def test_report_has_title_versions_measures_graph_picture_and_repro_status(tmp_path: Path) -> None:
     case = small_case()
     outcomes, finding, infos = planted_mismatch(case, "ort")
