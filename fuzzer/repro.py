@@ -134,6 +134,7 @@ Exit status 1 while the bug is present ({symptom}), 0 once it is fixed, 2 on a d
 """
 
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -164,16 +165,29 @@ def compare(actual):
 
 
 def bug(text):
-    print(f"{marker}: {{text}}"[:3000])
+    print(f"{marker}: {{text}}"[:3000], flush=True)
     sys.exit(1)
 
 
+def survive_death():
+    """A bug that kills the process: the model runs in a forked child, and its death is reported."""
+    child = os.fork()
+    if child == 0:
+        return
+    _, status = os.waitpid(child, 0)
+    if os.WIFSIGNALED(status):
+        bug(f"the process died of {{signal.Signals(os.WTERMSIG(status)).name}}")
+    sys.exit(os.WEXITSTATUS(status))
+
+
+if SYMPTOM == "died":
+    survive_death()
 signal.signal(signal.SIGALRM, lambda *_: bug("no result after {timeout} s"))
 signal.alarm({timeout})
 try:
     actual = run_model()
 except Exception as error:
-    if SYMPTOM == "mismatch" or ERROR not in (None, type(error).__name__):
+    if SYMPTOM != "crash" or ERROR not in (None, type(error).__name__):
         print(f"dlfuzz-repro: not the reported {{SYMPTOM}} ({{ERROR}}): {{type(error).__name__}}: {{error}}")
         sys.exit(2)
     bug(f"{{type(error).__name__}}: {{error}}")

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -13,11 +15,11 @@ from fuzzer.cli import main
 from fuzzer.ir import Graph, Node, TensorType
 from fuzzer.picture import graph_svg
 from fuzzer.report import render_summary, write_bug
-from fuzzer.repro import run_repro
+from fuzzer.repro import run_repro, write_repro
 from fuzzer.testcase import TestCase
 from fuzzer.values import evaluate
 from oracles.base import BackendInfo, Outcome
-from oracles.compare import judge
+from oracles.compare import Finding, judge
 
 INFOS = {
     "eager": BackendInfo("eager", "torch", True, "2", "x"),
@@ -94,6 +96,18 @@ def test_tvm_repro_reads_shape_valued_outputs(tmp_path: Path) -> None:
     (tmp_path / "inputs.npz").unlink()
     broken = run_repro(tmp_path, "tvm", "mismatch")
     assert broken["exit_code"] == 2 and not broken["reproduced"], "an error is not the wrong result reported"
+
+
+def test_a_repro_of_a_death_exits_1_itself_rather_than_dying(tmp_path: Path) -> None:
+    """Exit status 1 while the bug is present holds for a process-killing bug too."""
+    died = Finding("ort", "died", outcome=Outcome("died", phase="run", exc_type="SIGFPE", message="ended"))
+    write_repro(tmp_path, died, small_case(), None)
+    source = (tmp_path / "repro.py").read_text()
+    fatal = "def run_model():\n    os.kill(os.getpid(), signal.SIGFPE)\n"
+    (tmp_path / "repro.py").write_text(source.replace("def run_model():\n", fatal, 1))
+    done = subprocess.run([sys.executable, "repro.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "bug present" in done.stdout and "SIGFPE" in done.stdout, done
+    assert run_repro(tmp_path, "ort", "died")["reproduced"]
 
 
 def test_report_has_title_versions_measures_graph_picture_and_repro_status(tmp_path: Path) -> None:
