@@ -134,6 +134,7 @@ Exit status 1 while the bug is present ({symptom}), 0 once it is fixed, 2 on a d
 """
 
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -164,17 +165,30 @@ def compare(actual):
 
 
 def bug(text):
-    print(f"{marker}: {{text}}"[:3000])
+    print(f"{marker}: {{text}}"[:3000], flush=True)
     sys.exit(1)
 
 
+def survive_death():
+    """A bug that kills the process: the model runs in a forked child, and its death is reported."""
+    child = os.fork()
+    if child == 0:
+        return
+    _, status = os.waitpid(child, 0)
+    if os.WIFSIGNALED(status):
+        bug(f"the process died of {{signal.Signals(os.WTERMSIG(status)).name}}")
+    sys.exit(os.WEXITSTATUS(status))
+
+
+if SYMPTOM == "died":
+    survive_death()
 signal.signal(signal.SIGALRM, lambda *_: bug("no result after {timeout} s"))
 signal.alarm({timeout})
 try:
     actual = run_model()
 except Exception as error:
-    if ERROR not in (None, type(error).__name__):
-        print(f"dlfuzz-repro: a different error than reported ({{ERROR}}): {{type(error).__name__}}: {{error}}")
+    if SYMPTOM != "crash" or ERROR not in (None, type(error).__name__):
+        print(f"dlfuzz-repro: not the reported {{SYMPTOM}} ({{ERROR}}): {{type(error).__name__}}: {{error}}")
         sys.exit(2)
     bug(f"{{type(error).__name__}}: {{error}}")
 signal.alarm(0)
@@ -221,9 +235,21 @@ def run_model():
         executable = tvm.compile(mod, target="llvm")
     vm = relax.VirtualMachine(executable, tvm.cpu())
     result = vm["main"](*(tvm.runtime.tensor(inputs[i.name]) for i in model.graph.input))
-    results = [result] if hasattr(result, "numpy") else list(result)
-    arrays = [r.numpy() for r in results]
+    results = list(result) if isinstance(result, tvm.ir.Array) else [result]
+    arrays = [as_array(r) for r in results]
     return {o.name: (list(a.shape), str(a.dtype), a.ravel().tolist()) for o, a in zip(model.graph.output, arrays)}
+
+
+def as_array(value):
+    # Relax returns a Shape output as a shape value and one element of it as an int: int64 tensors in ONNX
+    import numpy as np
+    import tvm
+
+    if isinstance(value, tvm.runtime.ShapeTuple):
+        return np.array(list(value), dtype=np.int64)
+    if isinstance(value, int):
+        return np.array(value, dtype=np.int64)
+    return value.numpy()
 """,
 }
 

@@ -43,9 +43,27 @@ _CULPRITS = [
 ]
 
 
+_RELAX_CALL = re.compile(r"\bR\.[\w.]+\(")
+
+
+def strip_relax_calls(text: str) -> str:
+    """Relax expressions TVM prints in type errors (R.subtract(R.const(1.0, "float32"), lv6)) become
+    EXPR: which call a converter happened to emit is not the defect; the message template is."""
+    parts, position = [], 0
+    while found := _RELAX_CALL.search(text, position):
+        depth, end = 1, found.end()
+        while end < len(text) and depth:
+            depth += {"(": 1, ")": -1}.get(text[end], 0)
+            end += 1
+        parts += [text[position : found.start()], "EXPR"]
+        position = end
+    return "".join(parts) + text[position:]
+
+
 def normalize_message(message: str) -> str:
-    """Strip what varies between occurrences of one bug: numbers, addresses, paths, names."""
-    text = message.strip()
+    """Strip what varies between occurrences of one bug: numbers, addresses, paths, names, the
+    Relax expressions a type error prints."""
+    text = strip_relax_calls(message.strip())
     for pattern, replacement in _NORMALIZERS:
         text = pattern.sub(replacement, text)  # type: ignore[arg-type]
     return text[:300]

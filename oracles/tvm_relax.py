@@ -48,7 +48,10 @@ class TvmRelax(OnnxBackend):
 
 
 def _as_array(value: Any) -> np.ndarray:
-    """Relax returns an ONNX Shape output as a shape value, not a tensor; both become int64 arrays."""
+    """Relax returns an ONNX Shape output as a shape value, and one element of it as a plain int,
+    not as tensors; all become int64 arrays."""
     if isinstance(value, tvm.runtime.ShapeTuple):
         return np.array(list(value), dtype=np.int64)
+    if isinstance(value, int):
+        return np.array(value, dtype=np.int64)
     return value.numpy()

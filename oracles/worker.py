@@ -20,6 +20,7 @@ from oracles.base import PHASES, BackendInfo, Outcome, Unsupported
 from oracles.registry import load_backend
 
 LOG_TAIL_BYTES = 4000
+FAULTHANDLER_REPORT = "Fatal Python error:"
 
 
 class WorkerStartError(RuntimeError):
@@ -46,6 +47,7 @@ class BackendWorker:
         self._conn: multiprocessing.connection.Connection | None = None
         self._phase: Any = None
         self._log: Path | None = None
+        self._log_start = 0  # where the running case's output begins in the worker's log
         self._submitted_at: float | None = None
 
     @property
@@ -100,6 +102,7 @@ class BackendWorker:
             self.start()
         assert self._conn is not None
         self._phase.value = 0
+        self._log_start = self._log.stat().st_size if self._log is not None and self._log.exists() else 0
         self._conn.send(case)
         self._submitted_at = time.monotonic()
 
@@ -119,15 +122,15 @@ class BackendWorker:
             return Outcome("timeout", phase=phase, message=f"no result after {self.timeout:.0f}s", seconds=elapsed)
         self._process.join(5)
         code = self._process.exitcode
-        details = self._log_tail()
+        log = self._case_log()
         self._kill()
         return Outcome(
             "died",
             phase=phase,
             exc_type=_exit_name(code),
-            message=_death_message(code, details),
+            message=_death_message(code, log),
             seconds=elapsed,
-            details=details,
+            details=_without_module_list(log)[-LOG_TAIL_BYTES:],
         )
 
     def run(self, case: TestCase) -> Outcome:
@@ -160,6 +163,14 @@ class BackendWorker:
         data = self._log.read_bytes()[-LOG_TAIL_BYTES:]
         return data.decode(errors="replace")
 
+    def _case_log(self) -> str:
+        """What the worker printed since the running case arrived (not what earlier cases printed)."""
+        if self._log is None or not self._log.exists():
+            return ""
+        with open(self._log, "rb") as handle:
+            handle.seek(self._log_start)
+            return handle.read().decode(errors="replace")
+
 
 def _phase_name(code: int) -> str | None:
     return PHASES[code - 1] if 0 < code <= len(PHASES) else None
@@ -175,11 +186,18 @@ def _exit_name(code: int | None) -> str:
 
 
 def _death_message(code: int | None, log: str) -> str:
-    """The line of the worker's log that best says why it died."""
-    for line in reversed(log.splitlines()):
+    """The line of the case's log that best says why the worker died. faulthandler's report names
+    only the signal, and its module list runs longer in a warm worker: it is not read."""
+    before_report = log.split(FAULTHANDLER_REPORT, 1)[0]
+    for line in reversed(before_report.splitlines()):
         if any(word in line for word in ("Error", "error", "Check failed", "Assertion", "Fatal", "terminate")):
             return line.strip()[:500]
     return f"worker process ended ({_exit_name(code)})"
+
+
+def _without_module_list(log: str) -> str:
+    """The log without faulthandler's list of loaded extension modules (hundreds in a warm worker)."""
+    return "\n".join(line for line in log.splitlines() if not line.startswith("Extension modules:"))
 
 
 def _serve(ref: str, conn: multiprocessing.connection.Connection, phase: Any, memory_mb: int | None, log: str) -> None:

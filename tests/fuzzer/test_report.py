@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -13,11 +15,11 @@ from fuzzer.cli import main
 from fuzzer.ir import Graph, Node, TensorType
 from fuzzer.picture import graph_svg
 from fuzzer.report import render_summary, write_bug
-from fuzzer.repro import run_repro
+from fuzzer.repro import run_repro, write_repro
 from fuzzer.testcase import TestCase
 from fuzzer.values import evaluate
 from oracles.base import BackendInfo, Outcome
-from oracles.compare import judge
+from oracles.compare import Finding, judge
 
 INFOS = {
     "eager": BackendInfo("eager", "torch", True, "2", "x"),
@@ -75,6 +77,37 @@ def test_repro_runs_isolated_exits_0_on_a_correct_system_and_1_while_the_bug_sho
     assert "flat index" in again["output"]
     if backend == "inductor":
         assert "numpy" not in (tmp_path / "repro.py").read_text(), "torch alone must do"
+
+
+def test_tvm_repro_reads_shape_valued_outputs(tmp_path: Path) -> None:
+    """Relax returns Shape as a shape value and Squeeze(Shape) as an int: the repro reads both."""
+    shape, scalar = TensorType((1,), "int64"), TensorType((), "int64")
+    squeeze = Node("Squeeze", ["s"], ["y"], {"axes": [0], "spelled": [0]})
+    nodes = [Node("Shape", ["x"], ["s"], {"start": None, "end": None}), squeeze]
+    graph = Graph(["x"], [], nodes, ["s", "y"], {"x": TensorType((5,), "float32"), "s": shape, "y": scalar})
+    case = TestCase(graph, {"x": np.zeros(5, np.float32)}, {"id": "000001", "seed": 1})
+    right = {"s": np.array([5]), "y": np.array(5)}
+    outcomes = {name: Outcome("ok", right) for name in ("eager", "ort-noopt")}
+    outcomes["tvm"] = Outcome("ok", {"s": right["s"], "y": np.array(6)})
+    infos = {name: INFOS[name] for name in outcomes}
+    finding = refine(case, outcomes, judge(outcomes, infos), infos).findings[0]
+    meta = write_bug(tmp_path, "sig", finding, case, outcomes, infos)
+    assert meta["repro"]["exit_code"] == 0, meta["repro"]["output"]  # TVM gets this graph right
+    (tmp_path / "inputs.npz").unlink()
+    broken = run_repro(tmp_path, "tvm", "mismatch")
+    assert broken["exit_code"] == 2 and not broken["reproduced"], "an error is not the wrong result reported"
+
+
+def test_a_repro_of_a_death_exits_1_itself_rather_than_dying(tmp_path: Path) -> None:
+    """Exit status 1 while the bug is present holds for a process-killing bug too."""
+    died = Finding("ort", "died", outcome=Outcome("died", phase="run", exc_type="SIGFPE", message="ended"))
+    write_repro(tmp_path, died, small_case(), None)
+    source = (tmp_path / "repro.py").read_text()
+    fatal = "def run_model():\n    os.kill(os.getpid(), signal.SIGFPE)\n"
+    (tmp_path / "repro.py").write_text(source.replace("def run_model():\n", fatal, 1))
+    done = subprocess.run([sys.executable, "repro.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "bug present" in done.stdout and "SIGFPE" in done.stdout, done
+    assert run_repro(tmp_path, "ort", "died")["reproduced"]
 
 
 def test_report_has_title_versions_measures_graph_picture_and_repro_status(tmp_path: Path) -> None:

@@ -89,3 +89,23 @@ def test_a_constant_operand_and_a_variable_operand_normalize_alike() -> None:
     variable = "R.multiply(lv1, x0) uses datatype T.float16"
     constant = 'R.multiply(lv1, metadata["ir.GenericConst"][0]) uses datatype T.float16'
     assert normalize_message(variable) == normalize_message(constant)
+
+
+def test_the_relax_call_a_type_error_prints_is_not_part_of_the_signature() -> None:
+    """Two converters that build float32 values for a float16 graph (Selu, ThresholdedRelu) fail in
+    whatever binary op they emit: the message template says what broke, the printed call does not."""
+    selu = (
+        "Binary operators must have the same datatype for both operands.  However, "
+        'R.subtract(R.const(1.0, "float32"), lv6) uses datatype T.float32 on the LHS (Type of '
+        'R.Tensor((), dtype="float32")), and datatype T.float16 on the RHS (Type of '
+        'R.Tensor((1, 1, 1, 1), dtype="float16")).'
+    )
+    thresholded = (
+        "Binary operators must have the same datatype for both operands.  However, R.multiply(lv14, "
+        'lv12) uses datatype T.float32 on the LHS (Type of R.Tensor((6, 2), dtype="float32")), and '
+        'datatype T.float16 on the RHS (Type of R.Tensor((6, 2), dtype="float16")).'
+    )
+    assert normalize_message(selu) == normalize_message(thresholded)
+    assert "Binary operators must have the same datatype" in normalize_message(selu)
+    other = "broadcast_to expects the input shape to have the number of ndim at least as the input tensor's."
+    assert normalize_message(other) != normalize_message(selu)

@@ -118,3 +118,18 @@ class Float64Sigmoid(PlantedBug):
             if node.op != "Sigmoid" and fed_by_sigmoid and case.graph.types[node.inputs[0]].dtype != "float64":
                 raise TypeError(f"operands of {node.op} {node.outputs[0]} have different dtypes")
         return super().run(compiled, case)
+
+
+class NoisyThenSegfault(Faulty):
+    """Prints an error-looking line on its first case and runs it, then segfaults on the next:
+    a warm worker's log holds what earlier cases printed."""
+
+    name = "noisy-then-segfault"
+    cases = 0
+
+    def misbehave(self) -> None:
+        type(self).cases += 1
+        if type(self).cases == 1:
+            print("RuntimeError: a warning an earlier case printed", flush=True)
+            return
+        ctypes.string_at(0)

@@ -27,3 +27,13 @@ def test_shape_outputs_come_back_as_int64_arrays(outputs: int) -> None:
     assert result["t0"].dtype == np.int64
     if outputs == 2:
         assert result["t1"] == 6
+
+
+def test_a_scalar_taken_from_a_shape_comes_back_as_an_int64_array() -> None:
+    """Squeeze(Shape(x)) is an int64[] tensor in ONNX; Relax returns it as a plain int."""
+    nodes = [Node("Shape", ["x0"], ["t0"], SHAPE), Node("Squeeze", ["t0"], ["t1"], {"axes": [0], "spelled": [0]})]
+    types = {"x0": TensorType((5,), "float32"), "t0": TensorType((1,), "int64"), "t1": TensorType((), "int64")}
+    case = TestCase(Graph(["x0"], [], nodes, ["t1"], types), {"x0": np.zeros(5, np.float32)})
+    backend = TvmRelax()
+    result = backend.run(backend.compile(backend.convert(case), case), case)
+    assert result["t1"].dtype == np.int64 and result["t1"].shape == () and result["t1"] == 5

@@ -8,7 +8,7 @@ from fuzzer.generate import generate
 from fuzzer.testcase import TestCase
 from fuzzer.values import sample_values
 from oracles.registry import BackendNotFound, load_backend
-from oracles.worker import BackendWorker
+from oracles.worker import BackendWorker, _death_message
 
 FAULTY = "tests.oracles.faulty_backends"
 
@@ -30,6 +30,27 @@ def test_segfaulting_backend_becomes_died_outcome_and_is_replaced(case: TestCase
         assert second.status == "died" and worker.restarts == 1
     finally:
         worker.close()
+
+
+def test_a_death_is_told_by_its_own_case_not_by_what_earlier_cases_printed(case: TestCase) -> None:
+    worker = BackendWorker(f"{FAULTY}:NoisyThenSegfault", timeout=30)
+    try:
+        worker.start()
+        assert worker.run(case).status == "ok"
+        died = worker.run(case)
+        assert died.status == "died" and died.exc_type == "SIGSEGV"
+        assert died.message == "worker process ended (SIGSEGV)"
+        assert "earlier case" not in died.details and "Fatal Python error" in died.details
+    finally:
+        worker.close()
+
+
+def test_faulthandlers_report_names_only_the_signal_so_a_long_module_list_changes_nothing() -> None:
+    report = "Fatal Python error: Floating point exception\n\nCurrent thread 0x1 (most recent call first):\n"
+    short, long = report + "Extension modules: a, b (total: 2)\n", report + "Extension modules: " + "m, " * 2000
+    assert _death_message(-8, short) == _death_message(-8, long) == "worker process ended (SIGFPE)"
+    abort = "terminate called after throwing an instance of 'c10::Error'\n  what():  boom\n"
+    assert _death_message(-6, abort + report.replace("Floating point exception", "Aborted")).startswith("terminate")
 
 
 def test_hanging_backend_times_out_and_is_replaced(case: TestCase) -> None:
