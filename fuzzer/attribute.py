@@ -16,7 +16,7 @@ from fuzzer.materialize import spec_of
 from fuzzer.testcase import TestCase
 from fuzzer.values import evaluate
 from oracles.base import BackendInfo, Outcome
-from oracles.compare import TOLERANCES, Finding, Verdict, judge
+from oracles.compare import TOLERANCES, Finding, Verdict, crashes_only, judge
 from oracles.session import OracleSession
 
 AMPLIFICATION_SLACK = 16.0  # compilers may round differently from eager by a few ulps per op
@@ -177,6 +177,10 @@ def attribute(backend: str, outputs: dict[str, dict[str, np.ndarray]], estimate:
 def examine(
     session: OracleSession, case: TestCase, only: Collection[str] | None = None
 ) -> tuple[dict[str, Outcome], Verdict]:
-    """Run and judge a case, then drop what rounding explains: the one verdict every stage uses."""
+    """Run and judge a case, then drop what rounding explains: the one verdict every stage uses.
+
+    A case the input search could not make finite is judged on crashes alone."""
     outcomes, verdict = session.judge(case, only)
+    if case.meta.get("search", {}).get("finite") is False:
+        return outcomes, crashes_only(verdict)
     return outcomes, refine(case, outcomes, verdict, session.infos)

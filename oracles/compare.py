@@ -166,6 +166,17 @@ def judge(outcomes: dict[str, Outcome], infos: dict[str, BackendInfo]) -> Verdic
     return Verdict(kind, statuses, findings)
 
 
+def crashes_only(verdict: Verdict) -> Verdict:
+    """The verdict of a case whose intermediate values are not all finite: a NaN that a Max or Where
+    absorbs leaves finite outputs that any two implementations may compute differently, so only
+    crashes (and failed references) count."""
+    if verdict.kind == "invalid" and not verdict.findings:
+        return verdict  # a reference failed: our bug whatever the values
+    findings = [f for f in verdict.findings if f.symptom != "mismatch"]
+    statuses = {name: "ok" if status == "mismatch" else status for name, status in verdict.statuses.items()}
+    return Verdict("crash" if findings else "nonfinite", statuses, findings)
+
+
 def _status(outcome: Outcome) -> str:
     return "crash" if outcome.status == "error" else outcome.status
 

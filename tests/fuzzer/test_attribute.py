@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from fuzzer.attribute import float64_outputs, promote, refine
+from fuzzer.attribute import examine, float64_outputs, promote, refine
 from fuzzer.ir import Graph, Node, TensorType
 from fuzzer.testcase import TestCase
 from fuzzer.values import evaluate
 from oracles.base import BackendInfo, Outcome
 from oracles.compare import judge
+from oracles.session import OracleSession
+from tests.fuzzer.conftest import cases_with_sigmoid
 
 INFOS = {
     "eager": BackendInfo("eager", "torch", True, "1", "x"),
@@ -112,3 +114,12 @@ def test_references_apart_only_by_amplified_rounding_are_not_our_bug_and_systems
     assert refined.reason.startswith("references agree within amplified rounding")
     outcomes["ort-noopt"] = Outcome("ok", {"y": reference + np.float32(1.0)})
     assert refine(case, outcomes, judge(outcomes, INFOS), INFOS).kind == "invalid"
+
+
+def test_a_case_the_search_left_nonfinite_reports_crashes_but_no_wrong_values(planted_session: OracleSession) -> None:
+    case = cases_with_sigmoid(1)[0]
+    _, finite = examine(planted_session, case)
+    assert {f.symptom for f in finite.findings} == {"crash", "mismatch"}
+    case.meta["search"] = {"finite": False}
+    _, nonfinite = examine(planted_session, case)
+    assert nonfinite.kind == "crash" and {f.symptom for f in nonfinite.findings} == {"crash"}

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from oracles.base import BackendInfo, Outcome
-from oracles.compare import compare_outputs, judge
+from oracles.compare import compare_outputs, crashes_only, judge
 
 INFOS = {
     "eager": BackendInfo("eager", "torch", True, "1", "x"),
@@ -58,3 +58,16 @@ def test_absolute_tolerance_scales_with_the_output_magnitude() -> None:
     want = np.array([500.0, 1e-4], np.float32)
     assert compare_outputs({"y": want}, {"y": want + np.array([0, 0.1], np.float32)}) is None
     assert compare_outputs({"y": want}, {"y": want + np.array([0, 1.0], np.float32)}) is not None
+
+
+def test_a_case_with_nonfinite_intermediates_is_judged_on_crashes_alone() -> None:
+    y = np.ones(3, np.float32)
+    crash = Outcome("error", phase="compile", exc_type="E", message="boom")
+    mismatch_only = crashes_only(judge({"eager": ok(y), "ort-noopt": ok(y), "ort": ok(y * 3)}, INFOS))
+    assert mismatch_only.kind == "nonfinite" and not mismatch_only.findings and mismatch_only.statuses["ort"] == "ok"
+    both = crashes_only(judge({"eager": ok(y), "ort-noopt": ok(y), "ort": ok(y * 3), "inductor": crash}, INFOS))
+    assert both.kind == "crash" and [(f.backend, f.symptom) for f in both.findings] == [("inductor", "crash")]
+    references_apart = crashes_only(judge({"eager": ok(y), "ort-noopt": ok(y * 2), "ort": ok(y)}, INFOS))
+    assert references_apart.kind == "nonfinite"
+    failed = Outcome("error", phase="run", exc_type="E", message="boom")
+    assert crashes_only(judge({"eager": failed, "ort-noopt": ok(y), "ort": ok(y)}, INFOS)).kind == "invalid"
