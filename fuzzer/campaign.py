@@ -16,7 +16,7 @@ import numpy as np
 
 from fuzzer.attribute import examine
 from fuzzer.bugs import file_findings
-from fuzzer.generate import GenOptions, Supported, generate
+from fuzzer.generate import DrawWeight, GenOptions, generate
 from fuzzer.materialize import to_onnx
 from fuzzer.search import SearchOptions, search_values
 from fuzzer.support import Progress as ProbeProgress
@@ -115,13 +115,13 @@ def run_campaign(
         session = OracleSession(list(options.backends), options.timeout, options.memory_mb)
         session.start()
     try:
-        supported = load_or_probe(session, probe_progress).allows if options.support_matrix else None
+        weight = load_or_probe(session, probe_progress).draw_weight if options.support_matrix else None
         _write_campaign(options, session)
         started = time.monotonic()  # throughput and --time exclude start-up and the one-off support probe
         index = start_index
         with open(stats_path, "a") as stats:
             while _budget_left(options, index, time.monotonic() - started):
-                line = run_one(options, session, index, supported)
+                line = run_one(options, session, index, weight)
                 stats.write(json.dumps(line, sort_keys=True) + "\n")
                 stats.flush()
                 os.fsync(stats.fileno())
@@ -218,7 +218,7 @@ def _write_campaign(options: CampaignOptions, session: OracleSession) -> None:
 def prepare_case(
     options: GenOptions,
     seed: int,
-    supported: Supported | None = None,
+    weight: DrawWeight | None = None,
     search: SearchOptions | None = SearchOptions(),
 ) -> tuple[TestCase, list[str], dict[str, float]]:
     """Generate, validate and find values for one case; returns it with any validity problems.
@@ -227,7 +227,7 @@ def prepare_case(
     """
     seconds: dict[str, float] = {}
     clock = time.monotonic()
-    graph = generate(seed, options, supported)
+    graph = generate(seed, options, weight)
     seconds["generate"] = time.monotonic() - clock
     clock = time.monotonic()
     result = search_values(graph, seed, search) if search else sample_values(graph, seed)
@@ -241,13 +241,13 @@ def prepare_case(
 
 
 def run_one(
-    options: CampaignOptions, session: OracleSession, index: int, supported: Supported | None = None
+    options: CampaignOptions, session: OracleSession, index: int, weight: DrawWeight | None = None
 ) -> dict[str, Any]:
     """One case through every stage; returns its stats line."""
     seed = case_seed(options.seed, index)
     case_id = f"{index:06d}"
     try:
-        case, problems, seconds = prepare_case(options.gen, seed, supported, options.search)
+        case, problems, seconds = prepare_case(options.gen, seed, weight, options.search)
     except Exception as error:  # our own bug (a spec torch rejects, say): record it and go on
         problem = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
         return {

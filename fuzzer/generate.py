@@ -14,7 +14,8 @@ from fuzzer.ir import Graph, Node, TensorType
 from specs import REGISTRY
 from specs.base import AbsTensor, OpSpec, Symbols, Values, concrete, product
 
-Supported = Callable[[str, tuple[str, ...]], bool]
+# How often an op x dtype set may be drawn, from 0 (never: a backend lacks it) to 1.
+DrawWeight = Callable[[str, tuple[str, ...]], float]
 # Z3's deterministic work limit per check: without it a check on nonlinear shape arithmetic (pads,
 # strides, divisions) can run for hours; with it Z3 falls back to a solver that answers in milliseconds.
 Z3_RLIMIT = 2_000_000
@@ -66,8 +67,8 @@ class GenerationError(Exception):
     """The generator could not place a single node (e.g. an op filter nothing satisfies)."""
 
 
-def generate(seed: int, options: GenOptions = GenOptions(), supported: Supported | None = None) -> Graph:
-    """A random valid graph; deterministic in (seed, options, supported)."""
+def generate(seed: int, options: GenOptions = GenOptions(), weight: DrawWeight | None = None) -> Graph:
+    """A random valid graph; deterministic in (seed, options, weight)."""
     rng = random.Random(seed)
     context = z3.Context()
     solver = z3.Solver(ctx=context)
@@ -78,7 +79,7 @@ def generate(seed: int, options: GenOptions = GenOptions(), supported: Supported
     attempts = 0
     while len(state.nodes) < target and attempts < 30 * target:
         attempts += 1
-        _try_insert(state, rng.choice(specs), supported, attempts)
+        _try_insert(state, rng.choice(specs), weight, attempts)
     if not state.nodes:
         raise GenerationError(f"no node could be placed with ops {', '.join(s.name() for s in specs)}")
     _spread(state)
@@ -93,11 +94,9 @@ def _candidate_specs(options: GenOptions) -> list[type[OpSpec]]:
     return [REGISTRY[n] for n in names]
 
 
-def _try_insert(state: _State, cls: type[OpSpec], supported: Supported | None, attempt: int) -> bool:
+def _try_insert(state: _State, cls: type[OpSpec], weight: DrawWeight | None, attempt: int) -> bool:
     rng, options = state.rng, state.options
-    dtype_choices = [
-        d for d in cls.dtypes if all(t in options.dtypes for t in d) and (supported is None or supported(cls.name(), d))
-    ]
+    dtype_choices = [d for d in cls.dtypes if all(t in options.dtypes for t in d) and _drawn(rng, weight, cls, d)]
     combos = [(r, d) for r in cls.ranks for d in dtype_choices if len(r) == len(d)]
     if not combos:
         return False
@@ -159,6 +158,14 @@ def _try_insert(state: _State, cls: type[OpSpec], supported: Supported | None, a
         if position in cls.needs:
             tensor.values = tensor.values.within(cls.needs[position])
     return True
+
+
+def _drawn(rng: random.Random, weight: DrawWeight | None, cls: type[OpSpec], dtypes: tuple[str, ...]) -> bool:
+    """Whether this attempt may use `dtypes`: always without weights, else with the pair's probability."""
+    if weight is None:
+        return True
+    share = weight(cls.name(), dtypes)
+    return share >= 1 or (share > 0 and rng.random() < share)
 
 
 # float32 is what models mostly run in; the other dtypes still come up in most graphs.

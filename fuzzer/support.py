@@ -18,6 +18,7 @@ from oracles.session import OracleSession
 from specs import REGISTRY
 
 SUPPORTED, UNSUPPORTED, CRASHES = "supported", "unsupported", "crashes"
+KNOWN_CRASH_WEIGHT = 0.2
 GROUP_SIZE = 16
 Progress = Callable[[int, int], None]
 
@@ -46,9 +47,13 @@ class SupportMatrix:
     def status(self, op: str, dtypes: tuple[str, ...] | list[str], backend: str) -> str | None:
         return self.entries.get(self.key(op, dtypes), {}).get(backend)
 
-    def allows(self, op: str, dtypes: tuple[str, ...]) -> bool:
-        """The generator's filter: no backend of the campaign lacks this op x dtype."""
-        return UNSUPPORTED not in self.entries.get(self.key(op, dtypes), {}).values()
+    def draw_weight(self, op: str, dtypes: tuple[str, ...]) -> float:
+        """The generator's weight: never what a backend of the campaign lacks; rarely what one crashes
+        on alone (the bug is found on its first draws, and a crash hides the rest of its graph)."""
+        statuses = self.entries.get(self.key(op, dtypes), {}).values()
+        if UNSUPPORTED in statuses:
+            return 0.0
+        return KNOWN_CRASH_WEIGHT if CRASHES in statuses else 1.0
 
     def to_json(self) -> dict[str, Any]:
         return {"versions": self.versions, "entries": self.entries}

@@ -5,7 +5,16 @@ from pathlib import Path
 import pytest
 
 from fuzzer.generate import GenOptions, generate
-from fuzzer.support import CRASHES, SUPPORTED, UNSUPPORTED, SupportMatrix, load_or_probe, probe, probe_case
+from fuzzer.support import (
+    CRASHES,
+    KNOWN_CRASH_WEIGHT,
+    SUPPORTED,
+    UNSUPPORTED,
+    SupportMatrix,
+    load_or_probe,
+    probe,
+    probe_case,
+)
 from oracles.session import OracleSession
 
 FAULTY = "tests.oracles.faulty_backends"
@@ -40,8 +49,17 @@ def test_group_probe_splits_failing_groups_down_to_the_culprits() -> None:
 def test_generator_never_draws_what_the_matrix_rules_out() -> None:
     matrix = SupportMatrix({"x": "1"}, {"Relu|float64": {"x": UNSUPPORTED}, "Relu|float32": {"x": SUPPORTED}})
     options = GenOptions(max_nodes=1, ops=("Relu",), dtypes=("float32", "float64"), reuse_probability=0.0)
-    dtypes = {generate(seed, options, matrix.allows).types["t0"].dtype for seed in range(20)}
+    dtypes = {generate(seed, options, matrix.draw_weight).types["t0"].dtype for seed in range(20)}
     assert dtypes == {"float32"}
+
+
+def test_op_dtype_pairs_a_backend_crashes_on_alone_are_drawn_rarely_not_never() -> None:
+    matrix = SupportMatrix({"x": "1"}, {"Relu|float64": {"x": CRASHES}, "Sigmoid|float64": {"x": SUPPORTED}})
+    options = GenOptions(max_nodes=1, ops=("Relu", "Sigmoid"), dtypes=("float64",), reuse_probability=0.0)
+    assert matrix.draw_weight("Relu", ("float64",)) == KNOWN_CRASH_WEIGHT
+    relus = sum(generate(seed, options, matrix.draw_weight).nodes[0].op == "Relu" for seed in range(200))
+    plain = sum(generate(seed, options).nodes[0].op == "Relu" for seed in range(200))
+    assert 0 < relus < plain / 2, (relus, plain)
 
 
 def test_matrix_is_cached_per_backend_versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
