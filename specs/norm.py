@@ -145,7 +145,8 @@ class LayerNormalization(GroupStatistics):
         rank = inputs[0].rank
         param_ranks = {param.rank for param in inputs[1:]}
         exact = len(param_ranks) == 1 and min(param_ranks) > 0 and rng.random() < 0.7
-        axis = rank - min(param_ranks) if exact else rng.randrange(rank)
+        # Scale and B broadcast to X.shape[axis:], so they have at most rank - axis dims.
+        axis = rank - min(param_ranks) if exact else rng.randrange(min(rank, rank - max(param_ranks) + 1))
         return {
             "axis": axis,
             "spelled_axis": spell_axis(rng, axis, rank),

@@ -9,6 +9,7 @@ import onnxruntime
 import pytest
 import torch
 
+from fuzzer.generate import GenOptions, generate
 from specs import REGISTRY, AbsTensor
 from tests.specs.single_node import run_both
 
@@ -90,3 +91,14 @@ def test_batch_norm_variance_input_must_be_positive() -> None:
     loss = spec.domain_loss(x, ones, ones, ones, variance)
     loss.backward()
     assert loss.item() > 0 and variance.grad[1] < 0
+
+
+def test_layer_norm_scale_and_bias_never_have_more_dims_than_the_normalized_shape() -> None:
+    """ONNX asks Scale and B to broadcast to X.shape[axis:]; a longer one only ONNX Runtime accepts
+    (regression: TVM's "input axis 3 is out of range" on such a model was filed as a bug)."""
+    options = GenOptions(max_nodes=1, ops=("LayerNormalization",), dtypes=("float32",), reuse_probability=0.0)
+    for seed in range(60):
+        graph = generate(seed, options)
+        node = graph.nodes[0]
+        normalized = len(graph.types[node.inputs[0]].shape) - node.attrs["axis"]
+        assert all(len(graph.types[name].shape) <= normalized for name in node.inputs[1:]), graph.text()
