@@ -39,7 +39,7 @@ class GenOptions:
 class _Tensor:
     name: str
     abs: AbsTensor
-    values: Values = field(default_factory=Values)  # a new graph input or weight can take any value
+    values: Values = field(default_factory=lambda: Values(steered=True))  # a new input or weight: anything
 
 
 @dataclass

@@ -102,7 +102,7 @@ def negative_share(graph: Graph, values: dict[str, np.ndarray]) -> float:
 def fixed_outputs(graph: Graph) -> set[str]:
     """Graph outputs that shapes and attributes alone decide (IsNaN of finite values, Dropout's mask,
     ConstantOfShape): constant by construction, not for want of better values."""
-    values = {name: Values() for name in graph.leaves}
+    values = {name: Values(steered=True) for name in graph.leaves}
     for node in graph.nodes:
         values.update(
             zip(node.outputs, spec_of(node).output_values([values[n] for n in node.inputs], len(node.outputs)))

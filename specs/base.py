@@ -50,6 +50,7 @@ class Values:
     fixed: bool = False  # set by shapes and attributes alone; no input value moves them
     spread: float = 0.0  # some element of every group lies this far from zero (unit variance: 1)
     integral: bool = False  # whole numbers only (Floor, Sign, a cast to an integer type)
+    steered: bool = False  # a graph input or weight, or elementwise maps of them: the search moves each element
 
     def meets(self, need: Need) -> bool:
         """Whether the search can bring these values inside `need` (with a positive margin)."""
@@ -58,6 +59,8 @@ class Values:
         low, high = max(self.low, need.low), min(self.high, need.high)
         if low >= high or (self.integral and not _nonzero_integer_between(low, high)):
             return False
+        if need.narrow and not self.steered and not (math.isfinite(self.low) and math.isfinite(self.high)):
+            return False  # every element of a sum, a convolution or a normalization inside |x| < 0.95
         one_signed = need.low >= 0 or need.high <= 0
         if self.zeros and (need.nonzero or need.low > 0 or need.high < 0):
             return False
@@ -79,6 +82,7 @@ class Values:
             self.fixed and other.fixed,
             min(self.spread, other.spread),
             self.integral and other.integral,
+            self.steered and other.steered,
         )
 
 
@@ -101,6 +105,11 @@ class Need:
     low: float = -math.inf
     high: float = math.inf
     nonzero: bool = False
+
+    @property
+    def narrow(self) -> bool:
+        """Bounded on both sides (Asin, Acos, Atanh): only values the search steers one by one get there."""
+        return math.isfinite(self.low) and math.isfinite(self.high)
 
 
 class Symbols:

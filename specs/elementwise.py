@@ -158,7 +158,8 @@ class TableOp(OpSpec):
         if cls.moves_values:
             return [inputs[0]]
         zeros = (cls.keeps_zero or cls.keeps_sign) and any(v.zeros for v in inputs)
-        return [replace(cls.image, zeros=zeros, centered=cls.keeps_sign and inputs[0].centered)]
+        steered = all(v.steered for v in inputs)
+        return [replace(cls.image, zeros=zeros, centered=cls.keeps_sign and inputs[0].centered, steered=steered)]
 
     def domain_loss(self, *xs: torch.Tensor) -> torch.Tensor | None:
         domain = type(self).domain

@@ -94,6 +94,7 @@ def producers(graph: Graph) -> dict[str, str]:
             {"LogSoftmax", "MeanVarianceNormalization"},
         ),
         (("Range", "EyeLike", "Atanh", "Neg"), "Atanh", 0, {"Range", "EyeLike"}),
+        (("MatMul", "ReduceL1", "Tanh", "Asin"), "Asin", 0, {"MatMul", "ReduceL1"}),
     ],
 )
 def test_no_node_reads_a_tensor_its_domain_can_never_accept(

@@ -50,3 +50,10 @@ def test_whole_numbers_cannot_serve_a_need_that_only_zero_fits() -> None:
     sign = Values(-1, 1, integral=True)  # Sign, Round or a cast to int
     assert not sign.meets(UNIT)
     assert sign.meets(DIVISOR) and Values(integral=True).meets(ACOSH)
+
+
+def test_a_narrow_need_reads_bounded_or_steered_values_only() -> None:
+    assert not Values().meets(UNIT)  # a Conv or a sum: every element inside (-0.95, 0.95) is rarely reachable
+    assert not Values(0).meets(UNIT)  # ReduceL1
+    assert Values(steered=True).meets(UNIT) and Values(-3, 3).meets(UNIT)
+    assert Values().meets(LOG) and Values().meets(DIVISOR)  # one-sided needs are left to the search
