@@ -135,6 +135,7 @@ class TableOp(OpSpec):
     image: ClassVar[V] = V()  # bounds of f whatever its inputs
     keeps_zero: ClassVar[bool] = False  # f is zero where an input is, so forced zeros survive it
     keeps_sign: ClassVar[bool] = False  # f(x) has the sign of x (or its opposite): mixed signs stay mixed
+    rounds: ClassVar[bool] = False  # f moves x to a neighbouring whole number, so x's bounds widen to whole ones
 
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
@@ -159,7 +160,15 @@ class TableOp(OpSpec):
             return [inputs[0]]
         zeros = (cls.keeps_zero or cls.keeps_sign) and any(v.zeros for v in inputs)
         steered = all(v.steered for v in inputs)
-        return [replace(cls.image, zeros=zeros, centered=cls.keeps_sign and inputs[0].centered, steered=steered)]
+        out = replace(cls.image, zeros=zeros, centered=cls.keeps_sign and inputs[0].centered, steered=steered)
+        if cls.rounds:
+            low, high = inputs[0].low, inputs[0].high
+            out = replace(
+                out,
+                low=math.floor(low) if math.isfinite(low) else low,
+                high=math.ceil(high) if math.isfinite(high) else high,
+            )
+        return [out]
 
     def domain_loss(self, *xs: torch.Tensor) -> torch.Tensor | None:
         domain = type(self).domain
@@ -242,9 +251,9 @@ unary("Asinh", torch.asinh, keeps_sign=True)
 unary("Acosh", torch.acosh, domain=lambda x: above(x, 1 + MARGIN), image=V(0), need=Need(1 + MARGIN))
 unary("Atanh", torch.atanh, domain=inside_unit_interval, keeps_sign=True, need=UNIT)
 unary("Erf", torch.erf, image=V(-1, 1), keeps_sign=True)
-unary("Floor", torch.floor, domain=away_from_integers, image=WHOLE, keeps_zero=True)
-unary("Ceil", torch.ceil, domain=away_from_integers, image=WHOLE, keeps_zero=True)
-unary("Round", torch.round, domain=away_from_halves, image=WHOLE, keeps_zero=True)
+unary("Floor", torch.floor, domain=away_from_integers, image=WHOLE, keeps_zero=True, rounds=True)
+unary("Ceil", torch.ceil, domain=away_from_integers, image=WHOLE, keeps_zero=True, rounds=True)
+unary("Round", torch.round, domain=away_from_halves, image=WHOLE, keeps_zero=True, rounds=True)
 unary("Reciprocal", torch.reciprocal, domain=away_from_zero, need=NONZERO)
 unary("Identity", torch.clone, ALL, moves_values=True)
 unary("IsNaN", torch.isnan, out_dtype="bool", image=FINITE_CHECK)

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from specs import REGISTRY
 from specs.base import Need, Values, constant
 
 LOG = Need(0.1)
@@ -57,3 +58,9 @@ def test_a_narrow_need_reads_bounded_or_steered_values_only() -> None:
     assert not Values(0).meets(UNIT)  # ReduceL1
     assert Values(steered=True).meets(UNIT) and Values(-3, 3).meets(UNIT)
     assert Values().meets(LOG) and Values().meets(DIVISOR)  # one-sided needs are left to the search
+
+
+def test_rounding_keeps_its_input_within_whole_bounds() -> None:
+    log_softmax = Values(high=0)
+    rounded = REGISTRY["Round"]({}).output_values([log_softmax], 1)[0]
+    assert rounded.high == 0 and rounded.integral and not rounded.meets(LOG)
