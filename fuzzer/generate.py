@@ -12,7 +12,7 @@ import z3
 from fuzzer.dtypes import ALL
 from fuzzer.ir import Graph, Node, TensorType
 from specs import REGISTRY
-from specs.base import AbsTensor, OpSpec, Symbols, Values, concrete, product
+from specs.base import LEAF, AbsTensor, OpSpec, Symbols, Values, concrete, product
 
 # How often an op x dtype set may be drawn, from 0 (never: a backend lacks it) to 1.
 DrawWeight = Callable[[str, tuple[str, ...]], float]
@@ -39,7 +39,7 @@ class GenOptions:
 class _Tensor:
     name: str
     abs: AbsTensor
-    values: Values = field(default_factory=lambda: Values(steered=True))  # a new input or weight: anything
+    values: Values = LEAF
 
 
 @dataclass

@@ -22,6 +22,7 @@ from fuzzer.materialize import spec_of
 from fuzzer.values import (
     ValueResult,
     constant_outputs,
+    fixed_outputs,
     leaf_bounds,
     negative_share,
     random_tensor,
@@ -155,6 +156,7 @@ class _Search:
         bounds = leaf_bounds(graph)
         self.leaves = [_Leaf(name, graph.types[name], bounds.get(name)) for name in graph.leaves]
         self.upstream = _upstream_leaves(graph)
+        self.fixed = fixed_outputs(graph)  # constant by construction: no redraw changes them
         self.leak = False
         self.runs = 0  # forward runs so far; every run after the first is a step
         self.deadline = math.inf
@@ -167,7 +169,7 @@ class _Search:
         self.deadline = time.monotonic() + self.options.time_budget  # the first run may pay one-off imports
         current = self._settle(current)
         for _ in range(USEFUL_RETRIES):
-            constant = constant_outputs(self.graph, current.tensors) if current.clean else []
+            constant = constant_outputs(self.graph, current.tensors, self.fixed) if current.clean else []
             if not constant or not self._budget_left():
                 break
             current = self._vary(current, constant)
@@ -179,7 +181,7 @@ class _Search:
             self.runs - 1,
             time.monotonic() - start,
             first_bad_node=current.first_bad,
-            constant_outputs=len(constant_outputs(self.graph, current.tensors)) if current.finite else 0,
+            constant_outputs=len(constant_outputs(self.graph, current.tensors, self.fixed)) if current.finite else 0,
             negative_share=negative_share(self.graph, values),
             extra={"in_domain": current.clean},
         )
@@ -220,7 +222,7 @@ class _Search:
         behind = set().union(*(self.upstream[producers[name]] for name in constant))
         self._draw([leaf for leaf in self.leaves if leaf.name in behind])
         varied = self._settle(self._forward())
-        if varied.clean and len(constant_outputs(self.graph, varied.tensors)) < len(constant):
+        if varied.clean and len(constant_outputs(self.graph, varied.tensors, self.fixed)) < len(constant):
             return varied
         self._restore(saved)
         return self._forward()

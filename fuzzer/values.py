@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +13,7 @@ import torch
 from fuzzer.dtypes import dtype
 from fuzzer.ir import Graph, TensorType
 from fuzzer.materialize import run_torch, spec_of
-from specs.base import Values
+from specs.base import LEAF
 
 FLOAT_RANGE = 3.0
 INT_RANGE = 5
@@ -102,7 +103,7 @@ def negative_share(graph: Graph, values: dict[str, np.ndarray]) -> float:
 def fixed_outputs(graph: Graph) -> set[str]:
     """Graph outputs that shapes and attributes alone decide (IsNaN of finite values, Dropout's mask,
     ConstantOfShape): constant by construction, not for want of better values."""
-    values = {name: Values(steered=True) for name in graph.leaves}
+    values = {name: LEAF for name in graph.leaves}
     for node in graph.nodes:
         values.update(
             zip(node.outputs, spec_of(node).output_values([values[n] for n in node.inputs], len(node.outputs)))
@@ -110,10 +111,10 @@ def fixed_outputs(graph: Graph) -> set[str]:
     return {name for name in graph.outputs if values[name].fixed}
 
 
-def constant_outputs(graph: Graph, tensors: dict[str, torch.Tensor]) -> list[str]:
+def constant_outputs(graph: Graph, tensors: dict[str, torch.Tensor], fixed: Collection[str] | None = None) -> list[str]:
     """Graph outputs with several elements that hold one value everywhere (zeroed, saturated, all
-    False) although input values could vary them."""
-    fixed = fixed_outputs(graph)
+    False) although input values could vary them; `fixed` is `fixed_outputs(graph)` when known."""
+    fixed = fixed_outputs(graph) if fixed is None else fixed
     return [
         name
         for name in graph.outputs

@@ -86,6 +86,9 @@ class Values:
         )
 
 
+LEAF = Values(steered=True)  # a graph input or weight: the search moves each element anywhere
+
+
 def constant(value: float) -> Values:
     """The values of a fill constant (padding, a mask's zeros)."""
     return Values(value, value, zeros=value == 0, integral=float(value).is_integer())
