@@ -88,6 +88,7 @@ class BatchNormalization(PerChannel):
     onnx_op = "BatchNormalization"
     ranks = tuple((r, 1, 1, 1, 1) for r in range(2, MAX_RANK + 1))
     dtypes = same_dtype(5, FLOATS)
+    needs: ClassVar[dict[int, Need]] = {4: Need(MARGIN)}
 
     def requires(self, inputs: list[AbsTensor]) -> list[z3.BoolRef]:
         return self.channel_requires(inputs)

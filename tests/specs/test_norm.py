@@ -11,6 +11,7 @@ import torch
 
 from fuzzer.generate import GenOptions, generate
 from specs import REGISTRY, AbsTensor
+from specs.base import Values
 from tests.specs.single_node import run_both
 
 RNG = np.random.default_rng(0)
@@ -102,3 +103,9 @@ def test_layer_norm_scale_and_bias_never_have_more_dims_than_the_normalized_shap
         node = graph.nodes[0]
         normalized = len(graph.types[node.inputs[0]].shape) - node.attrs["axis"]
         assert all(len(graph.types[name].shape) <= normalized for name in node.inputs[1:]), graph.text()
+
+
+def test_batch_normalization_never_reads_a_variance_that_cannot_be_positive() -> None:
+    need = REGISTRY["BatchNormalization"].needs[4]  # seen: var from a Range of -3.5 .. -3, NaN whatever the inputs
+    assert not Values(-3.5, -3, fixed=True).meets(need) and not Values(high=0).meets(need)
+    assert Values().meets(need)
