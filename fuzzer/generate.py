@@ -12,7 +12,7 @@ import z3
 from fuzzer.dtypes import ALL
 from fuzzer.ir import Graph, Node, TensorType
 from specs import REGISTRY
-from specs.base import LEAF, AbsTensor, OpSpec, Symbols, Values, concrete, product
+from specs.base import LEAF, AbsTensor, Need, OpSpec, Symbols, Values, concrete, product
 
 # How often an op x dtype set may be drawn, from 0 (never: a backend lacks it) to 1.
 DrawWeight = Callable[[str, tuple[str, ...]], float]
@@ -56,6 +56,7 @@ class _State:
     nodes: list[tuple[OpSpec, list[str], list[str]]] = field(default_factory=list)
     variables: list[z3.ArithRef] = field(default_factory=list)
     consumed: set[str] = field(default_factory=set)
+    needs: dict[str, list[Need]] = field(default_factory=dict)  # tensor -> what its readers need of it
     output_count: int = 0
 
     def is_dangling(self, name: str) -> bool:
@@ -138,6 +139,14 @@ def _try_insert(state: _State, cls: type[OpSpec], weight: DrawWeight | None, att
         cons.append(product(out.shape) <= options.max_numel)
     if any(c is False for c in cons):
         return False
+    needs = {name: list(needed) for name, needed in state.needs.items()}
+    for position, tensor in enumerate(bound):
+        if position in cls.needs:
+            needs.setdefault(tensor.name, []).append(cls.needs[position])
+    nodes = [*state.nodes, (op, [t.name for t in bound], [])]
+    values = _propagated(state.tensors + [t for t, _ in fresh], nodes, needs)
+    if values is None:
+        return False
     state.solver.push()
     state.solver.add(*(c for c in cons if not isinstance(c, bool)))
     if state.solver.check() != z3.sat:
@@ -150,14 +159,49 @@ def _try_insert(state: _State, cls: type[OpSpec], weight: DrawWeight | None, att
     state.variables += [v for v in _z3_leaves(list(attrs.values())) if z3.is_const(v)]
     out_names = [f"t{state.output_count + i}" for i in range(len(outputs))]
     state.output_count += len(outputs)
-    out_values = op.output_values([t.values for t in bound], len(outputs))
+    out_values = op.output_values([values[t.name] for t in bound], len(outputs))
     state.tensors += [_Tensor(n, o, v) for n, o, v in zip(out_names, outputs, out_values)]
     state.nodes.append((op, [t.name for t in bound], out_names))
     state.consumed.update(t.name for t in bound)
-    for position, tensor in enumerate(bound):
-        if position in cls.needs:
-            tensor.values = tensor.values.within(cls.needs[position])
+    state.needs = needs
+    for tensor in state.tensors:
+        tensor.values = values.get(tensor.name, tensor.values)
     return True
+
+
+def _propagated(
+    tensors: list[_Tensor], nodes: list[tuple[OpSpec, list[str], list[str]]], needs: dict[str, list[Need]]
+) -> dict[str, Values] | None:
+    """Every tensor's values once all its readers' needs hold, or None if one can no longer be met.
+
+    A need narrows what a tensor can hold, and so what every tensor computed from it can (once
+    Asin keeps w inside (-1, 1), Floor(w) is at most 0, which an earlier Log of it cannot read);
+    and it asks what an invertible map's input must hold (Acosh(Floor(x)) asks x >= 2).
+    """
+    needs = {name: list(found) for name, found in needs.items()}
+    for op, ins, outs in reversed(nodes):
+        for need in needs.get(outs[0], []) if ins and outs else []:
+            pulled = op.pulled_need(need)
+            if pulled is not None:
+                needs.setdefault(ins[0], []).append(pulled)
+    values: dict[str, Values] = {}
+
+    def settle(name: str, held: Values) -> bool:
+        for need in needs.get(name, ()):
+            if not held.meets(need):
+                return False
+            held = held.within(need)
+        values[name] = held
+        return True
+
+    produced = {name for _, _, outs in nodes for name in outs}
+    if not all(settle(t.name, LEAF) for t in tensors if t.name not in produced):
+        return None
+    for op, ins, outs in nodes:
+        held = op.output_values([values[name] for name in ins], len(outs))
+        if not all(settle(name, v) for name, v in zip(outs, held)):
+            return None
+    return values
 
 
 def _drawn(rng: random.Random, weight: DrawWeight | None, cls: type[OpSpec], dtypes: tuple[str, ...]) -> bool:

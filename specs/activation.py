@@ -65,28 +65,31 @@ def shrink_domain(x: torch.Tensor, bias: float, lambd: float) -> torch.Tensor:
     return torch.relu(MARGIN - (x.abs() - lambd).abs()).sum()
 
 
-unary("Softplus", F.softplus, domain=no_exp_overflow, image=Values(0))
-unary("Softsign", F.softsign, image=Values(-1, 1), keeps_sign=True)
+unary("Softplus", F.softplus, domain=no_exp_overflow, image=Values(0), monotone=1)
+unary("Softsign", F.softsign, image=Values(-1, 1), keeps_sign=True, monotone=1)
 unary("HardSwish", F.hardswish, keeps_zero=True)
 unary("Mish", F.mish, keeps_sign=True)
-unary("Elu", F.elu, keeps_sign=True, params={"alpha": Param(1.0, (0.25, 0.5, 2.0))})
-unary("Celu", F.celu, ("float32",), keeps_sign=True, params={"alpha": Param(1.0, (0.25, 0.5, 2.0))})
+unary("Elu", F.elu, keeps_sign=True, monotone=1, params={"alpha": Param(1.0, (0.25, 0.5, 2.0))})
+unary("Celu", F.celu, ("float32",), keeps_sign=True, monotone=1, params={"alpha": Param(1.0, (0.25, 0.5, 2.0))})
 unary(
     "LeakyRelu",
     lambda x, alpha: F.leaky_relu(x, alpha),
     keeps_zero=True,
+    monotone=1,
     params={"alpha": Param(0.01, (0.0, 0.25, 2.0))},
 )
 unary(
     "Selu",
     selu,
     keeps_sign=True,
+    monotone=1,
     params={"alpha": Param(SELU_ALPHA, (0.5, 1.0, 2.0)), "gamma": Param(SELU_GAMMA, (0.5, 1.0, 2.0))},
 )
 unary(
     "HardSigmoid",
     hard_sigmoid,
     image=Values(0, 1),
+    monotone=1,
     params={"alpha": Param(0.2, (0.125, 0.5, 1.0)), "beta": Param(0.5, (0.0, 0.25, 1.0))},
 )
 unary(

@@ -172,7 +172,8 @@ class OpSpec:
       `index_bounds` keeps in range (indices, counts);
     - `needs` says which values an input position must reach (it mirrors `domain_loss`), and
       `values` what the outputs can hold, so the generator never feeds Acosh from a Cos;
-      `moves_values` marks ops whose output holds (some of) input 0's elements unchanged.
+      `moves_values` marks ops whose output holds (some of) input 0's elements unchanged, and
+      `pulled_need` what input 0 must hold for output 0 to meet a reader's need.
     """
 
     onnx_op: ClassVar[str]
@@ -220,6 +221,14 @@ class OpSpec:
     def values(self, inputs: list[Values]) -> list[Values]:
         """What each output can hold, given what the inputs can; unknown outputs may be left out."""
         return []
+
+    def pulled_need(self, need: Need) -> Need | None:
+        """What input 0 must hold for output 0 to meet `need`; None where the op cannot say.
+
+        Needs flow back so a tensor's earlier readers see them: Acosh(Floor(x)) asks x >= 2, which
+        a later Asin(x) could never read.
+        """
+        return need if self.moves_values else None
 
     def output_values(self, inputs: list[Values], outputs: int) -> list[Values]:
         """`values` for every output; whatever only shapes and attributes decide stays fixed."""

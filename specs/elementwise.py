@@ -135,7 +135,7 @@ class TableOp(OpSpec):
     image: ClassVar[V] = V()  # bounds of f whatever its inputs
     keeps_zero: ClassVar[bool] = False  # f is zero where an input is, so forced zeros survive it
     keeps_sign: ClassVar[bool] = False  # f(x) has the sign of x (or its opposite): mixed signs stay mixed
-    rounds: ClassVar[bool] = False  # f moves x to a neighbouring whole number, so x's bounds widen to whole ones
+    monotone: ClassVar[int] = 0  # 1: f never decreases (for every param choice), -1: never increases
 
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
@@ -161,18 +161,49 @@ class TableOp(OpSpec):
         zeros = (cls.keeps_zero or cls.keeps_sign) and any(v.zeros for v in inputs)
         steered = all(v.steered for v in inputs)
         out = replace(cls.image, zeros=zeros, centered=cls.keeps_sign and inputs[0].centered, steered=steered)
-        if cls.rounds:
-            low, high = inputs[0].low, inputs[0].high
-            out = replace(
-                out,
-                low=math.floor(low) if math.isfinite(low) else low,
-                high=math.ceil(high) if math.isfinite(high) else high,
-            )
+        if cls.monotone:
+            out = replace(out, **self._mapped_bounds(inputs[0]))
         return [out]
+
+    def pulled_need(self, need: Need) -> Need | None:
+        cls = type(self)
+        if cls.moves_values or not cls.monotone or need.nonzero:  # f(x) != 0 is no interval of x
+            return super().pulled_need(need)
+        return _preimage(cls, tuple(sorted(self.params_filled().items())), need)
+
+    def _mapped_bounds(self, x: V) -> dict[str, float]:
+        """A monotone f maps x's bounds to bounds of f(x) (Sinh of a LogSoftmax stays <= 0); where f
+        is undefined at a bound (Log of -inf), the image's bound stays."""
+        ends = self.to_torch(torch.tensor([x.low, x.high], dtype=torch.float64)).tolist()
+        low, high = ends if type(self).monotone > 0 else ends[::-1]
+        image = type(self).image
+        return {
+            "low": image.low if math.isnan(low) else max(image.low, low),
+            "high": image.high if math.isnan(high) else min(image.high, high),
+        }
 
     def domain_loss(self, *xs: torch.Tensor) -> torch.Tensor | None:
         domain = type(self).domain
         return domain(*xs, **self.params_filled()) if domain else None
+
+
+# Where a monotone f is evaluated to invert it: zero and +-1e-4 .. 1e4, log-spaced.
+_MAGNITUDES = torch.logspace(-4, 4, 2000, dtype=torch.float64)
+_GRID = torch.cat([-_MAGNITUDES.flip(0), torch.zeros(1, dtype=torch.float64), _MAGNITUDES])
+
+
+@functools.cache
+def _preimage(cls: type[TableOp], params: tuple[tuple[str, float], ...], need: Need) -> Need:
+    """The x (on a fine grid) where a monotone f(x) meets `need`, as a need on x; the grid point
+    inside the preimage stands for its edge, so the need asked of x is never looser than the true one."""
+    held = cls.torch_fn(_GRID, **dict(params))
+    inside = (held >= need.low) & (held <= need.high)  # NaN, outside f's domain, is never inside
+    if not bool(inside.any()):
+        return Need(math.inf, -math.inf)  # nothing meets it
+    points = _GRID[inside]
+    low = -math.inf if bool(inside[0]) else float(points.min())
+    high = math.inf if bool(inside[-1]) else float(points.max())
+    return Need(low, high)
 
 
 def declare(
@@ -230,30 +261,30 @@ def is_inf(x: torch.Tensor, detect_positive: int, detect_negative: int) -> torch
     return positive | negative
 
 
-unary("Relu", torch.relu, SIGNED, image=V(0), keeps_zero=True)
-unary("Sigmoid", torch.sigmoid, image=V(0, 1))
-unary("Tanh", torch.tanh, image=V(-1, 1), keeps_sign=True)
-unary("Exp", torch.exp, domain=no_exp_overflow, image=V(0))
-unary("Log", torch.log, domain=lambda x: above(x, LOG_MIN), need=Need(LOG_MIN))
-unary("Sqrt", torch.sqrt, domain=lambda x: above(x, MARGIN), image=V(0), keeps_zero=True, need=Need(MARGIN))
+unary("Relu", torch.relu, SIGNED, image=V(0), keeps_zero=True, monotone=1)
+unary("Sigmoid", torch.sigmoid, image=V(0, 1), monotone=1)
+unary("Tanh", torch.tanh, image=V(-1, 1), keeps_sign=True, monotone=1)
+unary("Exp", torch.exp, domain=no_exp_overflow, image=V(0), monotone=1)
+unary("Log", torch.log, domain=lambda x: above(x, LOG_MIN), need=Need(LOG_MIN), monotone=1)
+unary("Sqrt", torch.sqrt, domain=lambda x: above(x, MARGIN), image=V(0), keeps_zero=True, need=Need(MARGIN), monotone=1)
 unary("Abs", torch.abs, NUMERIC, domain=no_overflow(torch.abs), image=V(0), keeps_zero=True)
-unary("Neg", torch.neg, SIGNED, domain=no_overflow(torch.neg), keeps_sign=True)
+unary("Neg", torch.neg, SIGNED, domain=no_overflow(torch.neg), keeps_sign=True, monotone=-1)
 unary("Sign", torch.sign, NUMERIC, domain=floats_only(off_zero), image=V(-1, 1, integral=True), keeps_sign=True)
 unary("Sin", torch.sin, image=V(-1, 1), keeps_zero=True)
 unary("Cos", torch.cos, image=V(-1, 1))
 unary("Tan", torch.tan, domain=away_from_poles, keeps_zero=True)
-unary("Asin", torch.asin, domain=inside_unit_interval, image=V(-2, 2), keeps_sign=True, need=UNIT)
-unary("Acos", torch.acos, domain=inside_unit_interval, image=V(0, 4), need=UNIT)
-unary("Atan", torch.atan, image=V(-2, 2), keeps_sign=True)
-unary("Sinh", torch.sinh, domain=lambda x: no_exp_overflow(x.abs()), keeps_sign=True)
+unary("Asin", torch.asin, domain=inside_unit_interval, image=V(-2, 2), keeps_sign=True, need=UNIT, monotone=1)
+unary("Acos", torch.acos, domain=inside_unit_interval, image=V(0, 4), need=UNIT, monotone=-1)
+unary("Atan", torch.atan, image=V(-2, 2), keeps_sign=True, monotone=1)
+unary("Sinh", torch.sinh, domain=lambda x: no_exp_overflow(x.abs()), keeps_sign=True, monotone=1)
 unary("Cosh", torch.cosh, domain=lambda x: no_exp_overflow(x.abs()), image=V(1))
-unary("Asinh", torch.asinh, keeps_sign=True)
-unary("Acosh", torch.acosh, domain=lambda x: above(x, 1 + MARGIN), image=V(0), need=Need(1 + MARGIN))
-unary("Atanh", torch.atanh, domain=inside_unit_interval, keeps_sign=True, need=UNIT)
-unary("Erf", torch.erf, image=V(-1, 1), keeps_sign=True)
-unary("Floor", torch.floor, domain=away_from_integers, image=WHOLE, keeps_zero=True, rounds=True)
-unary("Ceil", torch.ceil, domain=away_from_integers, image=WHOLE, keeps_zero=True, rounds=True)
-unary("Round", torch.round, domain=away_from_halves, image=WHOLE, keeps_zero=True, rounds=True)
+unary("Asinh", torch.asinh, keeps_sign=True, monotone=1)
+unary("Acosh", torch.acosh, domain=lambda x: above(x, 1 + MARGIN), image=V(0), need=Need(1 + MARGIN), monotone=1)
+unary("Atanh", torch.atanh, domain=inside_unit_interval, keeps_sign=True, need=UNIT, monotone=1)
+unary("Erf", torch.erf, image=V(-1, 1), keeps_sign=True, monotone=1)
+unary("Floor", torch.floor, domain=away_from_integers, image=WHOLE, keeps_zero=True, monotone=1)
+unary("Ceil", torch.ceil, domain=away_from_integers, image=WHOLE, keeps_zero=True, monotone=1)
+unary("Round", torch.round, domain=away_from_halves, image=WHOLE, keeps_zero=True, monotone=1)
 unary("Reciprocal", torch.reciprocal, domain=away_from_zero, need=NONZERO)
 unary("Identity", torch.clone, ALL, moves_values=True)
 unary("IsNaN", torch.isnan, out_dtype="bool", image=FINITE_CHECK)

@@ -4,6 +4,7 @@ import pytest
 
 from fuzzer.generate import GenerationError, GenOptions, generate
 from fuzzer.ir import Graph
+from fuzzer.search import search_values
 
 
 def test_same_seed_gives_byte_identical_graph_json() -> None:
@@ -129,3 +130,12 @@ def test_mixed_signs_survive_sign_keeping_activations() -> None:
             read += 1
             assert made_by.get(chain) != "MeanVarianceNormalization", graph.text()
     assert read > 10
+
+
+def test_a_need_narrowing_a_leaf_holds_for_everything_computed_from_it() -> None:
+    """Seen: Asin(Neg(x)) bound after Log(Log(x)), which asks x > 1.1; and Asin(w) after Acosh of a Floor(w)."""
+    ops = ("Log", "Asin", "Neg", "Sqrt")
+    for seed in range(60):
+        graph = generate(seed, GenOptions(max_nodes=8, ops=ops, dtypes=("float32",)))
+        result = search_values(graph, seed)
+        assert result.finite, graph.text()

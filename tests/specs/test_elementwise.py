@@ -13,7 +13,7 @@ from fuzzer.materialize import run_torch, to_onnx
 from fuzzer.values import sample_values
 from oracles.compare import all_finite, compare_outputs
 from specs import REGISTRY
-from specs.base import OpSpec
+from specs.base import OpSpec, Values
 from tests.specs.single_node import run_both
 from tests.specs.test_specs import run_ort_noopt
 
@@ -166,3 +166,31 @@ def test_integer_arithmetic_wraps_alike_outside_its_domain() -> None:
     for op in ("Sub", "Add"):
         (eager,), (ort,) = run_both(op, {}, a, b)
         np.testing.assert_array_equal(eager, ort)
+
+
+INPUT_BOUNDS = [(-3.0, -0.5), (-1.0, 0.0), (0.05, 0.9), (1.1, 4.0), (0.0, math.inf), (-math.inf, 2.0)]
+
+
+@pytest.mark.parametrize("op", sorted(name for name, cls in REGISTRY.items() if getattr(cls, "monotone", 0)))
+def test_monotone_ops_map_their_input_bounds_to_sound_output_bounds(op: str) -> None:
+    cls = REGISTRY[op]
+    for params in [{name: None for name in cls.params}] + [{name: c for name in cls.params} for c in (0.0, 2.0)]:
+        if any(value is not None and value not in cls.params[name].choices for name, value in params.items()):
+            continue
+        spec = cls(params)
+        for low, high in INPUT_BOUNDS:
+            declared = spec.output_values([Values(low, high)], 1)[0]
+            points = torch.linspace(max(low, -30.0), min(high, 30.0), 401, dtype=torch.float64)
+            held = spec.to_torch(points)
+            held = held[torch.isfinite(held)]
+            assert bool((held >= declared.low).all() and (held <= declared.high).all()), (op, params, low, high)
+
+
+def test_bounds_pass_through_monotone_maps() -> None:
+    log_softmax = Values(high=0)
+    sinh = REGISTRY["Sinh"]({}).output_values([log_softmax], 1)[0]
+    assert sinh.high == 0 and not sinh.meets(REGISTRY["Sqrt"].needs[0])  # Sqrt(Sinh(LogSoftmax)) is NaN
+    exp = REGISTRY["Exp"]({}).output_values([Values(-math.inf, 0)], 1)[0]
+    assert (exp.low, exp.high) == (0, 1) and not exp.meets(REGISTRY["Acosh"].needs[0])
+    acos = REGISTRY["Acos"]({}).output_values([Values(0.5, 0.9)], 1)[0]
+    assert acos.low == pytest.approx(math.acos(0.9)) and acos.high == pytest.approx(math.acos(0.5))
