@@ -48,6 +48,7 @@ PROGRESS = 0.1  # a loss must drop by this fraction to count as progress
 FRUITLESS_RESTARTS = 2  # once finite, stop after this many restarts that found nothing better
 USEFUL_RETRIES = 1  # fresh draws tried behind outputs that came out constant
 SEPARATE_TERMS = 4  # failing nodes that get a step of their own; the rest share one
+WHOLE_CONE_RESTART = 4  # from this restart on, one-signed draws cover every leaf behind the failing node
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ class _Search:
         self.fixed = fixed_outputs(graph)  # constant by construction: no redraw changes them
         self.leak = False
         self.runs = 0  # forward runs so far; every run after the first is a step
+        self.restarts = 0
         self.deadline = math.inf
         self.moved: list[tuple[_Leaf, torch.Tensor]] = []  # leaf elements the last gradient would move
 
@@ -234,7 +236,8 @@ class _Search:
         return run.rank(len(self.graph.nodes))
 
     def _descend(self, current: _Pass) -> _Pass | None:
-        """A step along the gradient that makes things better, found by backtracking; None if there is none."""
+        """A step along the gradient that makes things better, found by backtracking, or at full length
+        no worse; None if there is none."""
         direction = self._direction(current)
         if direction is None and not self.leak:
             self.leak = True  # saturated ops (Relu of negatives, Floor) hide the way; let a little through
@@ -248,8 +251,8 @@ class _Search:
                 break
             self._move(direction, fraction)
             trial = self._forward()
-            if self._rank(trial) > rank:
-                return trial
+            if self._rank(trial) > rank or (fraction == STEP_FRACTIONS[0] and self._rank(trial) == rank):
+                return trial  # a full step that changes nothing crosses a plateau (Floor, Sign, a threshold)
             self._restore(saved)
         return None
 
@@ -316,12 +319,18 @@ class _Search:
 
         Gradients cannot cross a pole (Log of a Reciprocal wants the reciprocal's input to jump from
         negative to positive); a new draw of just the elements involved crosses it half the time each.
+        Every second restart draws them positive instead (floats only), and from the fourth on every
+        leaf behind the failing node: where many elements must agree in sign (Acosh of a broadcast
+        Div, Log of a sum), fair coins never all land on one side.
         """
+        self.restarts += 1
+        one_signed = self.restarts % 2 == 0
         moved: list[tuple[_Leaf, torch.Tensor | None]] = [(leaf, mask) for leaf, mask in self.moved if mask.any()]
-        if not moved:
+        if not moved or (one_signed and self.restarts >= WHOLE_CONE_RESTART):
             moved = [(leaf, None) for leaf in self.leaves if leaf.name in self.upstream[node_index]]
         for leaf, mask in moved:
-            leaf.assign(random_tensor(self.graph.types[leaf.name], self.rng, leaf.bounds), mask)
+            draw = random_tensor(self.graph.types[leaf.name], self.rng, leaf.bounds)
+            leaf.assign(np.asarray(np.abs(draw)) if one_signed and leaf.type.is_float else draw, mask)
 
     def _forward(self) -> _Pass:
         """Run every node whose inputs are finite; nodes behind a non-finite value are skipped."""

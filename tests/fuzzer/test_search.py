@@ -77,6 +77,23 @@ def test_search_makes_values_finite_and_keeps_them_useful(name: str) -> None:
     assert result.method == "search" and result.first_bad_node is None
 
 
+# Graphs whose every leaf must end up on one side of zero, or far from where it starts (seen in campaigns).
+NEEDS_RESTARTS = {
+    "acosh of a broadcast div": build(
+        {"x": float32(6, 3, 6), "y": ((6, 6, 3, 1), "float32")}, [("Div", ["x", "y"], {}), ("Acosh", ["t0"], {})]
+    ),
+    "log of a floor of log log": build(
+        {"x": float32(4)}, [("Log", ["x"], {}), ("Log", ["t0"], {}), ("Floor", ["t1"], {}), ("Log", ["t2"], {})]
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NEEDS_RESTARTS))
+def test_search_reaches_values_gradients_alone_do_not(name: str) -> None:
+    graph = NEEDS_RESTARTS[name]
+    assert search_values(graph, seed=1).finite, graph.text()
+
+
 def test_search_moves_only_the_elements_that_break_a_domain() -> None:
     graph = build({"x": float32(64)}, [("Log", ["x"], {})])
     start = random_values(graph, np.random.default_rng(5))["x"]
