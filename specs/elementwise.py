@@ -136,6 +136,7 @@ class TableOp(OpSpec):
     keeps_zero: ClassVar[bool] = False  # f is zero where an input is, so forced zeros survive it
     keeps_sign: ClassVar[bool] = False  # f(x) has the sign of x (or its opposite): mixed signs stay mixed
     monotone: ClassVar[int] = 0  # 1: f never decreases (for every param choice), -1: never increases
+    pole: ClassVar[float | None] = None  # where a monotone f jumps (Reciprocal at 0): it is monotone on each side
 
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
@@ -161,7 +162,7 @@ class TableOp(OpSpec):
         zeros = (cls.keeps_zero or cls.keeps_sign) and any(v.zeros for v in inputs)
         steered = all(v.steered for v in inputs)
         out = replace(cls.image, zeros=zeros, centered=cls.keeps_sign and inputs[0].centered, steered=steered)
-        if cls.monotone:
+        if cls.monotone and not (cls.pole is not None and inputs[0].low <= cls.pole <= inputs[0].high):
             out = replace(out, **self._mapped_bounds(inputs[0]))
         return [out]
 
@@ -195,9 +196,12 @@ _GRID = torch.cat([-_MAGNITUDES.flip(0), torch.zeros(1, dtype=torch.float64), _M
 @functools.cache
 def _preimage(cls: type[TableOp], params: tuple[tuple[str, float], ...], need: Need) -> Need:
     """The x (on a fine grid) where a monotone f(x) meets `need`, as a need on x; the grid point
-    inside the preimage stands for its edge, so the need asked of x is never looser than the true one."""
+    inside the preimage stands for its edge, so the need asked of x is never looser than the true one.
+    Across a pole the preimage of a need on both sides of it is two rays: their hull asks nothing."""
     held = cls.torch_fn(_GRID, **dict(params))
-    inside = (held >= need.low) & (held <= need.high)  # NaN, outside f's domain, is never inside
+    inside = (held >= need.low) & (held <= need.high)  # NaN is never inside
+    if cls.pole is not None:
+        inside &= torch.ne(_GRID, cls.pole)
     if not bool(inside.any()):
         return Need(math.inf, -math.inf)  # nothing meets it
     points = _GRID[inside]
@@ -285,7 +289,7 @@ unary("Erf", torch.erf, image=V(-1, 1), keeps_sign=True, monotone=1)
 unary("Floor", torch.floor, domain=away_from_integers, image=WHOLE, keeps_zero=True, monotone=1)
 unary("Ceil", torch.ceil, domain=away_from_integers, image=WHOLE, keeps_zero=True, monotone=1)
 unary("Round", torch.round, domain=away_from_halves, image=WHOLE, keeps_zero=True, monotone=1)
-unary("Reciprocal", torch.reciprocal, domain=away_from_zero, need=NONZERO)
+unary("Reciprocal", torch.reciprocal, domain=away_from_zero, need=NONZERO, monotone=-1, pole=0.0)
 unary("Identity", torch.clone, ALL, moves_values=True)
 unary("IsNaN", torch.isnan, out_dtype="bool", image=FINITE_CHECK)
 unary(

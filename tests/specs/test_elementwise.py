@@ -194,3 +194,13 @@ def test_bounds_pass_through_monotone_maps() -> None:
     assert (exp.low, exp.high) == (0, 1) and not exp.meets(REGISTRY["Acosh"].needs[0])
     acos = REGISTRY["Acos"]({}).output_values([Values(0.5, 0.9)], 1)[0]
     assert acos.low == pytest.approx(math.acos(0.9)) and acos.high == pytest.approx(math.acos(0.5))
+
+
+def test_reciprocal_maps_bounds_on_one_side_of_its_pole_only() -> None:
+    reciprocal = REGISTRY["Reciprocal"]({})
+    assert reciprocal.output_values([Values(0.5, 4)], 1)[0] == Values(0.25, 2)
+    assert reciprocal.output_values([Values(-2, 4)], 1)[0] == Values()
+    pulled = reciprocal.pulled_need(REGISTRY["Acosh"].needs[0])  # 1/x >= 1.05 asks 0 < x <= 0.95
+    assert 0 < pulled.low < 1e-3 and pulled.high == pytest.approx(1 / 1.05, rel=1e-2) and pulled.high <= 1 / 1.05
+    exp = REGISTRY["Exp"]({}).pulled_need(REGISTRY["Log"].needs[0])  # overflow is Exp's own domain, not a bound
+    assert exp.high == math.inf and exp.low == pytest.approx(math.log(0.1), abs=1e-2)
