@@ -4,19 +4,21 @@ later sightings appended to the folder's list of occurrences."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from fuzzer.attribute import examine
-from fuzzer.reduce import prune, reduce_case
+from fuzzer.reduce import Checker, Failure, prune, reduce_case
 from fuzzer.report import META, add_occurrence, write_bug
 from fuzzer.testcase import TestCase, write_atomic
-from fuzzer.triage import signature
+from fuzzer.triage import signature, triggered_signature
+from fuzzer.trigger import find_triggers
 from oracles.base import Outcome
 from oracles.compare import Finding, Verdict
 from oracles.registry import REFERENCES
 from oracles.session import OracleSession
 
-ALIASES = "aliases.json"  # crash signature -> the signature of the wrong value that causes it
+ALIASES = "aliases.json"  # plain signature -> the folder it is filed in (its cause, or its trigger)
 
 
 def file_findings(
@@ -48,14 +50,18 @@ def file_findings(
             (reduction.case, reduction.finding, reduction.outcomes) if reduction else (case, finding, outcomes)
         )
         occurrence = {"case": case.meta.get("id"), "seed": case.meta.get("seed"), "finding": finding.to_json()}
-        cause = upstream_mismatch(session, shown, shown_finding) if reduction else None
-        if cause is not None:
-            crash_signature = signature(shown_finding, shown.graph)
-            shown, shown_finding, shown_outcomes = cause
-            known = signature(shown_finding, shown.graph)
-            occurrence["downstream_crash"] = crash_signature
-            aliases[crash_signature] = known
-            write_atomic(bugs / ALIASES, json.dumps(aliases, indent=1, sort_keys=True).encode())
+        if reduction:
+            names = [signature(shown_finding, shown.graph)]
+            cause = upstream_mismatch(session, shown, shown_finding)
+            if cause is not None:
+                shown, shown_finding, shown_outcomes = cause
+                occurrence["downstream_crash"] = names[0]
+                names.append(signature(shown_finding, shown.graph))
+            known = root_signature(session, bugs, aliases, shown, shown_finding, names[-1], reduce_budget)
+            added = {name: known for name in names if name != known and aliases.get(name) != known}
+            if added:
+                aliases |= added
+                write_atomic(bugs / ALIASES, json.dumps(aliases, indent=1, sort_keys=True).encode())
         sig = known or signature(shown_finding, shown.graph)
         folder = bugs / sig
         if not (folder / META).exists():
@@ -84,6 +90,23 @@ def upstream_mismatch(
             if candidate.backend == finding.backend and candidate.symptom == "mismatch":
                 return prefix, candidate, outcomes
     return None
+
+
+def root_signature(
+    session: OracleSession,
+    bugs: Path,
+    aliases: dict[str, str],
+    case: TestCase,
+    finding: Finding,
+    plain: str,
+    budget: float,
+) -> str:
+    """The folder of a reduced finding: where its plain signature was filed before, else its family
+    and trigger when an ablation finds one (so every face of one defect shares a folder), else plain."""
+    if plain in aliases or (bugs / plain / META).exists():
+        return aliases.get(plain, plain)
+    triggers = find_triggers(case, Checker(session, Failure.of(finding, case.graph), time.monotonic() + budget))
+    return triggered_signature(finding, case.graph, triggers) if triggers else plain
 
 
 def _read_aliases(bugs: Path) -> dict[str, str]:
