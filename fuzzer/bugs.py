@@ -34,7 +34,8 @@ def file_findings(
     A crash's signature does not depend on the graph, so only new crashes are reduced; a mismatch's
     signature is the op types of its reduced graph, so every mismatch is reduced to be named. A
     crash whose reduced graph already computes a wrong value before the crashing op is filed under
-    that wrong value: it is its symptom, not a second bug.
+    that wrong value: it is its symptom, not a second bug. A new finding whose trigger an ablation
+    finds is filed under it, with its plain signatures as aliases.
     """
     if verdict.kind == "invalid":
         return []
@@ -57,7 +58,7 @@ def file_findings(
                 shown, shown_finding, shown_outcomes = cause
                 occurrence["downstream_crash"] = names[0]
                 names.append(signature(shown_finding, shown.graph))
-            known = root_signature(session, bugs, aliases, shown, shown_finding, names[-1], reduce_budget)
+            known, triggers = root_signature(session, bugs, aliases, shown, shown_finding, names[-1], reduce_budget)
             added = {name: known for name in names if name != known and aliases.get(name) != known}
             if added:
                 aliases |= added
@@ -65,7 +66,7 @@ def file_findings(
         sig = known or signature(shown_finding, shown.graph)
         folder = bugs / sig
         if not (folder / META).exists():
-            summary = reduction.summary() if reduction else None
+            summary = reduction.summary() | {"triggers": triggers} if reduction else None
             write_bug(folder, sig, shown_finding, shown, shown_outcomes, session.infos, summary, original=case)
         if reduction:
             occurrence["reduced_nodes"] = len(reduction.case.graph.nodes)
@@ -100,13 +101,14 @@ def root_signature(
     finding: Finding,
     plain: str,
     budget: float,
-) -> str:
-    """The folder of a reduced finding: where its plain signature was filed before, else its family
-    and trigger when an ablation finds one (so every face of one defect shares a folder), else plain."""
+) -> tuple[str, list[str]]:
+    """The folder of a reduced finding, with the triggers that name it: where its plain signature
+    was filed before, else its family and triggers when an ablation finds some (so every face of one
+    defect shares a folder), else its plain signature."""
     if plain in aliases or (bugs / plain / META).exists():
-        return aliases.get(plain, plain)
+        return aliases.get(plain, plain), []
     triggers = find_triggers(case, Checker(session, Failure.of(finding, case.graph), time.monotonic() + budget))
-    return triggered_signature(finding, case.graph, triggers) if triggers else plain
+    return (triggered_signature(finding, case.graph, triggers) if triggers else plain), triggers
 
 
 def _read_aliases(bugs: Path) -> dict[str, str]:

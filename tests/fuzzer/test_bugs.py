@@ -82,3 +82,5 @@ def test_every_face_of_one_triggered_defect_shares_a_folder(tmp_path: Path, faul
     assert {aliases[name] for name in aliases if "-mismatch-Reduce" in name} == {noop}
     assert {aliases[name] for name in aliases if "-crash-run-" in name} == {broadcast}
     assert {name.split("-")[4] for name in aliases if "-crash-run-" in name} == {"ValueError", "IndexError"}
+    assert "What triggers it: `noop_with_empty_axes`." in (tmp_path / noop / "report.md").read_text()
+    assert "What triggers it" not in (tmp_path / int32_mean / "report.md").read_text()
