@@ -4,19 +4,21 @@ later sightings appended to the folder's list of occurrences."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from fuzzer.attribute import examine
-from fuzzer.reduce import prune, reduce_case
+from fuzzer.reduce import Checker, Failure, prune, reduce_case
 from fuzzer.report import META, add_occurrence, write_bug
 from fuzzer.testcase import TestCase, write_atomic
-from fuzzer.triage import signature
+from fuzzer.triage import signature, triggered_signature
+from fuzzer.trigger import find_triggers
 from oracles.base import Outcome
 from oracles.compare import Finding, Verdict
 from oracles.registry import REFERENCES
 from oracles.session import OracleSession
 
-ALIASES = "aliases.json"  # crash signature -> the signature of the wrong value that causes it
+ALIASES = "aliases.json"  # plain signature -> the folder it is filed in (its cause, or its trigger)
 
 
 def file_findings(
@@ -32,7 +34,8 @@ def file_findings(
     A crash's signature does not depend on the graph, so only new crashes are reduced; a mismatch's
     signature is the op types of its reduced graph, so every mismatch is reduced to be named. A
     crash whose reduced graph already computes a wrong value before the crashing op is filed under
-    that wrong value: it is its symptom, not a second bug.
+    that wrong value: it is its symptom, not a second bug. A new finding whose trigger an ablation
+    finds is filed under it, with its plain signatures as aliases.
     """
     if verdict.kind == "invalid":
         return []
@@ -48,18 +51,22 @@ def file_findings(
             (reduction.case, reduction.finding, reduction.outcomes) if reduction else (case, finding, outcomes)
         )
         occurrence = {"case": case.meta.get("id"), "seed": case.meta.get("seed"), "finding": finding.to_json()}
-        cause = upstream_mismatch(session, shown, shown_finding) if reduction else None
-        if cause is not None:
-            crash_signature = signature(shown_finding, shown.graph)
-            shown, shown_finding, shown_outcomes = cause
-            known = signature(shown_finding, shown.graph)
-            occurrence["downstream_crash"] = crash_signature
-            aliases[crash_signature] = known
-            write_atomic(bugs / ALIASES, json.dumps(aliases, indent=1, sort_keys=True).encode())
+        if reduction:
+            names = [signature(shown_finding, shown.graph)]
+            cause = upstream_mismatch(session, shown, shown_finding)
+            if cause is not None:
+                shown, shown_finding, shown_outcomes = cause
+                occurrence["downstream_crash"] = names[0]
+                names.append(signature(shown_finding, shown.graph))
+            known, triggers = root_signature(session, bugs, aliases, shown, shown_finding, names[-1], reduce_budget)
+            added = {name: known for name in names if name != known and aliases.get(name) != known}
+            if added:
+                aliases |= added
+                write_atomic(bugs / ALIASES, json.dumps(aliases, indent=1, sort_keys=True).encode())
         sig = known or signature(shown_finding, shown.graph)
         folder = bugs / sig
         if not (folder / META).exists():
-            summary = reduction.summary() if reduction else None
+            summary = reduction.summary() | {"triggers": triggers} if reduction else None
             write_bug(folder, sig, shown_finding, shown, shown_outcomes, session.infos, summary, original=case)
         if reduction:
             occurrence["reduced_nodes"] = len(reduction.case.graph.nodes)
@@ -84,6 +91,24 @@ def upstream_mismatch(
             if candidate.backend == finding.backend and candidate.symptom == "mismatch":
                 return prefix, candidate, outcomes
     return None
+
+
+def root_signature(
+    session: OracleSession,
+    bugs: Path,
+    aliases: dict[str, str],
+    case: TestCase,
+    finding: Finding,
+    plain: str,
+    budget: float,
+) -> tuple[str, list[str]]:
+    """The folder of a reduced finding, with the triggers that name it: where its plain signature
+    was filed before, else its family and triggers when an ablation finds some (so every face of one
+    defect shares a folder), else its plain signature."""
+    if plain in aliases or (bugs / plain / META).exists():
+        return aliases.get(plain, plain), []
+    triggers = find_triggers(case, Checker(session, Failure.of(finding, case.graph), time.monotonic() + budget))
+    return (triggered_signature(finding, case.graph, triggers) if triggers else plain), triggers
 
 
 def _read_aliases(bugs: Path) -> dict[str, str]:

@@ -30,6 +30,8 @@ from oracles.compare import Finding, Verdict
 from oracles.registry import REFERENCES
 from oracles.session import OracleSession
 
+PHASES = ("convert", "compile", "run")  # the order a backend goes through a case
+
 
 class BudgetSpent(Exception):
     """The reduction's time is up; the smallest case found so far stands."""
@@ -42,11 +44,20 @@ class Failure:
     backend: str
     symptom: str
     signature: str | None
+    phase: str | None = None  # where a crash happened: a candidate that gets past it is cured of it
 
     @classmethod
     def of(cls, finding: Finding, graph: Graph) -> Failure:
         crash_signature = None if finding.symptom == "mismatch" else signature(finding, graph)
-        return cls(finding.backend, finding.symptom, crash_signature)
+        phase = finding.outcome.phase if finding.outcome and finding.symptom != "mismatch" else None
+        return cls(finding.backend, finding.symptom, crash_signature, phase)
+
+    def passed(self, outcome: Outcome) -> bool:
+        """Whether the backend got past this failure: ran, or crashed only in a later phase (another
+        bug that the original one hid)."""
+        if outcome.status == "ok":
+            return True
+        return self.phase in PHASES and outcome.phase in PHASES[PHASES.index(self.phase) + 1 :]
 
     def match(self, verdict: Verdict, graph: Graph) -> Finding | None:
         if verdict.kind == "invalid":
@@ -101,20 +112,37 @@ class Checker:
     def __call__(self, case: TestCase) -> bool:
         key = _fingerprint(case)
         if key not in self.answers:
-            if time.monotonic() > self.deadline:
-                raise BudgetSpent
-            self.answers[key] = self._valid(case) and self._fails(case)
+            self._in_time()
+            self.answers[key] = self._valid(case, finite=self.failure.symptom == "mismatch") and self._fails(case)
         return self.answers[key]
 
-    def _valid(self, case: TestCase) -> bool:
+    def cures(self, case: TestCase) -> bool:
+        """Whether a valid, finite candidate gets past the failure (the backend agrees with the
+        references, or a crash gets past its phase): the change that made it names the trigger."""
+        self._in_time()
+        if not self._valid(case, finite=True):
+            return False
+        finite = TestCase(
+            case.graph, case.values, case.meta | {"search": case.meta.get("search", {}) | {"finite": True}}
+        )
+        outcomes, verdict = examine(self.session, finite, self.only)
+        backend = self.failure.backend
+        if verdict.kind in ("invalid", "nonfinite") or not self.failure.passed(outcomes[backend]):
+            return False
+        return outcomes[backend].status != "ok" or not any(f.backend == backend for f in verdict.findings)
+
+    def _in_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise BudgetSpent
+
+    def _valid(self, case: TestCase, finite: bool) -> bool:
         try:
             problems = check_onnx(case.graph, to_onnx(case.graph, case.weights))
             tensors = evaluate(case.graph, case.values)
         except Exception:  # a candidate a spec cannot lower is simply not a candidate
             return False
         problems += check_torch(case.graph, tensors)
-        finite = self.failure.symptom != "mismatch" or first_nonfinite(case.graph, tensors) is None
-        return not problems and finite
+        return not problems and (not finite or first_nonfinite(case.graph, tensors) is None)
 
     def _fails(self, case: TestCase) -> bool:
         _, verdict = examine(self.session, case, self.only)

@@ -171,7 +171,8 @@ def render_report(folder: Path) -> str:
         "## Minimal graph\n"
         + f"{meta['nodes']} node(s), found by dlfuzz and reduced automatically{_reduction_text(meta)}.\n\n"
         + f"![graph]({PICTURE})\n\n```\n{case.graph.text()}\n```\n\n"
-        + "`model.onnx` holds this graph (opset 18, weights as initializers); `inputs.npz` its inputs.",
+        + "`model.onnx` holds this graph (opset 18, weights as initializers); `inputs.npz` its inputs."
+        + _trigger_text(meta),
         "## Reproduce\n" + _repro_text(meta, folder),
         "## Occurrences\n" + _occurrences(folder),
     ]
@@ -240,6 +241,18 @@ def _reduction_text(meta: dict[str, Any]) -> str:
         f"{budget}; the original case is in `original/`"
         if reduction["original_nodes"] != reduction["nodes"]
         else f" (already minimal: {reduction['checks']} checks)"
+    )
+
+
+def _trigger_text(meta: dict[str, Any]) -> str:
+    triggers = (meta.get("reduction") or {}).get("triggers")
+    if not triggers:
+        return ""
+    named = ", ".join(f"`{t}`" for t in triggers)
+    return (
+        f"\n\nWhat triggers it: {named}. The failure goes away when that is made plain (an attribute simpler"
+        " or left out; for `broadcast`, inputs given the full shape they broadcast to), and every other"
+        " graph it shows in is filed here too."
     )
 
 

@@ -8,6 +8,8 @@ import re
 from fuzzer.ir import Graph
 from oracles.base import Outcome
 from oracles.compare import Finding
+from specs import REGISTRY
+from specs.base import OpSpec
 
 # Op names with a digit (conv2d, max_pool3d) say where a crash is; dtypes and tensor names do not:
 # one frontend bug shows up with float16 and float64 alike.
@@ -105,6 +107,22 @@ def signature(finding: Finding, graph: Graph) -> str:
         return _slug(f"{finding.backend}-mismatch-{key}")[:120] + "-" + _digest(key)
     text = normalize_message(message_key(finding.outcome)) if finding.outcome else ""
     return _slug(crash_key(finding))[:120] + "-" + _digest(text)
+
+
+def family(op: str) -> str:
+    """The spec base an op shares with its siblings (Reduce for ReduceL1 ... ReduceSumSquare), or the
+    op itself: one converter defect shows on every op of a family."""
+    bases = [c for c in REGISTRY[op].__mro__[1:] if issubclass(c, OpSpec) and c is not OpSpec]
+    return bases[0].__name__ if bases else op
+
+
+def triggered_signature(finding: Finding, graph: Graph, triggers: list[str]) -> str:
+    """Backend, symptom (and phase for a crash), the failing op's family and what triggers it: one
+    defect that crashes differently per rank, or miscomputes every op of a family, is one bug."""
+    outcome = finding.outcome or Outcome("error")
+    phase = [outcome.phase or "unknown"] if finding.symptom != "mismatch" else []
+    key = "-".join([finding.backend, finding.symptom, *phase, family(graph.nodes[-1].op), "+".join(triggers)])
+    return _slug(key)[:120] + "-" + _digest(key)
 
 
 def _digest(text: str) -> str:

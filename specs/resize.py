@@ -305,16 +305,20 @@ class Resize(OpSpec):
         attrs = self.attrs
         shape = emit.input_types[0].shape
         named = attrs["onnx_axes"] is not None
+
+        def spelled(values: list[Any], unchanged: list[Any]) -> list[Any]:
+            """Per resized axis as given with `axes`, else for every axis (the others unchanged)."""
+            given = dict(zip(attrs["axes"], values))
+            return values if named else [given.get(axis, same) for axis, same in enumerate(unchanged)]
+
         roi = ""
         if "rois" in attrs:
             starts, ends = [r[0] for r in attrs["rois"]], [r[1] for r in attrs["rois"]]
-            roi = emit.const(starts + ends if named else [0, 0, *starts, 1, 1, *ends], "float32")
+            roi = emit.const(spelled(starts, [0] * len(shape)) + spelled(ends, [1] * len(shape)), "float32")
         if attrs["by"] == "scales":
-            scales = attrs["scales"] if named else [1.0, 1.0, *attrs["scales"]]
-            operands = [inputs[0], roi, emit.const(scales, "float32")]
+            operands = [inputs[0], roi, emit.const(spelled(attrs["scales"], [1.0] * len(shape)), "float32")]
         else:
-            sizes = attrs["out_sizes"] if named else [shape[0], shape[1], *attrs["out_sizes"]]
-            operands = [inputs[0], roi, "", emit.const(sizes)]
+            operands = [inputs[0], roi, "", emit.const(spelled(attrs["out_sizes"], list(shape)))]
         names = (
             "mode",
             "coordinate_transformation_mode",

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 
 from fuzzer.attribute import examine
-from fuzzer.bugs import file_findings
+from fuzzer.bugs import ALIASES, file_findings
 from fuzzer.testcase import TestCase
 from oracles.session import OracleSession
-from tests.fuzzer.conftest import FAULTY, cases_with_sigmoid
+from tests.fuzzer.conftest import FAULTY, NOOP, cases_with_sigmoid, layernorm_case, reduce_case
 from tests.fuzzer.handmade import build, float32
 
 
@@ -57,3 +57,30 @@ def test_a_crash_caused_by_an_upstream_wrong_value_is_filed_under_that_value(tmp
     crash = json.loads(line)["downstream_crash"]
     assert crash.startswith("float64-sigmoid-crash-run-TypeError-")
     assert json.loads((tmp_path / "aliases.json").read_text()) == {crash: sig}
+
+
+def test_every_face_of_one_triggered_defect_shares_a_folder(tmp_path: Path, faulty_session: OracleSession) -> None:
+    mean = dict(NOOP, axes=[1], spelled=[1], noop_with_empty_axes=0)
+    cases = [
+        reduce_case("ReduceL2", NOOP),
+        reduce_case("ReduceSumSquare", NOOP),
+        reduce_case("ReduceMean", mean, "int32"),
+        layernorm_case((), ()),
+        layernorm_case((1, 3), (2, 1)),
+    ]
+    filed = []
+    for case in cases:
+        outcomes, verdict = examine(faulty_session, case)
+        filed += file_findings(tmp_path, case, outcomes, verdict, faulty_session, reduce_budget=60)
+    noop, _, int32_mean, broadcast, _ = filed
+    assert noop.startswith("reduce-faults-mismatch-Reduce-noop_with_empty_axes-") and filed[1] == noop
+    assert int32_mean.startswith("reduce-faults-mismatch-ReduceMean-"), "no trigger: named by its op"
+    assert broadcast.startswith("layernorm-crash-crash-run-GroupStatistics-broadcast-") and filed[4] == broadcast
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({ALIASES, *filed})
+    aliases = json.loads((tmp_path / ALIASES).read_text())
+    assert len(aliases) == 4, "two op types, two exception types"
+    assert {aliases[name] for name in aliases if "-mismatch-Reduce" in name} == {noop}
+    assert {aliases[name] for name in aliases if "-crash-run-" in name} == {broadcast}
+    assert {name.split("-")[4] for name in aliases if "-crash-run-" in name} == {"ValueError", "IndexError"}
+    assert "What triggers it: `noop_with_empty_axes`." in (tmp_path / noop / "report.md").read_text()
+    assert "What triggers it" not in (tmp_path / int32_mean / "report.md").read_text()

@@ -65,7 +65,7 @@ class LacksFloat64(Faulty):
 
 
 class PlantedBug(OnnxBackend):
-    """Computes the case as eager does, but misbehaves on every node of op type `target`."""
+    """Computes the case as eager does, but misbehaves on every node whose op type starts with `target`."""
 
     target = "Sigmoid"
 
@@ -76,11 +76,11 @@ class PlantedBug(OnnxBackend):
         return converted
 
     def run(self, compiled: Any, case: TestCase) -> dict[str, np.ndarray]:
-        env = {name: torch.from_numpy(np.array(value)) for name, value in case.values.items()}
+        self.env = env = {name: torch.from_numpy(np.array(value)) for name, value in case.values.items()}
         for node in case.graph.nodes:
             result = spec_of(node).to_torch(*(env[name] for name in node.inputs))
             results = result if isinstance(result, tuple) else (result,)
-            if node.op == self.target:
+            if node.op.startswith(self.target):
                 results = self.corrupt(node, results)
             env.update(zip(node.outputs, results))
         return {name: env[name].numpy() for name in case.graph.outputs}
@@ -133,3 +133,35 @@ class NoisyThenSegfault(Faulty):
             print("RuntimeError: a warning an earlier case printed", flush=True)
             return
         ctypes.string_at(0)
+
+
+class ReduceFaults(PlantedBug):
+    """Two defects in the Reduce family, as TVM has: every Reduce* returns its input when asked for
+    no axes with noop_with_empty_axes=1, and ReduceMean of int32 is off by one whatever its axes."""
+
+    name = "reduce-faults"
+    target = "Reduce"
+
+    def corrupt(self, node: Node, results: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        if node.attrs.get("noop_with_empty_axes") and not node.attrs.get("axes"):
+            return (self.env[node.inputs[0]],)
+        if node.op == "ReduceMean" and results[0].dtype == torch.int32:
+            return (results[0] + 1,)
+        return results
+
+
+class LayerNormScaleCrash(PlantedBug):
+    """Crashes on a LayerNormalization whose Scale or B is not the normalized shape, with another
+    exception for a rank than for a size that differs: one defect, two faces."""
+
+    name = "layernorm-crash"
+    target = "LayerNormalization"
+
+    def corrupt(self, node: Node, results: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        normalized = tuple(self.env[node.inputs[0]].shape[node.attrs["axis"] :])
+        params = [tuple(self.env[name].shape) for name in node.inputs[1:]]
+        if any(len(param) != len(normalized) for param in params):
+            raise ValueError(f"scale of {node.outputs[0]} must have {len(normalized)} dims")
+        if any(param != normalized for param in params):
+            raise IndexError(f"index {len(normalized)} is out of bounds for scale")
+        return results

@@ -106,3 +106,16 @@ def test_integer_nearest_resize_picks_exactly_what_onnx_runtime_picks() -> None:
     x = RNG.integers(-100, 100, (1, 2, *attrs["in_sizes"])).astype(np.int8)
     eager, ort = run_both("Resize", attrs, x)
     assert eager[0].dtype == np.int8 and np.array_equal(eager[0], ort[0])
+
+
+@pytest.mark.parametrize(("transform", "by"), [("half_pixel", "scales"), ("tf_crop_and_resize", "sizes")])
+def test_some_axes_written_without_the_axes_attribute_resize_the_same(transform: str, by: str) -> None:
+    named = resize_attrs("linear", transform, by, {})
+    one_axis = {
+        key: value[1:] if key in ("in_sizes", "out_sizes", "scales", "rois") else value for key, value in named.items()
+    }
+    x = RNG.standard_normal((1, 2, 3, one_axis["in_sizes"][0])).astype(np.float32)
+    results = [run_both("Resize", one_axis | {"axes": [3], "onnx_axes": axes}, x) for axes in ([3], None)]
+    for eager, ort in results:
+        assert compare_outputs({"y": eager[0]}, {"y": ort[0]}) is None
+    assert np.array_equal(results[0][1][0], results[1][1][0])
