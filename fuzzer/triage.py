@@ -10,6 +10,7 @@ from oracles.base import Outcome
 from oracles.compare import Finding
 from specs import REGISTRY
 from specs.base import OpSpec
+from specs.elementwise import TableOp
 
 # Op names with a digit (conv2d, max_pool3d) say where a crash is; dtypes and tensor names do not:
 # one frontend bug shows up with float16 and float64 alike.
@@ -111,8 +112,12 @@ def signature(finding: Finding, graph: Graph) -> str:
 
 def family(op: str) -> str:
     """The spec base an op shares with its siblings (Reduce for ReduceL1 ... ReduceSumSquare), or the
-    op itself: one converter defect shows on every op of a family."""
-    bases = [c for c in REGISTRY[op].__mro__[1:] if issubclass(c, OpSpec) and c is not OpSpec]
+    op itself: one converter defect shows on every op of a family. A table row (Unary, Elementwise)
+    shares only shapes with its siblings; frontends convert each row on its own."""
+    spec = REGISTRY[op]
+    if issubclass(spec, TableOp):
+        return op
+    bases = [c for c in spec.__mro__[1:] if issubclass(c, OpSpec) and c is not OpSpec]
     return bases[0].__name__ if bases else op
 
 
