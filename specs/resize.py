@@ -291,8 +291,12 @@ class Resize(OpSpec):
         return [axis_plan(attrs, *axis) for axis in drawn]
 
     def requires(self, inputs: list[AbsTensor]) -> list[z3.BoolRef]:
-        x = inputs[0]
-        return [x.shape[a] == n for a, n in zip(self.attrs["axes"], self.attrs["in_sizes"])]
+        x, axes, spelled = inputs[0], self.attrs["axes"], self.attrs["onnx_axes"]
+        if axes != sorted(set(axes)) or not 0 <= axes[0] <= axes[-1] < x.rank:
+            return [False]  # a re-solve may ask for other axes; ONNX refuses repeats, the lowering needs order
+        if spelled is not None and [a % x.rank for a in spelled] != axes:
+            return [False]
+        return [x.shape[a] == n for a, n in zip(axes, self.attrs["in_sizes"])]
 
     def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
         x = inputs[0]

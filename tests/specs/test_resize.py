@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from oracles.compare import compare_outputs
-from specs import spec
+from specs import AbsTensor, spec
 from specs.resize import NEAREST_MODES, TRANSFORMS, AxisPlan, Resize, axis_plan, resample_axis, stable_positions
 from tests.specs.single_node import run_both
 
@@ -119,3 +119,13 @@ def test_some_axes_written_without_the_axes_attribute_resize_the_same(transform:
     for eager, ort in results:
         assert compare_outputs({"y": eager[0]}, {"y": ort[0]}) is None
     assert np.array_equal(results[0][1][0], results[1][1][0])
+
+
+def test_axes_must_be_distinct_and_spelled_as_the_onnx_axes_say() -> None:
+    """Seen in reduced bug folders: the reducer's simpler `axes` ([1, 1]) passed, and the ONNX model
+    then resized other axes than the torch lowering."""
+    attrs = resize_attrs("nearest", "asymmetric", "sizes", {"nearest_mode": "floor"})
+    x = AbsTensor([1, 2, *attrs["in_sizes"]], "float32")
+    assert False not in Resize(attrs | {"axes": [2, 3], "onnx_axes": [2, -1]}).requires([x])
+    for axes, onnx_axes in [([1, 1], [2, 3]), ([2, 3], [1, 3]), ([3, 2], None), ([2, 4], None)]:
+        assert False in Resize(attrs | {"axes": axes, "onnx_axes": onnx_axes}).requires([x]), axes
