@@ -26,6 +26,7 @@ from specs.base import (
 from specs.elementwise import (
     MARGIN,
     Param,
+    TableOp,
     no_exp_overflow,
     no_overflow,
     representable,
@@ -92,11 +93,19 @@ unary(
     monotone=1,
     params={"alpha": Param(0.2, (0.125, 0.5, 1.0)), "beta": Param(0.5, (0.0, 0.25, 1.0))},
 )
+
+
+def threshold_direction(spec: TableOp) -> int:
+    """ThresholdedRelu never decreases for alpha >= 0; below 0, x in (alpha, 0) lies under the zeros of x <= alpha."""
+    return 1 if spec.params_filled()["alpha"] >= 0 else 0
+
+
 unary(
     "ThresholdedRelu",
     lambda x, alpha: F.threshold(x, alpha, 0.0),
     domain=away_from_threshold,
     keeps_zero=True,
+    direction=threshold_direction,
     params={"alpha": Param(1.0, (-1.0, 0.0, 0.5, 2.0))},
 )
 # Integer Shrink stays exact: bias <= 1 <= floor(lambd) + 1, so uint8 results are never negative.

@@ -162,13 +162,17 @@ class TableOp(OpSpec):
         zeros = (cls.keeps_zero or cls.keeps_sign) and any(v.zeros for v in inputs)
         steered = all(v.steered for v in inputs)
         out = replace(cls.image, zeros=zeros, centered=cls.keeps_sign and inputs[0].centered, steered=steered)
-        if cls.monotone and not (cls.pole is not None and inputs[0].low <= cls.pole <= inputs[0].high):
+        if self.direction() and not (cls.pole is not None and inputs[0].low <= cls.pole <= inputs[0].high):
             out = replace(out, **self._mapped_bounds(inputs[0]))
         return [out]
 
+    def direction(self) -> int:
+        """1 where f never decreases, -1 where it never increases, 0 where neither, for these params."""
+        return type(self).monotone
+
     def pulled_need(self, need: Need) -> Need | None:
         cls = type(self)
-        if cls.moves_values or not cls.monotone or need.nonzero:  # f(x) != 0 is no interval of x
+        if cls.moves_values or not self.direction() or need.nonzero:  # f(x) != 0 is no interval of x
             return super().pulled_need(need)
         return _preimage(cls, tuple(sorted(self.params_filled().items())), need)
 
@@ -176,7 +180,7 @@ class TableOp(OpSpec):
         """A monotone f maps x's bounds to bounds of f(x) (Sinh of a LogSoftmax stays <= 0); where f
         is undefined at a bound (Log of -inf), the image's bound stays."""
         ends = self.to_torch(torch.tensor([x.low, x.high], dtype=torch.float64)).tolist()
-        low, high = ends if type(self).monotone > 0 else ends[::-1]
+        low, high = ends if self.direction() > 0 else ends[::-1]
         image = type(self).image
         return {
             "low": image.low if math.isnan(low) else max(image.low, low),
@@ -273,7 +277,15 @@ unary("Log", torch.log, domain=lambda x: above(x, LOG_MIN), need=Need(LOG_MIN), 
 unary("Sqrt", torch.sqrt, domain=lambda x: above(x, MARGIN), image=V(0), keeps_zero=True, need=Need(MARGIN), monotone=1)
 unary("Abs", torch.abs, NUMERIC, domain=no_overflow(torch.abs), image=V(0), keeps_zero=True)
 unary("Neg", torch.neg, SIGNED, domain=no_overflow(torch.neg), keeps_sign=True, monotone=-1)
-unary("Sign", torch.sign, NUMERIC, domain=floats_only(off_zero), image=V(-1, 1, integral=True), keeps_sign=True)
+unary(
+    "Sign",
+    torch.sign,
+    NUMERIC,
+    domain=floats_only(off_zero),
+    image=V(-1, 1, integral=True),
+    keeps_sign=True,
+    monotone=1,
+)
 unary("Sin", torch.sin, image=V(-1, 1), keeps_zero=True)
 unary("Cos", torch.cos, image=V(-1, 1))
 unary("Tan", torch.tan, domain=away_from_poles, keeps_zero=True)

@@ -14,6 +14,7 @@ from fuzzer.values import sample_values
 from oracles.compare import all_finite, compare_outputs
 from specs import REGISTRY
 from specs.base import OpSpec, Values
+from specs.elementwise import Unary
 from tests.specs.single_node import run_both
 from tests.specs.test_specs import run_ort_noopt
 
@@ -171,19 +172,20 @@ def test_integer_arithmetic_wraps_alike_outside_its_domain() -> None:
 INPUT_BOUNDS = [(-3.0, -0.5), (-1.0, 0.0), (0.05, 0.9), (1.1, 4.0), (0.0, math.inf), (-math.inf, 2.0)]
 
 
-@pytest.mark.parametrize("op", sorted(name for name, cls in REGISTRY.items() if getattr(cls, "monotone", 0)))
+@pytest.mark.parametrize("op", sorted(name for name, cls in REGISTRY.items() if issubclass(cls, Unary)))
 def test_monotone_ops_map_their_input_bounds_to_sound_output_bounds(op: str) -> None:
     cls = REGISTRY[op]
-    for params in [{name: None for name in cls.params}] + [{name: c for name in cls.params} for c in (0.0, 2.0)]:
-        if any(value is not None and value not in cls.params[name].choices for name, value in params.items()):
+    choices = [{}] + [{name: choice} for name, param in cls.params.items() for choice in param.choices]
+    for chosen in choices:
+        spec = cls({name: None for name in cls.params} | chosen)
+        if not spec.direction():
             continue
-        spec = cls(params)
         for low, high in INPUT_BOUNDS:
             declared = spec.output_values([Values(low, high)], 1)[0]
             points = torch.linspace(max(low, -30.0), min(high, 30.0), 401, dtype=torch.float64)
             held = spec.to_torch(points)
             held = held[torch.isfinite(held)]
-            assert bool((held >= declared.low).all() and (held <= declared.high).all()), (op, params, low, high)
+            assert bool((held >= declared.low).all() and (held <= declared.high).all()), (op, chosen, low, high)
 
 
 def test_bounds_pass_through_monotone_maps() -> None:
@@ -192,6 +194,9 @@ def test_bounds_pass_through_monotone_maps() -> None:
     assert sinh.high == 0 and not sinh.meets(REGISTRY["Sqrt"].needs[0])  # Sqrt(Sinh(LogSoftmax)) is NaN
     exp = REGISTRY["Exp"]({}).output_values([Values(-math.inf, 0)], 1)[0]
     assert (exp.low, exp.high) == (0, 1) and not exp.meets(REGISTRY["Acosh"].needs[0])
+    threshold = REGISTRY["ThresholdedRelu"]({"alpha": 0.5}).output_values([Values(0, 1)], 1)[0]
+    assert threshold.high == 1 and not threshold.meets(REGISTRY["Acosh"].needs[0])  # seen: of a Softmax
+    assert REGISTRY["ThresholdedRelu"]({"alpha": -1.0}).output_values([Values(0, 1)], 1)[0].high == math.inf
     acos = REGISTRY["Acos"]({}).output_values([Values(0.5, 0.9)], 1)[0]
     assert acos.low == pytest.approx(math.acos(0.9)) and acos.high == pytest.approx(math.acos(0.5))
 
