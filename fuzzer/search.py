@@ -294,6 +294,8 @@ class _Search:
         changes = []
         for index, unit, scale in present:
             length = self.options.overshoot * value / (len(present) * scale * float((unit**2).sum()))
+            if scale >= HUGE:  # an infinite slope (Sqrt at 0) says nothing of the distance: take a full step
+                length = self.options.max_move
             changes.append((index, -unit * min(length, self.options.max_move)))
         return changes
 
