@@ -135,7 +135,7 @@ class TableOp(OpSpec):
     image: ClassVar[V] = V()  # bounds of f whatever its inputs
     keeps_zero: ClassVar[bool] = False  # f is zero where an input is, so forced zeros survive it
     keeps_sign: ClassVar[bool] = False  # f(x) has the sign of x (or its opposite): mixed signs stay mixed
-    monotone: ClassVar[int] = 0  # 1: f never decreases (for every param choice), -1: never increases
+    monotone: ClassVar[int] = 0  # 1: f never decreases in any input (for every param choice), -1: never increases
     pole: ClassVar[float | None] = None  # where a monotone f jumps (Reciprocal at 0): it is monotone on each side
 
     @classmethod
@@ -163,23 +163,19 @@ class TableOp(OpSpec):
         steered = all(v.steered for v in inputs)
         out = replace(cls.image, zeros=zeros, centered=cls.keeps_sign and inputs[0].centered, steered=steered)
         if self.direction() and not (cls.pole is not None and inputs[0].low <= cls.pole <= inputs[0].high):
-            out = replace(out, **self._mapped_bounds(inputs[0]))
+            out = replace(out, **self._mapped_bounds(inputs))
         return [out]
 
     def direction(self) -> int:
-        """1 where f never decreases, -1 where it never increases, 0 where neither, for these params."""
+        """1 where f never decreases in any input, -1 where it never increases, 0 where neither, for
+        these params."""
         return type(self).monotone
 
-    def pulled_need(self, need: Need) -> Need | None:
-        cls = type(self)
-        if cls.moves_values or not self.direction() or need.nonzero:  # f(x) != 0 is no interval of x
-            return super().pulled_need(need)
-        return _preimage(cls, tuple(sorted(self.params_filled().items())), need)
-
-    def _mapped_bounds(self, x: V) -> dict[str, float]:
-        """A monotone f maps x's bounds to bounds of f(x) (Sinh of a LogSoftmax stays <= 0); where f
-        is undefined at a bound (Log of -inf), the image's bound stays."""
-        ends = self.to_torch(torch.tensor([x.low, x.high], dtype=torch.float64)).tolist()
+    def _mapped_bounds(self, inputs: list[V]) -> dict[str, float]:
+        """A monotone f maps its inputs' bounds to bounds of f (Sinh of a LogSoftmax stays <= 0, so
+        does a Max of LogSoftmaxes); where f is undefined at a bound (Log of -inf, inf - inf), the
+        image's bound stays."""
+        ends = self.to_torch(*(torch.tensor([x.low, x.high], dtype=torch.float64) for x in inputs)).tolist()
         low, high = ends if self.direction() > 0 else ends[::-1]
         image = type(self).image
         return {
@@ -231,6 +227,12 @@ class Unary(TableOp):
 
     def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
         return [AbsTensor(list(inputs[0].shape), type(self).out_dtype or inputs[0].dtype)]
+
+    def pulled_need(self, need: Need) -> Need | None:
+        cls = type(self)
+        if cls.moves_values or not self.direction() or need.nonzero:  # f(x) != 0 is no interval of x
+            return super().pulled_need(need)
+        return _preimage(cls, tuple(sorted(self.params_filled().items())), need)
 
 
 def unary(
@@ -341,11 +343,12 @@ def binary(
     arities: Sequence[int] = (2,),
     needs: dict[int, Need] | None = None,
     keeps_zero: bool = False,
+    monotone: int = 0,
 ) -> type[OpSpec]:
     """Declare and register one broadcasting spec (binary, or variadic over several arities)."""
     ranks = tuple(r for n in arities for r in any_rank(n))
     dtype_sets = tuple(d for n in arities for d in same_dtype(n, dtypes))
-    fields = {"needs": needs or {}, "keeps_zero": keeps_zero}
+    fields = {"needs": needs or {}, "keeps_zero": keeps_zero, "monotone": monotone}
     return declare(Elementwise, name, torch_fn, domain, ranks=ranks, dtypes=dtype_sets, out_dtype=out_dtype, **fields)
 
 
@@ -380,14 +383,14 @@ VARIADIC = (1, 2, 3, 4)
 
 # Integer arithmetic is bounded by `no_overflow`: leaves are small (|x| <= 5) and a case whose
 # intermediate values would wrap is out of domain, never compared.
-binary("Add", torch.add, NUMERIC, domain=no_overflow(torch.add))
+binary("Add", torch.add, NUMERIC, domain=no_overflow(torch.add), monotone=1)
 binary("Sub", torch.sub, NUMERIC, domain=no_overflow(torch.sub))
 binary("Mul", torch.mul, NUMERIC, domain=no_overflow(torch.mul), keeps_zero=True)
 binary("Pow", torch.pow, domain=pow_domain, needs={0: Need(POW_BASE_MIN)})
-binary("Sum", total, FLOATS, domain=no_overflow(total), arities=VARIADIC)
-binary("Mean", mean, FLOATS, domain=no_overflow(total), arities=VARIADIC)  # torch sums first
-binary("Max", fold(torch.maximum), NUMERIC, arities=VARIADIC)
-binary("Min", fold(torch.minimum), NUMERIC, arities=VARIADIC)
+binary("Sum", total, FLOATS, domain=no_overflow(total), arities=VARIADIC, monotone=1)
+binary("Mean", mean, FLOATS, domain=no_overflow(total), arities=VARIADIC, monotone=1)  # torch sums first
+binary("Max", fold(torch.maximum), NUMERIC, arities=VARIADIC, monotone=1)
+binary("Min", fold(torch.minimum), NUMERIC, arities=VARIADIC, monotone=1)
 binary("Equal", torch.eq, ALL, out_dtype="bool", domain=comparison_margin)
 binary("Greater", torch.gt, NUMERIC, out_dtype="bool", domain=comparison_margin)
 binary("Less", torch.lt, NUMERIC, out_dtype="bool", domain=comparison_margin)

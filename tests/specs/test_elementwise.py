@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -209,3 +210,21 @@ def test_reciprocal_maps_bounds_on_one_side_of_its_pole_only() -> None:
     assert 0 < pulled.low < 1e-3 and pulled.high == pytest.approx(1 / 1.05, rel=1e-2) and pulled.high <= 1 / 1.05
     exp = REGISTRY["Exp"]({}).pulled_need(REGISTRY["Log"].needs[0])  # overflow is Exp's own domain, not a bound
     assert exp.high == math.inf and exp.low == pytest.approx(math.log(0.1), abs=1e-2)
+
+
+@pytest.mark.parametrize("op", ["Add", "Sum", "Mean", "Max", "Min"])
+def test_ops_monotone_in_every_input_bound_their_output_by_the_inputs_bounds(op: str) -> None:
+    rng = np.random.default_rng(0)
+    for arity in (1, 2, 3) if op != "Add" else (2,):
+        for bounds in itertools.combinations(INPUT_BOUNDS, arity):
+            declared = REGISTRY[op]({}).output_values([Values(low, high) for low, high in bounds], 1)[0]
+            points = [torch.from_numpy(rng.uniform(max(low, -30), min(high, 30), 200)) for low, high in bounds]
+            held = REGISTRY[op]({}).to_torch(*points)
+            assert bool((held >= declared.low).all() and (held <= declared.high).all()), (op, bounds)
+
+
+def test_a_max_of_log_softmaxes_stays_below_zero() -> None:
+    """Seen: Acosh(Max(LogSoftmax)) with a single-input Max, NaN whatever the inputs."""
+    held = REGISTRY["Max"]({}).output_values([Values(high=0)], 1)[0]
+    assert held.high == 0 and not held.meets(REGISTRY["Acosh"].needs[0])
+    assert REGISTRY["Max"]({}).output_values([Values(high=0), Values()], 1)[0].high == math.inf
