@@ -137,6 +137,7 @@ class TableOp(OpSpec):
     keeps_sign: ClassVar[bool] = False  # f(x) has the sign of x (or its opposite): mixed signs stay mixed
     monotone: ClassVar[int] = 0  # 1: f never decreases in any input (for every param choice), -1: never increases
     pole: ClassVar[float | None] = None  # where a monotone f jumps (Reciprocal at 0): it is monotone on each side
+    falling: ClassVar[tuple[int, ...]] = ()  # inputs in which a monotone f runs the other way (Sub's subtrahend)
 
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
@@ -175,7 +176,8 @@ class TableOp(OpSpec):
         """A monotone f maps its inputs' bounds to bounds of f (Sinh of a LogSoftmax stays <= 0, so
         does a Max of LogSoftmaxes); where f is undefined at a bound (Log of -inf, inf - inf), the
         image's bound stays."""
-        ends = self.to_torch(*(torch.tensor([x.low, x.high], dtype=torch.float64) for x in inputs)).tolist()
+        corners = [[x.high, x.low] if i in type(self).falling else [x.low, x.high] for i, x in enumerate(inputs)]
+        ends = self.to_torch(*(torch.tensor(corner, dtype=torch.float64) for corner in corners)).tolist()
         low, high = ends if self.direction() > 0 else ends[::-1]
         image = type(self).image
         return {
@@ -344,11 +346,12 @@ def binary(
     needs: dict[int, Need] | None = None,
     keeps_zero: bool = False,
     monotone: int = 0,
+    falling: tuple[int, ...] = (),
 ) -> type[OpSpec]:
     """Declare and register one broadcasting spec (binary, or variadic over several arities)."""
     ranks = tuple(r for n in arities for r in any_rank(n))
     dtype_sets = tuple(d for n in arities for d in same_dtype(n, dtypes))
-    fields = {"needs": needs or {}, "keeps_zero": keeps_zero, "monotone": monotone}
+    fields = {"needs": needs or {}, "keeps_zero": keeps_zero, "monotone": monotone, "falling": falling}
     return declare(Elementwise, name, torch_fn, domain, ranks=ranks, dtypes=dtype_sets, out_dtype=out_dtype, **fields)
 
 
@@ -384,7 +387,7 @@ VARIADIC = (1, 2, 3, 4)
 # Integer arithmetic is bounded by `no_overflow`: leaves are small (|x| <= 5) and a case whose
 # intermediate values would wrap is out of domain, never compared.
 binary("Add", torch.add, NUMERIC, domain=no_overflow(torch.add), monotone=1)
-binary("Sub", torch.sub, NUMERIC, domain=no_overflow(torch.sub))
+binary("Sub", torch.sub, NUMERIC, domain=no_overflow(torch.sub), monotone=1, falling=(1,))
 binary("Mul", torch.mul, NUMERIC, domain=no_overflow(torch.mul), keeps_zero=True)
 binary("Pow", torch.pow, domain=pow_domain, needs={0: Need(POW_BASE_MIN)})
 binary("Sum", total, FLOATS, domain=no_overflow(total), arities=VARIADIC, monotone=1)

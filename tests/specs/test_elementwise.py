@@ -212,10 +212,10 @@ def test_reciprocal_maps_bounds_on_one_side_of_its_pole_only() -> None:
     assert exp.high == math.inf and exp.low == pytest.approx(math.log(0.1), abs=1e-2)
 
 
-@pytest.mark.parametrize("op", ["Add", "Sum", "Mean", "Max", "Min"])
+@pytest.mark.parametrize("op", ["Add", "Sub", "Sum", "Mean", "Max", "Min"])
 def test_ops_monotone_in_every_input_bound_their_output_by_the_inputs_bounds(op: str) -> None:
     rng = np.random.default_rng(0)
-    for arity in (1, 2, 3) if op != "Add" else (2,):
+    for arity in (1, 2, 3) if op not in ("Add", "Sub") else (2,):
         for bounds in itertools.combinations(INPUT_BOUNDS, arity):
             declared = REGISTRY[op]({}).output_values([Values(low, high) for low, high in bounds], 1)[0]
             points = [torch.from_numpy(rng.uniform(max(low, -30), min(high, 30), 200)) for low, high in bounds]
@@ -228,3 +228,5 @@ def test_a_max_of_log_softmaxes_stays_below_zero() -> None:
     held = REGISTRY["Max"]({}).output_values([Values(high=0)], 1)[0]
     assert held.high == 0 and not held.meets(REGISTRY["Acosh"].needs[0])
     assert REGISTRY["Max"]({}).output_values([Values(high=0), Values()], 1)[0].high == math.inf
+    difference = REGISTRY["Sub"]({}).output_values([Values(0, 1), Values(2.4, math.inf)], 1)[0]
+    assert (difference.low, difference.high) == (-math.inf, -1.4)  # a HardSigmoid minus an Exp above 2.4
