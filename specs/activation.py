@@ -37,6 +37,7 @@ from specs.elementwise import (
 # ONNX's own defaults (LeakyRelu 0.01, HardSigmoid 0.2, Selu's) differ from float32 only by rounding.
 SELU_ALPHA = 1.6732632423543772
 SELU_GAMMA = 1.0507009873554805
+MISH_LOWEST = -1.19243  # where Mish turns from falling to rising
 
 
 def selu(x: torch.Tensor, alpha: float, gamma: float) -> torch.Tensor:
@@ -68,8 +69,8 @@ def shrink_domain(x: torch.Tensor, bias: float, lambd: float) -> torch.Tensor:
 
 unary("Softplus", F.softplus, domain=no_exp_overflow, image=Values(0), monotone=1)
 unary("Softsign", F.softsign, image=Values(-1, 1), keeps_sign=True, monotone=1)
-unary("HardSwish", F.hardswish, keeps_zero=True)
-unary("Mish", F.mish, keeps_sign=True)
+unary("HardSwish", F.hardswish, keeps_zero=True, valley=-1.5)
+unary("Mish", F.mish, keeps_sign=True, valley=MISH_LOWEST)
 unary("Elu", F.elu, keeps_sign=True, monotone=1, params={"alpha": Param(1.0, (0.25, 0.5, 2.0))})
 unary("Celu", F.celu, ("float32",), keeps_sign=True, monotone=1, params={"alpha": Param(1.0, (0.25, 0.5, 2.0))})
 unary(

@@ -138,6 +138,7 @@ class TableOp(OpSpec):
     monotone: ClassVar[int] = 0  # 1: f never decreases in any input (for every param choice), -1: never increases
     pole: ClassVar[float | None] = None  # where a monotone f jumps (Reciprocal at 0): it is monotone on each side
     falling: ClassVar[tuple[int, ...]] = ()  # inputs in which a monotone f runs the other way (Sub's subtrahend)
+    valley: ClassVar[float | None] = None  # where f, falling before and rising after, is lowest (Mish, HardSwish)
 
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
@@ -165,6 +166,8 @@ class TableOp(OpSpec):
         out = replace(cls.image, zeros=zeros, centered=cls.keeps_sign and inputs[0].centered, steered=steered)
         if self.direction() and not (cls.pole is not None and inputs[0].low <= cls.pole <= inputs[0].high):
             out = replace(out, **self._mapped_bounds(inputs))
+        if cls.valley is not None:
+            out = replace(out, **self._valley_bounds(inputs[0], cls.valley))
         return [out]
 
     def direction(self) -> int:
@@ -178,7 +181,19 @@ class TableOp(OpSpec):
         image's bound stays."""
         corners = [[x.high, x.low] if i in type(self).falling else [x.low, x.high] for i, x in enumerate(inputs)]
         ends = self.to_torch(*(torch.tensor(corner, dtype=torch.float64) for corner in corners)).tolist()
-        low, high = ends if self.direction() > 0 else ends[::-1]
+        return self._within_image(*(ends if self.direction() > 0 else ends[::-1]))
+
+    def _valley_bounds(self, x: V, valley: float) -> dict[str, float]:
+        """Bounds of an f that falls to its lowest at `valley` and rises after (Mish of x >= 0 is >= 0)."""
+        left, right, bottom = self.to_torch(torch.tensor([x.low, x.high, valley], dtype=torch.float64)).tolist()
+        if x.low >= valley:
+            return self._within_image(left, right)
+        if x.high <= valley:
+            return self._within_image(right, left)
+        return self._within_image(bottom, math.nan if math.isnan(left) else max(left, right))
+
+    def _within_image(self, low: float, high: float) -> dict[str, float]:
+        """Bounds computed at the inputs' bounds, inside the image; NaN (Log of -inf, inf - inf) says nothing."""
         image = type(self).image
         return {
             "low": image.low if math.isnan(low) else max(image.low, low),
@@ -232,7 +247,8 @@ class Unary(TableOp):
 
     def pulled_need(self, need: Need) -> Need | None:
         cls = type(self)
-        if cls.moves_values or not self.direction() or need.nonzero:  # f(x) != 0 is no interval of x
+        bends = cls.valley is not None  # the preimage's hull: what x must hold, not all it may
+        if cls.moves_values or not (self.direction() or bends) or need.nonzero:  # f(x) != 0 is no interval of x
             return super().pulled_need(need)
         return _preimage(cls, tuple(sorted(self.params_filled().items())), need)
 
