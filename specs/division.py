@@ -18,6 +18,7 @@ from specs.elementwise import (
     away_from_integers,
     away_from_zero,
     binary,
+    interval_quotient,
     no_overflow,
     representable,
     unsigned,
@@ -49,6 +50,7 @@ binary(
     domain=div_domain,
     needs={1: NONZERO},
     keeps_zero=True,
+    interval=interval_quotient,
 )
 
 

@@ -139,6 +139,7 @@ class TableOp(OpSpec):
     pole: ClassVar[float | None] = None  # where a monotone f jumps (Reciprocal at 0): it is monotone on each side
     falling: ClassVar[tuple[int, ...]] = ()  # inputs in which a monotone f runs the other way (Sub's subtrahend)
     valley: ClassVar[float | None] = None  # where f, falling before and rising after, is lowest (Mish, HardSwish)
+    interval: ClassVar[Callable[[V, V], tuple[float, float]] | None] = None  # f's bounds from two inputs' bounds
 
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
@@ -168,6 +169,8 @@ class TableOp(OpSpec):
             out = replace(out, **self._mapped_bounds(inputs))
         if cls.valley is not None:
             out = replace(out, **self._valley_bounds(inputs[0], cls.valley))
+        if cls.interval is not None:
+            out = replace(out, **self._within_image(*cls.interval(*inputs)))
         return [out]
 
     def direction(self) -> int:
@@ -363,12 +366,31 @@ def binary(
     keeps_zero: bool = False,
     monotone: int = 0,
     falling: tuple[int, ...] = (),
+    interval: Callable[[V, V], tuple[float, float]] | None = None,
 ) -> type[OpSpec]:
     """Declare and register one broadcasting spec (binary, or variadic over several arities)."""
     ranks = tuple(r for n in arities for r in any_rank(n))
     dtype_sets = tuple(d for n in arities for d in same_dtype(n, dtypes))
     fields = {"needs": needs or {}, "keeps_zero": keeps_zero, "monotone": monotone, "falling": falling}
+    if interval is not None:
+        fields["interval"] = staticmethod(interval)
     return declare(Elementwise, name, torch_fn, domain, ranks=ranks, dtypes=dtype_sets, out_dtype=out_dtype, **fields)
+
+
+def interval_product(a: V, b: V) -> tuple[float, float]:
+    """Bounds of a * b: the extreme corner products, 0 * inf taken as 0 (bounds hold real values only)."""
+    corners = [0.0 if 0 in (x, y) else x * y for x in (a.low, a.high) for y in (b.low, b.high)]
+    return min(corners), max(corners)
+
+
+def interval_quotient(a: V, b: V) -> tuple[float, float]:
+    """Bounds of a / b for a divisor kept off zero: a times 1/b where b keeps one sign, else unknown
+    (a Softplus over a LogSoftmax stays negative)."""
+    if b.low >= 0:
+        return interval_product(a, V(1 / b.high if b.high else math.inf, 1 / b.low if b.low else math.inf))
+    if b.high <= 0:
+        return interval_product(a, V(1 / b.high if b.high else -math.inf, 1 / b.low if b.low else -math.inf))
+    return -math.inf, math.inf
 
 
 def pow_domain(base: torch.Tensor, exponent: torch.Tensor) -> torch.Tensor:
@@ -404,7 +426,7 @@ VARIADIC = (1, 2, 3, 4)
 # intermediate values would wrap is out of domain, never compared.
 binary("Add", torch.add, NUMERIC, domain=no_overflow(torch.add), monotone=1)
 binary("Sub", torch.sub, NUMERIC, domain=no_overflow(torch.sub), monotone=1, falling=(1,))
-binary("Mul", torch.mul, NUMERIC, domain=no_overflow(torch.mul), keeps_zero=True)
+binary("Mul", torch.mul, NUMERIC, domain=no_overflow(torch.mul), keeps_zero=True, interval=interval_product)
 binary("Pow", torch.pow, domain=pow_domain, needs={0: Need(POW_BASE_MIN)})
 binary("Sum", total, FLOATS, domain=no_overflow(total), arities=VARIADIC, monotone=1)
 binary("Mean", mean, FLOATS, domain=no_overflow(total), arities=VARIADIC, monotone=1)  # torch sums first

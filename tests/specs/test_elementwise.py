@@ -232,3 +232,22 @@ def test_a_max_of_log_softmaxes_stays_below_zero() -> None:
     assert REGISTRY["Max"]({}).output_values([Values(high=0), Values()], 1)[0].high == math.inf
     difference = REGISTRY["Sub"]({}).output_values([Values(0, 1), Values(2.4, math.inf)], 1)[0]
     assert (difference.low, difference.high) == (-math.inf, -1.4)  # a HardSigmoid minus an Exp above 2.4
+
+
+@pytest.mark.parametrize("op", ["Mul", "Div"])
+def test_products_and_quotients_are_bounded_by_interval_arithmetic(op: str) -> None:
+    rng = np.random.default_rng(1)
+    for a, b in itertools.product(INPUT_BOUNDS, repeat=2):
+        declared = REGISTRY[op]({}).output_values([Values(*a), Values(*b)], 1)[0]
+        points = [torch.from_numpy(rng.uniform(max(low, -30), min(high, 30), 500)) for low, high in (a, b)]
+        held = REGISTRY[op]({}).to_torch(*points)
+        held = held[torch.isfinite(held)]
+        assert bool((held >= declared.low).all() and (held <= declared.high).all()), (op, a, b)
+
+
+def test_a_positive_over_a_negative_stays_negative() -> None:
+    """Seen: ReduceLogSum(Div(Softplus(LogSoftmax x), LogSoftmax x)), NaN whatever x."""
+    quotient = REGISTRY["Div"]({}).output_values([Values(0), Values(high=0)], 1)[0]
+    assert quotient.high == 0 and not quotient.meets(REGISTRY["Log"].needs[0])
+    across_zero = REGISTRY["Div"]({}).output_values([Values(0), Values(-1, 1)], 1)[0]
+    assert (across_zero.low, across_zero.high) == (-math.inf, math.inf)
