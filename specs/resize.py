@@ -275,8 +275,10 @@ class Resize(OpSpec):
 
     def __init__(self, attrs: dict[str, Any]) -> None:
         super().__init__(attrs)
+        # A re-solve (the reducer's) may ask for plans no draw would make: refused in `requires`.
+        self.defined = all(self.well_defined(attrs, plan) for plan in self.plans())
         # Fractions now, not while torch.compile traces to_torch (dynamo cannot trace them).
-        self.taps = [(plan.axis, *axis_taps(attrs, plan)) for plan in self.plans()]
+        self.taps = [(plan.axis, *axis_taps(attrs, plan)) for plan in self.plans()] if self.defined else []
 
     def plans(self) -> list[AxisPlan]:
         attrs = self.attrs
@@ -294,7 +296,7 @@ class Resize(OpSpec):
         x, axes, spelled = inputs[0], self.attrs["axes"], self.attrs["onnx_axes"]
         if axes != sorted(set(axes)) or not 0 <= axes[0] <= axes[-1] < x.rank:
             return [False]  # a re-solve may ask for other axes; ONNX refuses repeats, the lowering needs order
-        if spelled is not None and [a % x.rank for a in spelled] != axes:
+        if (spelled is not None and [a % x.rank for a in spelled] != axes) or not self.defined:
             return [False]
         return [x.shape[a] == n for a, n in zip(axes, self.attrs["in_sizes"])]
 

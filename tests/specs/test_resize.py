@@ -129,3 +129,12 @@ def test_axes_must_be_distinct_and_spelled_as_the_onnx_axes_say() -> None:
     assert False not in Resize(attrs | {"axes": [2, 3], "onnx_axes": [2, -1]}).requires([x])
     for axes, onnx_axes in [([1, 1], [2, 3]), ([2, 3], [1, 3]), ([3, 2], None), ([2, 4], None)]:
         assert False in Resize(attrs | {"axes": axes, "onnx_axes": onnx_axes}).requires([x]), axes
+
+
+def test_a_plan_no_draw_would_make_is_refused_not_raised() -> None:
+    """Seen: the reducer asked align_corners for an output of 1 (a division by zero in the spec's
+    positions), and the whole attribute-shrinking strategy failed with ZeroDivisionError."""
+    attrs = resize_attrs("linear", "align_corners", "sizes", {})
+    x = AbsTensor([1, 2, *attrs["in_sizes"]], "float32")
+    assert False not in Resize(attrs).requires([x])
+    assert False in Resize(attrs | {"out_sizes": [1, 1]}).requires([x])
