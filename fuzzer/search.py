@@ -56,7 +56,7 @@ class SearchOptions:
     """Budget and step size of the search; the defaults keep a 10-node graph within milliseconds."""
 
     max_steps: int = 300
-    time_budget: float = 0.5  # seconds per case
+    time_budget: float = 1.0  # seconds per case; on an idle machine max_steps ends the search first
     max_move: float = 2.0  # largest change of one leaf element in one step
     overshoot: float = 1.5  # Polyak step length as a multiple of the linearized distance to zero loss
     patience: int = 8  # accepted steps without clear progress before the elements involved are drawn again
