@@ -143,8 +143,9 @@ def _try_insert(state: _State, cls: type[OpSpec], weight: DrawWeight | None, att
     for position, tensor in enumerate(bound):
         if position in cls.needs:
             needs.setdefault(tensor.name, []).append(cls.needs[position])
-    nodes = [*state.nodes, (op, [t.name for t in bound], [])]
-    values = _propagated(state.tensors + [t for t, _ in fresh], nodes, needs)
+    out_names = [f"t{state.output_count + i}" for i in range(len(outputs))]
+    node = (op, [t.name for t in bound], out_names)
+    values = _propagated(state.tensors + [t for t, _ in fresh], [*state.nodes, node], needs)
     if values is None:
         return False
     state.solver.push()
@@ -157,15 +158,13 @@ def _try_insert(state: _State, cls: type[OpSpec], weight: DrawWeight | None, att
         state.tensors.append(tensor)
         state.variables += [d for d in tensor.abs.shape if isinstance(d, z3.ArithRef)]
     state.variables += [v for v in _z3_leaves(list(attrs.values())) if z3.is_const(v)]
-    out_names = [f"t{state.output_count + i}" for i in range(len(outputs))]
     state.output_count += len(outputs)
-    out_values = op.output_values([values[t.name] for t in bound], len(outputs))
-    state.tensors += [_Tensor(n, o, v) for n, o, v in zip(out_names, outputs, out_values)]
-    state.nodes.append((op, [t.name for t in bound], out_names))
+    state.tensors += [_Tensor(n, o) for n, o in zip(out_names, outputs)]
+    state.nodes.append(node)
     state.consumed.update(t.name for t in bound)
     state.needs = needs
     for tensor in state.tensors:
-        tensor.values = values.get(tensor.name, tensor.values)
+        tensor.values = values[tensor.name]
     return True
 
 
@@ -180,7 +179,7 @@ def _propagated(
     """
     needs = {name: list(found) for name, found in needs.items()}
     for op, ins, outs in reversed(nodes):
-        for need in needs.get(outs[0], []) if ins and outs else []:
+        for need in needs.get(outs[0], []) if ins else []:
             pulled = op.pulled_need(need)
             if pulled is not None:
                 needs.setdefault(ins[0], []).append(pulled)
