@@ -276,9 +276,10 @@ class Resize(OpSpec):
     def __init__(self, attrs: dict[str, Any]) -> None:
         super().__init__(attrs)
         # A re-solve (the reducer's) may ask for plans no draw would make: refused in `requires`.
-        self.defined = all(self.well_defined(attrs, plan) for plan in self.plans())
+        plans = self.plans()
+        self.defined = all(self.well_defined(attrs, plan) for plan in plans)
         # Fractions now, not while torch.compile traces to_torch (dynamo cannot trace them).
-        self.taps = [(plan.axis, *axis_taps(attrs, plan)) for plan in self.plans()] if self.defined else []
+        self.taps = [(plan.axis, *axis_taps(attrs, plan)) for plan in plans] if self.defined else []
 
     def plans(self) -> list[AxisPlan]:
         attrs = self.attrs
