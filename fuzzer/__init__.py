@@ -1,1 +1,1 @@
-"""dlfuzz engine: graph IR, generation, values, campaign, triage and the CLI."""
+"""dlfuzz: the core data model and the layers after the specs (generate ... campaign), and the CLI."""

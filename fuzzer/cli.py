@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from fuzzer.generate import GenerationError, GenOptions
-from fuzzer.search import SearchOptions
-from fuzzer.testcase import CaseFormatError, TestCase
+from fuzzer.core.testcase import CaseFormatError, TestCase
+from fuzzer.generate.generator import GenerationError, GenOptions
+from fuzzer.inputs.search import SearchOptions
 
 if TYPE_CHECKING:
     from oracles.session import OracleSession
@@ -30,7 +30,7 @@ def _backends(text: str) -> tuple[str, ...]:
 
 
 def _gen_options(max_nodes: int, ops: str | None, dtypes: str | None) -> GenOptions:
-    from fuzzer.dtypes import DTYPES
+    from fuzzer.core.dtypes import DTYPES
 
     base = GenOptions()
     chosen_dtypes = tuple(d.strip() for d in dtypes.split(",")) if dtypes else base.dtypes
@@ -49,7 +49,7 @@ def _search_options(time_budget: float | None) -> SearchOptions:
 
 def load_case(path: Path) -> TestCase:
     """A case folder, or an ONNX file run with random inputs."""
-    from fuzzer.external import case_from_onnx
+    from fuzzer.inputs.onnx_file import case_from_onnx
 
     if path.is_dir():
         return TestCase.load(path)
@@ -117,7 +117,7 @@ def fuzz(
     reduce_budget,
 ) -> None:
     """Run a fuzzing campaign and write campaign.json, stats.jsonl, summary.json and bugs/."""
-    from fuzzer.campaign import CampaignError, CampaignOptions, Totals, check_output, run_campaign
+    from fuzzer.campaign.loop import CampaignError, CampaignOptions, Totals, check_output, run_campaign
 
     if time_budget is None and max_tests is None:
         raise click.UsageError("give --time or --max-tests (or both)")
@@ -168,18 +168,19 @@ def fuzz(
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Case folder to write.")
 def gen(seed, max_nodes, ops, dtypes, out) -> None:
     """Generate one case (graph, values, model.onnx) into a folder."""
-    from fuzzer.campaign import prepare_case
-    from fuzzer.materialize import to_onnx
-    from fuzzer.testcase import write_atomic
+    from fuzzer.campaign.loop import prepare_case
+    from fuzzer.core.files import write_atomic
+    from specs.lowering import to_onnx
 
     try:
-        case, problems, _ = prepare_case(_gen_options(max_nodes, ops, dtypes), seed)
+        prepared = prepare_case(_gen_options(max_nodes, ops, dtypes), seed)
     except (GenerationError, ValueError) as error:
         raise click.ClickException(str(error)) from None
+    case = prepared.case
     case.save(out)
     write_atomic(out / "model.onnx", to_onnx(case.graph, case.weights).SerializeToString())
     click.echo(case.graph.text())
-    for problem in problems:
+    for problem in prepared.problems:
         click.echo(f"validity problem: {problem}", err=True)
 
 
@@ -193,14 +194,15 @@ def run(case_path, backends, timeout, as_json) -> None:
 
     Exit status: 0 consistent, 1 a crash or mismatch, 2 invalid or unusable input.
     """
-    from fuzzer.attribute import examine
+    from fuzzer.inputs.sampling import values_finite
+    from fuzzer.judge import judge_case
 
     try:
         case = load_case(case_path)
     except CaseFormatError as error:
         raise click.ClickException(str(error)) from None
     with _started_session(_backends(backends), timeout) as session:
-        outcomes, verdict = examine(session, case)
+        outcomes, verdict = judge_case(session, case, values_finite(case))
     if as_json:
         click.echo(json.dumps(verdict.to_json() | {"statuses": verdict.statuses}, indent=1, sort_keys=True))
     else:
@@ -224,8 +226,8 @@ def replay(corpus, backends, junit, timeout) -> None:
     A backend that passed a kept case and now crashes or mismatches is a regression; a known bug
     that still happens is reported as skipped; one that no longer happens is reported as fixed.
     """
-    from fuzzer.replay import corpus_cases, junit_xml, replay_case
-    from fuzzer.testcase import write_atomic
+    from fuzzer.campaign.replay import corpus_cases, junit_xml, replay_case
+    from fuzzer.core.files import write_atomic
 
     try:
         cases = corpus_cases(corpus)
@@ -254,7 +256,7 @@ def replay(corpus, backends, junit, timeout) -> None:
 @click.option("--name", default=None, help="Folder name in the corpus (default: the bug signature).")
 def keep(bug, corpus, name) -> None:
     """Keep a bug folder's case in the corpus so `dlfuzz replay` checks it from now on."""
-    from fuzzer.replay import keep as keep_case
+    from fuzzer.campaign.replay import keep as keep_case
 
     try:
         target = keep_case(bug, corpus, name)
@@ -276,10 +278,11 @@ def reduce(case_path, backend, budget, timeout, out) -> None:
 
     Runs only the affected system and the references. Exit status: 0 reduced, 1 nothing to reduce.
     """
-    from fuzzer.attribute import examine
-    from fuzzer.reduce import reduce_case
-    from fuzzer.report import write_bug
-    from fuzzer.triage import signature
+    from fuzzer.inputs.sampling import values_finite
+    from fuzzer.judge import judge_case
+    from fuzzer.report.bug import write_bug
+    from fuzzer.triage.reduce import reduce_case
+    from fuzzer.triage.signature import signature
     from oracles.registry import REFERENCES, SYSTEMS
 
     systems = [backend] if backend else list(SYSTEMS)
@@ -288,7 +291,7 @@ def reduce(case_path, backend, budget, timeout, out) -> None:
     except CaseFormatError as error:
         raise click.ClickException(str(error)) from None
     with _started_session((*REFERENCES, *systems), timeout) as session:
-        _, verdict = examine(session, case)
+        _, verdict = judge_case(session, case, values_finite(case))
         wanted = session.workers[backend].name if backend else None
         findings = [f for f in verdict.findings if wanted in (None, f.backend)]
         if verdict.kind == "invalid" or not findings:
@@ -317,7 +320,7 @@ def reduce(case_path, backend, budget, timeout, out) -> None:
 @click.argument("path", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def report(path) -> None:
     """Render report.md again: for one bug folder, or a campaign's summary of bugs by system and symptom."""
-    from fuzzer.report import ReportError, rerender
+    from fuzzer.report.bug import ReportError, rerender
 
     try:
         click.echo(rerender(path).read_text())
@@ -335,7 +338,7 @@ def specs(as_json, backends, no_probe) -> None:
     Support is probed once per set of backend versions with single-op cases and cached
     (under $DLFUZZ_CACHE, default ~/.cache/dlfuzz); a cold probe takes a few minutes.
     """
-    from fuzzer.support import SupportMatrix, dtype_key, load_or_probe
+    from fuzzer.campaign.support import SupportMatrix, dtype_key, load_or_probe
     from specs import REGISTRY
 
     matrix: SupportMatrix | None = None
@@ -422,7 +425,7 @@ def _sizes(text: str) -> list[int]:
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def bench_inputs_command(nodes, cases, seed, ops, dtypes, time_budget, as_json) -> None:
     """Input search against random sampling with the same time per case: finite share, time, usefulness."""
-    from fuzzer.bench import bench_inputs, render_table
+    from fuzzer.campaign.bench import bench_inputs, render_table
 
     sizes = _sizes(nodes)
     search = _search_options(time_budget)

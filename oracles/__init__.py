@@ -1,1 +1,1 @@
-"""Backends (systems under test and references), worker isolation and comparison."""
+"""Backends (systems under test and references) and the worker processes that isolate them."""

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from fuzzer.testcase import TestCase
+from fuzzer.core.testcase import TestCase
 
 PHASES = ("convert", "compile", "run")
 Status = Literal["ok", "error", "timeout", "died", "unsupported"]
@@ -86,4 +86,3 @@ class BackendInfo:
     reference: bool
     version: str
     source: str
-    extra: dict[str, Any] = field(default_factory=dict)

@@ -8,11 +8,11 @@ from importlib.metadata import entry_points
 from oracles.base import Backend
 
 BUILTIN = {
-    "eager": "oracles.torch_backends:Eager",
-    "inductor": "oracles.torch_backends:Inductor",
-    "ort": "oracles.onnx_runtime:OrtOptimized",
-    "ort-noopt": "oracles.onnx_runtime:OrtNoOpt",
-    "tvm": "oracles.tvm_relax:TvmRelax",
+    "eager": "oracles.backends.pytorch:Eager",
+    "inductor": "oracles.backends.pytorch:Inductor",
+    "ort": "oracles.backends.onnx_runtime:OrtOptimized",
+    "ort-noopt": "oracles.backends.onnx_runtime:OrtNoOpt",
+    "tvm": "oracles.backends.tvm_relax:TvmRelax",
 }
 REFERENCES = ("eager", "ort-noopt")
 SYSTEMS = ("ort", "tvm", "inductor")

@@ -1,13 +1,12 @@
-"""A set of backend workers that runs each case on every backend at once and judges it."""
+"""A set of backend workers that runs each case on every backend at once."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from types import TracebackType
 
-from fuzzer.testcase import TestCase
+from fuzzer.core.testcase import TestCase
 from oracles.base import BackendInfo, Outcome
-from oracles.compare import Verdict, judge
 from oracles.worker import BackendWorker
 
 
@@ -46,10 +45,6 @@ class OracleSession:
         for worker in workers:
             worker.submit(case)
         return {worker.name: worker.collect() for worker in workers}
-
-    def judge(self, case: TestCase, only: Collection[str] | None = None) -> tuple[dict[str, Outcome], Verdict]:
-        outcomes = self.run(case, only)
-        return outcomes, judge(outcomes, self.infos)
 
     @property
     def restarts(self) -> dict[str, int]:

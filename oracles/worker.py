@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from fuzzer.testcase import TestCase
+from fuzzer.core.testcase import TestCase
 from oracles.base import PHASES, BackendInfo, Outcome, Unsupported
 from oracles.registry import load_backend
 

@@ -10,19 +10,8 @@ import torch
 import torch.nn.functional as F
 import z3
 
-from fuzzer.dtypes import FLOATS, NUMERIC, dtype
-from specs.base import (
-    MAX_RANK,
-    AbsTensor,
-    OnnxEmitter,
-    OpSpec,
-    Symbols,
-    Values,
-    any_rank,
-    or_,
-    register,
-    same_dtype,
-)
+from fuzzer.core.dtypes import FLOATS, NUMERIC, dtype
+from specs.base import MAX_RANK, AbsTensor, OnnxEmitter, OpSpec, Symbols, any_rank, or_, register, same_dtype
 from specs.elementwise import (
     MARGIN,
     Param,
@@ -32,6 +21,7 @@ from specs.elementwise import (
     representable,
     unary,
 )
+from specs.values import Values
 
 # Param choices are exact in float16, so ONNX's float attributes and torch's Python floats agree;
 # ONNX's own defaults (LeakyRelu 0.01, HardSigmoid 0.2, Selu's) differ from float32 only by rounding.

@@ -9,9 +9,10 @@ import numpy as np
 import torch
 import z3
 
-from specs.base import AbsTensor, OnnxEmitter, OpSpec, Symbols, Values, register, spell_axis
+from specs.base import AbsTensor, OnnxEmitter, OpSpec, Symbols, register, spell_axis
 from specs.elementwise import MARGIN, below, exp_limit
 from specs.reduce import FLOATS, ORDERED, POSITIVE_RANKS, SUMMABLE, sum_fits
+from specs.values import Values
 
 
 class AlongAxis(OpSpec):
@@ -26,7 +27,7 @@ class AlongAxis(OpSpec):
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
         rank = inputs[0].rank
         axis = rng.randrange(rank)
-        return {"axis": axis, "spelled_axis": spell_axis(rng, axis, rank)}
+        return {"axis": axis, "onnx_axis": spell_axis(rng, axis, rank)}
 
     def requires(self, inputs: list[AbsTensor]) -> list[z3.BoolRef]:
         dim = inputs[0].shape[self.attrs["axis"]]
@@ -36,7 +37,7 @@ class AlongAxis(OpSpec):
         return [AbsTensor(list(inputs[0].shape), inputs[0].dtype)]
 
     def onnx_attrs(self) -> dict[str, Any]:
-        return {"axis": self.attrs["spelled_axis"]}
+        return {"axis": self.attrs["onnx_axis"]}
 
 
 def extreme_gap(x: torch.Tensor, axis: int, largest: bool = True) -> torch.Tensor:
@@ -170,7 +171,7 @@ class CumSum(AlongAxis):
 
     def to_onnx(self, emit: OnnxEmitter, inputs: list[str], outputs: list[str]) -> None:
         a = self.attrs
-        axis = emit.const(np.asarray(a["spelled_axis"]), a["axis_dtype"])
+        axis = emit.const(np.asarray(a["onnx_axis"]), a["axis_dtype"])
         emit.node("CumSum", [inputs[0], axis], outputs, exclusive=a["exclusive"], reverse=a["reverse"])
 
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
@@ -197,6 +198,7 @@ class TopK(AlongAxis):
     kept. sorted=0 leaves the output order to the implementation, so it is never drawn.
     """
 
+    solved = frozenset({"k"})
     onnx_op = "TopK"
     dtypes = tuple((t,) for t in ORDERED)
 
@@ -215,7 +217,7 @@ class TopK(AlongAxis):
 
     def to_onnx(self, emit: OnnxEmitter, inputs: list[str], outputs: list[str]) -> None:
         k = emit.const([self.attrs["k"]])
-        emit.node("TopK", [inputs[0], k], outputs, axis=self.attrs["spelled_axis"], largest=self.attrs["largest"])
+        emit.node("TopK", [inputs[0], k], outputs, axis=self.attrs["onnx_axis"], largest=self.attrs["largest"])
 
     def to_torch(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         axis, k = self.attrs["axis"], self.attrs["k"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -16,8 +15,9 @@ import onnx.numpy_helper
 import torch
 import z3
 
-from fuzzer.dtypes import dtype
-from fuzzer.ir import TensorType
+from fuzzer.core.dtypes import dtype
+from fuzzer.core.ir import Node, TensorType
+from specs.values import Need, Values
 
 Dim = int | z3.ArithRef
 MAX_RANK = 4
@@ -35,86 +35,6 @@ class AbsTensor:
         return len(self.shape)
 
 
-@dataclass(frozen=True)
-class Values:
-    """What input search can make of a tensor's values: bounds it cannot leave, structure it cannot remove.
-
-    Unknown is the default (anything goes); specs narrow it where their output is bounded (Cos in
-    [-1, 1]) or carries structure (padding zeros, a mean-subtracted tensor, a Range fixed by attributes).
-    """
-
-    low: float = -math.inf
-    high: float = math.inf
-    zeros: bool = False  # exact zeros whatever the inputs: padding, masked triangles, one-hot
-    centered: bool = False  # mean-subtracted along some axis: both signs, or all zero
-    fixed: bool = False  # set by shapes and attributes alone; no input value moves them
-    spread: float = 0.0  # some element of every group lies this far from zero (unit variance: 1)
-    integral: bool = False  # whole numbers only (Floor, Sign, a cast to an integer type)
-    steered: bool = False  # a graph input or weight, or elementwise maps of them: the search moves each element
-
-    def meets(self, need: Need) -> bool:
-        """Whether the search can bring these values inside `need` (with a positive margin)."""
-        if self.fixed:
-            return False
-        low, high = max(self.low, need.low), min(self.high, need.high)
-        if low >= high or (self.integral and not _nonzero_integer_between(low, high)):
-            return False
-        if need.narrow and not self.steered and not (math.isfinite(self.low) and math.isfinite(self.high)):
-            return False  # every element of a sum, a convolution or a normalization inside |x| < 0.95
-        one_signed = need.low >= 0 or need.high <= 0
-        if self.zeros and (need.nonzero or need.low > 0 or need.high < 0):
-            return False
-        if self.spread >= max(-need.low, need.high):
-            return False
-        return not (self.centered and one_signed)
-
-    def within(self, need: Need) -> Values:
-        """These values once a reader's need holds: two readers with disjoint needs cannot share a tensor."""
-        return replace(self, low=max(self.low, need.low), high=min(self.high, need.high))
-
-    def union(self, other: Values) -> Values:
-        """Values of a tensor that holds elements of both (Concat, Where)."""
-        return Values(
-            min(self.low, other.low),
-            max(self.high, other.high),
-            self.zeros or other.zeros,
-            False,
-            self.fixed and other.fixed,
-            min(self.spread, other.spread),
-            self.integral and other.integral,
-            self.steered and other.steered,
-        )
-
-
-LEAF = Values(steered=True)  # a graph input or weight: the search moves each element anywhere
-
-
-def constant(value: float) -> Values:
-    """The values of a fill constant (padding, a mask's zeros)."""
-    return Values(value, value, zeros=value == 0, integral=float(value).is_integer())
-
-
-def _nonzero_integer_between(low: float, high: float) -> bool:
-    """Whether an integer other than zero lies in [low, high]: Atanh of a Sign could only read zeros."""
-    positive = high >= 1 and (low <= 1 or math.ceil(low) <= high)
-    negative = low <= -1 and (high >= -1 or math.floor(high) >= low)
-    return positive or negative
-
-
-@dataclass(frozen=True)
-class Need:
-    """The values an input must hold for its op to stay in domain (Log: above 0.1; Div's divisor: nonzero)."""
-
-    low: float = -math.inf
-    high: float = math.inf
-    nonzero: bool = False
-
-    @property
-    def narrow(self) -> bool:
-        """Bounded on both sides (Asin, Acos, Atanh): only values the search steers one by one get there."""
-        return math.isfinite(self.low) and math.isfinite(self.high)
-
-
 class Symbols:
     """Fresh Z3 integers whose names say which node they belong to.
 
@@ -123,12 +43,20 @@ class Symbols:
     alone (that lands in Z3's global context): use `if_`, `or_` and `and_` below.
     """
 
-    def __init__(self, prefix: str, context: z3.Context | None = None) -> None:
+    def __init__(self, prefix: str, context: z3.Context | None = None, lows: dict[str, int] | None = None) -> None:
         self.prefix = prefix
         self.context = context
+        self.lows = {} if lows is None else lows  # shared across one graph's Symbols: attrs may read earlier dims
 
-    def int(self, name: str) -> z3.ArithRef:
-        return z3.Int(f"{self.prefix}.{name}", self.context)
+    def int(self, name: str, low: int = 1) -> z3.ArithRef:
+        """A fresh integer; `low` is the least value the spec's `requires` admit (0 for pads)."""
+        var = z3.Int(f"{self.prefix}.{name}", self.context)
+        self.lows[str(var)] = low
+        return var
+
+    def low(self, var: z3.ArithRef) -> int:
+        """The declared lower bound of a variable made by this object or one sharing its `lows`."""
+        return self.lows[str(var)]
 
 
 class OnnxEmitter:
@@ -164,13 +92,17 @@ class OpSpec:
     Contract (the property suite in tests/specs checks it for every registered spec):
     - `ranks` and `dtypes` list the accepted input combinations (tuples of equal length: the arity;
       variadic ops list combinations of several lengths);
-    - `sample_attrs` picks attributes: concrete Python choices, or Z3 ints from `syms`;
+    - `sample_attrs` picks attributes: concrete Python choices, or Z3 ints from `syms` — exactly
+      the attributes named in `solved` (an int or a list of ints), which the reducer re-solves;
     - `requires` returns Z3 constraints under which the op is valid, `infer` the output types;
     - after solving, attrs are concrete and `to_onnx` / `to_torch` must compute the same function;
     - `domain_loss` is zero where inputs are inside the numeric domain and positive outside;
     - `leaf_inputs` are positions fed by a fresh graph input or weight, whose integer values
       `index_bounds` keeps in range (indices, counts);
-    - `needs` says which values an input position must reach (it mirrors `domain_loss`), and
+    - `needs` says which values an input position must reach (it mirrors `domain_loss`: inside
+      every need the loss is zero unless `joint_domain` says inputs are also constrained together;
+      it is declared before attributes are drawn, and `drawn_needs` drops those a drawn instance's
+      attributes lift, so outside each drawn need the loss is positive), and
       `values` what the outputs can hold, so the generator never feeds Acosh from a Cos;
       `moves_values` marks ops whose output holds (some of) input 0's elements unchanged, and
       `pulled_need` what input 0 must hold for output 0 to meet a reader's need.
@@ -180,7 +112,9 @@ class OpSpec:
     dtypes: ClassVar[tuple[tuple[str, ...], ...]]  # accepted input dtype combinations
     ranks: ClassVar[tuple[tuple[int, ...], ...]]  # accepted input rank combinations
     leaf_inputs: ClassVar[tuple[int, ...]] = ()
+    solved: ClassVar[frozenset[str]] = frozenset()
     needs: ClassVar[dict[int, Need]] = {}
+    joint_domain: ClassVar[bool] = False  # domain_loss also ties inputs together, beyond `needs`
     moves_values: ClassVar[bool] = False
 
     def __init__(self, attrs: dict[str, Any]) -> None:
@@ -198,6 +132,10 @@ class OpSpec:
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
         """Attributes for one instance: concrete choices, or Z3 ints that `requires` constrains."""
         return {}
+
+    def drawn_needs(self) -> dict[int, Need]:
+        """The needs this instance really has: the generator plans with `needs` before attributes exist."""
+        return self.needs
 
     def requires(self, inputs: list[AbsTensor]) -> list[z3.BoolRef]:
         return []
@@ -244,6 +182,14 @@ class OpSpec:
 
 
 REGISTRY: dict[str, type[OpSpec]] = {}
+
+
+def spec_of(node: Node) -> OpSpec:
+    """The spec instance a concrete node stands for."""
+    try:
+        return REGISTRY[node.op](node.attrs)
+    except KeyError:
+        raise ValueError(f"unknown operator {node.op!r} in graph") from None
 
 
 def register(cls: type[OpSpec]) -> type[OpSpec]:

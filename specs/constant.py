@@ -10,9 +10,10 @@ import numpy as np
 import onnx.numpy_helper
 import torch
 
-from fuzzer.dtypes import ALL, dtype
-from specs.base import MAX_RANK, AbsTensor, OnnxEmitter, OpSpec, Symbols, Values, register
+from fuzzer.core.dtypes import ALL, dtype
+from specs.base import MAX_RANK, AbsTensor, OnnxEmitter, OpSpec, Symbols, register
 from specs.shape import ANY_RANK, EVERY_DTYPE, POSITIVE_RANKS
+from specs.values import Values
 
 RANGE_DTYPES = ("float32", "float64", "int32", "int64")
 
@@ -42,6 +43,7 @@ class Range(FromShape):
     limit is placed strictly inside the last step (half a step past the last element for floats), so
     ceil((limit - start) / delta) never sits on a rounding edge and ONNX and torch.arange agree."""
 
+    solved = frozenset({"count"})
     onnx_op = "Range"
     ranks = ((),)
     dtypes = ((),)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 import z3
 
-from fuzzer.dtypes import FLOATS
+from fuzzer.core.dtypes import FLOATS
 from specs.base import AbsTensor, Dim, OpSpec, Symbols, if_, register, same_dtype
 
 SPATIAL = (1, 2, 3)
@@ -76,6 +76,7 @@ class SlidingWindow(OpSpec):
     the output size. ONNX Runtime rejects SAME_* with dilation, so SAME_* is drawn undilated.
     """
 
+    solved = frozenset({"pads"})
     dilated: ClassVar[bool] = True
     symmetric_pads: ClassVar[bool] = False
     auto_pads: ClassVar[tuple[str, ...]] = AUTO_PADS
@@ -90,8 +91,8 @@ class SlidingWindow(OpSpec):
             "dilations": [rng.choice([1, 1, 2]) if dilated else 1 for _ in range(spatial)],
         }
         if auto_pad == "NOTSET":
-            begins = [syms.int(f"pad{i}") for i in range(spatial)]
-            ends = begins if cls.symmetric_pads else [syms.int(f"pad_end{i}") for i in range(spatial)]
+            begins = [syms.int(f"pad{i}", low=0) for i in range(spatial)]
+            ends = begins if cls.symmetric_pads else [syms.int(f"pad_end{i}", low=0) for i in range(spatial)]
             attrs["pads"] = begins + ends
         return attrs
 
@@ -150,6 +151,7 @@ FLOAT16_KERNEL = {1: 8, 2: 3, 3: 2}  # with 2 channels per group: at most 18 pro
 class Convolution(SlidingWindow):
     """X (N, C, ...), W with the kernel in its trailing dims, optional bias B; `group` splits channels."""
 
+    solved = frozenset({"pads", "kernel_shape"})
     ranks = CONV_RANKS
     dtypes = CONV_DTYPES
 
@@ -163,6 +165,11 @@ class Convolution(SlidingWindow):
 
     def kernel(self, inputs: list[AbsTensor]) -> list[Dim]:
         return inputs[1].shape[2:]
+
+    def window_requires(self, inputs: list[AbsTensor]) -> list[z3.BoolRef]:
+        """The window's rules, and an explicit kernel_shape equal to W's kernel dims."""
+        stated = self.attrs.get("kernel_shape", [])
+        return super().window_requires(inputs) + [s == k for s, k in zip(stated, self.kernel(inputs))]
 
     def short_float16_sums(self, inputs: list[AbsTensor], channels_per_group: Dim) -> list[z3.BoolRef]:
         """A float16 sum of many products drifts past the comparison tolerance by accumulation order

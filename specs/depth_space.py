@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 import z3
 
-from fuzzer.dtypes import ALL
+from fuzzer.core.dtypes import ALL
 from specs.base import AbsTensor, OpSpec, Symbols, register
 from specs.conv import floor_div
 

@@ -8,9 +8,9 @@ from typing import Any, ClassVar
 
 import torch
 
-from fuzzer.dtypes import FLOATS, INTS, SIGNED_INTS
-from fuzzer.ir import TensorType
-from specs.base import AbsTensor, Need, Symbols, register, same_dtype
+from fuzzer.core.dtypes import FLOATS, INTS, SIGNED_INTS
+from fuzzer.core.ir import TensorType
+from specs.base import AbsTensor, Symbols, register, same_dtype
 from specs.elementwise import (
     MARGIN,
     NONZERO,
@@ -23,6 +23,7 @@ from specs.elementwise import (
     representable,
     unsigned,
 )
+from specs.values import Need
 
 MAX_DIVISOR = 5
 
@@ -61,6 +62,7 @@ class Mod(Broadcasting):
     onnx_op = "Mod"
     dtypes = same_dtype(2, FLOATS)
     needs: ClassVar[dict[int, Need]] = {1: NONZERO}
+    joint_domain = True  # the quotient must also stay off integers
 
     def onnx_attrs(self) -> dict[str, Any]:
         return {"fmod": 1}

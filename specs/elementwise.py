@@ -13,19 +13,10 @@ from typing import Any, ClassVar, NamedTuple
 import torch
 import z3
 
-from fuzzer.dtypes import ALL, FLOATS, NUMERIC, dtype
-from specs.base import (
-    AbsTensor,
-    Need,
-    OpSpec,
-    Symbols,
-    any_rank,
-    broadcast_requires,
-    broadcast_shape,
-    register,
-    same_dtype,
-)
-from specs.base import Values as V
+from fuzzer.core.dtypes import ALL, FLOATS, NUMERIC, dtype
+from specs.base import AbsTensor, OpSpec, Symbols, any_rank, broadcast_requires, broadcast_shape, register, same_dtype
+from specs.values import Need
+from specs.values import Values as V
 
 Loss = Callable[..., torch.Tensor]
 MARGIN = 0.05

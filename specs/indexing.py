@@ -15,21 +15,11 @@ import torch
 import torch.nn.functional as F
 import z3
 
-from fuzzer.dtypes import ALL, FLOATS, dtype
-from fuzzer.ir import TensorType
-from specs.base import (
-    MAX_RANK,
-    AbsTensor,
-    OnnxEmitter,
-    OpSpec,
-    Symbols,
-    Values,
-    product,
-    register,
-    same_rank,
-    spell_axis,
-)
+from fuzzer.core.dtypes import ALL, FLOATS, dtype
+from fuzzer.core.ir import TensorType
+from specs.base import MAX_RANK, AbsTensor, OnnxEmitter, OpSpec, Symbols, product, register, same_rank, spell_axis
 from specs.shape import sample_axis
+from specs.values import Values
 
 INDEX_DTYPES = ("int32", "int64")
 DATA_RANKS = range(1, MAX_RANK + 1)
@@ -76,7 +66,7 @@ class AxisIndexing(OpSpec):
         return sample_axis(rng, inputs[0].rank)
 
     def onnx_attrs(self) -> dict[str, Any]:
-        return {"axis": self.attrs["spelled_axis"]}
+        return {"axis": self.attrs["onnx_axis"]}
 
     def index_bounds(self, input_index: int, inputs: list[TensorType]) -> tuple[int, int] | None:
         if input_index != 1:
@@ -281,6 +271,7 @@ class OneHot(OpSpec):
     or float type that ONNX casts to int64); indices stay in [-depth, depth-1], so the all-off case
     for out-of-range indices never arises."""
 
+    solved = frozenset({"depth"})
     onnx_op = "OneHot"
     ranks = tuple((r,) for r in range(1, MAX_RANK))  # ONNX shape inference rejects 0-D indices
     dtypes = tuple((t,) for t in ("int8", "uint8", "int32", "int64"))
@@ -297,7 +288,7 @@ class OneHot(OpSpec):
             "depth_as_vector": rng.random() < 0.5,
             "depth_dtype": rng.choice(["int64", "int32", "float32"]),
             "axis": axis,
-            "spelled_axis": spell_axis(rng, axis, out_rank),
+            "onnx_axis": spell_axis(rng, axis, out_rank),
             "values": rng.choice(ONE_HOT_VALUES[kind]),
             "dtype": values_dtype,
         }
@@ -318,7 +309,7 @@ class OneHot(OpSpec):
             "OneHot",
             [inputs[0], emit.const(depth, self.attrs["depth_dtype"]), values],
             outputs,
-            axis=self.attrs["spelled_axis"],
+            axis=self.attrs["onnx_axis"],
         )
 
     def to_torch(self, indices: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 import z3
 
-from fuzzer.dtypes import FLOATS
+from fuzzer.core.dtypes import FLOATS
 from specs.base import (
     AbsTensor,
     Dim,

@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 
-from fuzzer.dtypes import INTS, dtype
-from fuzzer.ir import TensorType
+from fuzzer.core.dtypes import INTS, dtype
+from fuzzer.core.ir import TensorType
 from specs.base import AbsTensor, Symbols, register
 from specs.elementwise import Broadcasting, binary, unary
 

@@ -10,11 +10,12 @@ import torch
 import torch.nn.functional as F
 import z3
 
-from fuzzer.ir import TensorType
+from fuzzer.core.ir import TensorType
 from specs.axis import log_softmax_spread
-from specs.base import MAX_RANK, AbsTensor, Need, OpSpec, Symbols, register
+from specs.base import MAX_RANK, AbsTensor, OpSpec, Symbols, register
 from specs.elementwise import MARGIN
 from specs.reduce import FLOATS
+from specs.values import Need
 
 INDEX_TYPES = ("int32", "int64")
 TORCH_DEFAULT_IGNORE = -100  # never drawn as a target, so "no ignore_index" means the same in torch
@@ -60,6 +61,9 @@ class ClassLoss(OpSpec):
         if input_index != 1:
             return None
         return (-1 if self.attrs["ignore_index"] == -1 else 0, inputs[0].shape[1] - 1)
+
+    def drawn_needs(self) -> dict[int, Need]:
+        return self.needs if self.attrs["reduction"] == "mean" else {}
 
     def loss(self, scores: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         ignore = self.attrs["ignore_index"]

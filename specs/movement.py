@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 import z3
 
-from fuzzer.dtypes import ALL
+from fuzzer.core.dtypes import ALL
 from specs.base import (
     MAX_RANK,
     AbsTensor,
@@ -18,9 +18,7 @@ from specs.base import (
     OnnxEmitter,
     OpSpec,
     Symbols,
-    Values,
     and_,
-    constant,
     if_,
     register,
     same_dtype,
@@ -31,6 +29,7 @@ from specs.base import (
 from specs.constant import sample_scalar
 from specs.conv import MAX_PAD, torch_pad_order
 from specs.shape import EVERY_DTYPE, POSITIVE_RANKS, sample_axis
+from specs.values import Values, constant
 
 INT64_MAX = 2**63 - 1
 
@@ -40,6 +39,7 @@ class Slice(OpSpec):
     """Positive steps only (torch has no negative-step slicing); ONNX sees negative and
     out-of-range spellings of the same bounds so its index normalization is exercised."""
 
+    solved = frozenset({"starts", "ends"})
     onnx_op = "Slice"
     moves_values = True
     ranks = POSITIVE_RANKS
@@ -55,7 +55,7 @@ class Slice(OpSpec):
             "ends": [syms.int(f"end{a}") for a in axes],
             "steps": [rng.choice([1, 1, 2, 3]) for _ in axes],
             "spelling": [rng.choice(["plain", "negative", "open_end"]) for _ in axes],
-            "spelled_axes": [spell_axis(rng, a, rank) for a in axes],
+            "onnx_axes": [spell_axis(rng, a, rank) for a in axes],
         }
 
     def requires(self, inputs: list[AbsTensor]) -> list[z3.BoolRef]:
@@ -85,7 +85,7 @@ class Slice(OpSpec):
                 end = INT64_MAX
             starts.append(start)
             ends.append(end)
-        consts = [starts, ends, self.attrs["spelled_axes"], self.attrs["steps"]]
+        consts = [starts, ends, self.attrs["onnx_axes"], self.attrs["steps"]]
         emit.node("Slice", [inputs[0], *(emit.const(c) for c in consts)], outputs)
 
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
@@ -117,7 +117,7 @@ class Concat(OpSpec):
         return [AbsTensor(shape, inputs[0].dtype)]
 
     def onnx_attrs(self) -> dict[str, Any]:
-        return {"axis": self.attrs["spelled_axis"]}
+        return {"axis": self.attrs["onnx_axis"]}
 
     def to_torch(self, *xs: torch.Tensor) -> torch.Tensor:
         return torch.cat(xs, self.attrs["axis"])
@@ -138,6 +138,7 @@ class Split(OpSpec):
     tensor_split, which spreads the remainder); the last chunk is kept non-empty, where ONNX's
     rule would give it a size <= 0."""
 
+    solved = frozenset({"sizes"})
     onnx_op = "Split"
     moves_values = True
     ranks = POSITIVE_RANKS
@@ -173,7 +174,7 @@ class Split(OpSpec):
         return outputs
 
     def to_onnx(self, emit: OnnxEmitter, inputs: list[str], outputs: list[str]) -> None:
-        axis, sizes = self.attrs["spelled_axis"], self.attrs["sizes"]
+        axis, sizes = self.attrs["onnx_axis"], self.attrs["sizes"]
         if sizes is None:
             emit.node("Split", inputs, outputs, axis=axis, num_outputs=self.attrs["count"])
         else:
@@ -251,6 +252,7 @@ class Pad(OpSpec):
     (1, rest, *last axes) and pads bool as uint8.
     """
 
+    solved = frozenset({"begins", "ends"})
     onnx_op = "Pad"
     ranks = POSITIVE_RANKS
     dtypes = EVERY_DTYPE
@@ -267,9 +269,9 @@ class Pad(OpSpec):
         return {
             "mode": mode,
             "axes": axes,
-            "spelled_axes": [spell_axis(rng, a, rank) for a in axes] if rng.random() < 0.5 else None,
-            "begins": [syms.int(f"pad_begin{a}") for a in axes],
-            "ends": [syms.int(f"pad_end{a}") for a in axes],
+            "onnx_axes": [spell_axis(rng, a, rank) for a in axes] if rng.random() < 0.5 else None,
+            "begins": [syms.int(f"pad_begin{a}", low=0) for a in axes],
+            "ends": [syms.int(f"pad_end{a}", low=0) for a in axes],
             "crops": [rng.random() < 0.3 and mode == "constant" for _ in range(2 * len(axes))],
             "value": sample_scalar(rng, inputs[0].dtype) if mode == "constant" and rng.random() < 0.7 else None,
         }
@@ -301,7 +303,7 @@ class Pad(OpSpec):
         return [AbsTensor([d + pads[i] + pads[i + x.rank] for i, d in enumerate(x.shape)], x.dtype)]
 
     def to_onnx(self, emit: OnnxEmitter, inputs: list[str], outputs: list[str]) -> None:
-        spelled_axes, value = self.attrs["spelled_axes"], self.attrs["value"]
+        spelled_axes, value = self.attrs["onnx_axes"], self.attrs["value"]
         if spelled_axes is None:
             pads = self.full_pads(emit.input_types[0].rank)
         else:
@@ -339,6 +341,7 @@ class CenterCropPad(OpSpec):
     Sizes are int64: ONNX's own function body for CenterCropPad feeds int32 sizes to Max beside the
     int64 Shape output, a type error that ONNX Runtime rejects."""
 
+    solved = frozenset({"sizes"})
     onnx_op = "CenterCropPad"
     ranks = POSITIVE_RANKS
     dtypes = EVERY_DTYPE
@@ -350,7 +353,7 @@ class CenterCropPad(OpSpec):
         named = rng.random() < 0.5 or len(axes) < rank  # without the attribute, every axis is cropped
         return {
             "axes": axes,
-            "spelled_axes": [spell_axis(rng, a, rank) for a in axes] if named else None,
+            "onnx_axes": [spell_axis(rng, a, rank) for a in axes] if named else None,
             "sizes": [syms.int(f"size{a}") for a in axes],
         }
 
@@ -366,7 +369,7 @@ class CenterCropPad(OpSpec):
 
     def to_onnx(self, emit: OnnxEmitter, inputs: list[str], outputs: list[str]) -> None:
         sizes = emit.const(self.attrs["sizes"])
-        emit.node("CenterCropPad", [inputs[0], sizes], outputs, axes=self.attrs["spelled_axes"])
+        emit.node("CenterCropPad", [inputs[0], sizes], outputs, axes=self.attrs["onnx_axes"])
 
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         pads = [0] * (2 * x.dim())

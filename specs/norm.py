@@ -15,21 +15,10 @@ import torch.nn.functional as F
 import z3
 
 from specs.axis import AlongAxis
-from specs.base import (
-    MAX_RANK,
-    AbsTensor,
-    Need,
-    OpSpec,
-    Symbols,
-    Values,
-    or_,
-    register,
-    same_dtype,
-    sample_axes,
-    spell_axis,
-)
+from specs.base import MAX_RANK, AbsTensor, OpSpec, Symbols, or_, register, same_dtype, sample_axes, spell_axis
 from specs.elementwise import MARGIN, above, below
 from specs.reduce import FLOATS, magnitude_limit
+from specs.values import Need, Values
 
 EPSILONS = (1e-5, 1e-3, 0.1)
 
@@ -150,7 +139,7 @@ class LayerNormalization(GroupStatistics):
         axis = rank - min(param_ranks) if exact else rng.randrange(min(rank, rank - max(param_ranks) + 1))
         return {
             "axis": axis,
-            "spelled_axis": spell_axis(rng, axis, rank),
+            "onnx_axis": spell_axis(rng, axis, rank),
             "epsilon": rng.choice(EPSILONS),
             "exact_params": exact,
         }
@@ -167,7 +156,7 @@ class LayerNormalization(GroupStatistics):
         return cons
 
     def onnx_attrs(self) -> dict[str, Any]:
-        return {"axis": self.attrs["spelled_axis"], "epsilon": self.attrs["epsilon"]}
+        return {"axis": self.attrs["onnx_axis"], "epsilon": self.attrs["epsilon"]}
 
     def to_torch(self, x: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
         shape = x.shape[self.attrs["axis"] :]
@@ -192,13 +181,13 @@ class MeanVarianceNormalization(GroupStatistics):
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
         rank = inputs[0].rank
         axes = sample_axes(rng, rank)
-        return {"axes": axes, "spelled_axes": [spell_axis(rng, a, rank) for a in axes]}
+        return {"axes": axes, "onnx_axes": [spell_axis(rng, a, rank) for a in axes]}
 
     def normalized_axes(self, rank: int) -> list[int]:
         return self.attrs["axes"]
 
     def onnx_attrs(self) -> dict[str, Any]:
-        return {"axes": self.attrs["spelled_axes"]}
+        return {"axes": self.attrs["onnx_axes"]}
 
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         axes = self.attrs["axes"]

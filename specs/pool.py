@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 import z3
 
-from fuzzer.dtypes import FLOATS
+from fuzzer.core.dtypes import FLOATS
 from specs.base import AbsTensor, Dim, OpSpec, Symbols, if_, register, same_dtype
 from specs.conv import (
     MAX_PAD,
@@ -35,6 +35,7 @@ class Pool(SlidingWindow):
     Runtime drop a window that would start in the end pad, ONNX shape inference counts it.
     """
 
+    solved = frozenset({"kernel_shape", "pads"})
     ranks = POOL_RANKS
     dtypes = same_dtype(1, FLOATS)
     extra_onnx_attrs: ClassVar[tuple[str, ...]] = ()

@@ -10,20 +10,9 @@ from typing import Any, ClassVar
 import torch
 import z3
 
-from specs.base import (
-    MAX_RANK,
-    AbsTensor,
-    Need,
-    OnnxEmitter,
-    OpSpec,
-    Symbols,
-    Values,
-    product,
-    register,
-    sample_axes,
-    spell_axis,
-)
+from specs.base import MAX_RANK, AbsTensor, OnnxEmitter, OpSpec, Symbols, product, register, sample_axes, spell_axis
 from specs.elementwise import LOG_MIN, above, below
+from specs.values import Need, Values
 
 POSITIVE_RANKS = tuple((r,) for r in range(1, MAX_RANK + 1))
 FLOATS = ("float32", "float64", "float16")
@@ -110,7 +99,7 @@ class Reduce(OpSpec):
         axes = sample_axes(rng, rank, allow_empty=True)
         return {
             "axes": axes,
-            "spelled": [spell_axis(rng, a, rank) for a in axes],
+            "onnx_axes": [spell_axis(rng, a, rank) for a in axes],
             "keepdims": rng.randint(0, 1),
             "noop_with_empty_axes": int(not axes and rng.random() < 0.5),
             "empty_axes_input": not axes and rng.random() < 0.5,
@@ -139,7 +128,7 @@ class Reduce(OpSpec):
     def to_onnx(self, emit: OnnxEmitter, inputs: list[str], outputs: list[str]) -> None:
         operands = [inputs[0]]
         if self.attrs["axes"] or self.attrs["empty_axes_input"]:
-            operands.append(emit.const(self.attrs["spelled"]))
+            operands.append(emit.const(self.attrs["onnx_axes"]))
         emit.node(
             self.onnx_op,
             operands,

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 import z3
 
-from fuzzer.dtypes import FLOATS
+from fuzzer.core.dtypes import FLOATS
 from specs.base import AbsTensor, OnnxEmitter, OpSpec, Symbols, register
 
 RESIZE_DTYPES = (*FLOATS, "int8", "uint8", "int32", "int64", "bool")

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 import z3
 
-from fuzzer.dtypes import ALL
+from fuzzer.core.dtypes import ALL
 from specs.base import (
     MAX_RANK,
     AbsTensor,
@@ -31,13 +31,14 @@ POSITIVE_RANKS = ANY_RANK[1:]
 def sample_axis(rng: random.Random, rank: int) -> dict[str, int]:
     """One axis of a rank-`rank` tensor, with the spelling (maybe negative) that ONNX is given."""
     axis = rng.randrange(rank)
-    return {"axis": axis, "spelled_axis": spell_axis(rng, axis, rank)}
+    return {"axis": axis, "onnx_axis": spell_axis(rng, axis, rank)}
 
 
 @register
 class Reshape(OpSpec):
     """Target dims are solved for; one may be written as -1 for ONNX to infer."""
 
+    solved = frozenset({"shape"})
     onnx_op = "Reshape"
     moves_values = True
     ranks = ANY_RANK
@@ -82,14 +83,14 @@ class Flatten(OpSpec):
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
         rank = inputs[0].rank
         axis = rng.randint(0, rank)
-        return {"axis": axis, "spelled_axis": spell_axis(rng, axis, rank) if axis < rank else axis}
+        return {"axis": axis, "onnx_axis": spell_axis(rng, axis, rank) if axis < rank else axis}
 
     def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
         shape, axis = inputs[0].shape, self.attrs["axis"]
         return [AbsTensor([product(shape[:axis]), product(shape[axis:])], inputs[0].dtype)]
 
     def onnx_attrs(self) -> dict[str, Any]:
-        return {"axis": self.attrs["spelled_axis"]}
+        return {"axis": self.attrs["onnx_axis"]}
 
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         axis = self.attrs["axis"]
@@ -132,7 +133,7 @@ class Squeeze(OpSpec):
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
         rank = inputs[0].rank
         axes = sample_axes(rng, rank)
-        return {"axes": axes, "spelled": [spell_axis(rng, a, rank) for a in axes]}
+        return {"axes": axes, "onnx_axes": [spell_axis(rng, a, rank) for a in axes]}
 
     def requires(self, inputs: list[AbsTensor]) -> list[z3.BoolRef]:
         return [inputs[0].shape[a] == 1 for a in self.attrs["axes"]]
@@ -142,7 +143,7 @@ class Squeeze(OpSpec):
         return [AbsTensor(kept, inputs[0].dtype)]
 
     def to_onnx(self, emit: OnnxEmitter, inputs: list[str], outputs: list[str]) -> None:
-        emit.node("Squeeze", [inputs[0], emit.const(self.attrs["spelled"])], outputs)
+        emit.node("Squeeze", [inputs[0], emit.const(self.attrs["onnx_axes"])], outputs)
 
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         return x.squeeze(tuple(self.attrs["axes"]))
@@ -161,7 +162,7 @@ class Unsqueeze(OpSpec):
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
         out_rank = rng.randint(inputs[0].rank + 1, MAX_RANK)
         axes = sorted(rng.sample(range(out_rank), out_rank - inputs[0].rank))
-        return {"axes": axes, "spelled": [spell_axis(rng, a, out_rank) for a in axes]}
+        return {"axes": axes, "onnx_axes": [spell_axis(rng, a, out_rank) for a in axes]}
 
     def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
         shape = list(inputs[0].shape)
@@ -170,7 +171,7 @@ class Unsqueeze(OpSpec):
         return [AbsTensor(shape, inputs[0].dtype)]
 
     def to_onnx(self, emit: OnnxEmitter, inputs: list[str], outputs: list[str]) -> None:
-        emit.node("Unsqueeze", [inputs[0], emit.const(self.attrs["spelled"])], outputs)
+        emit.node("Unsqueeze", [inputs[0], emit.const(self.attrs["onnx_axes"])], outputs)
 
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         for axis in self.attrs["axes"]:
@@ -182,6 +183,7 @@ class Unsqueeze(OpSpec):
 class Expand(OpSpec):
     """ONNX Expand broadcasts both ways: a 1 in the target keeps the input's dim."""
 
+    solved = frozenset({"shape"})
     onnx_op = "Expand"
     moves_values = True
     ranks = ANY_RANK

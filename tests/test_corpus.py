@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fuzzer.replay import corpus_cases, replay_case
+from fuzzer.campaign.replay import corpus_cases, replay_case
 from oracles.session import OracleSession
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"

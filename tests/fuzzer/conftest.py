@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from fuzzer.generate import GenOptions, generate
-from fuzzer.testcase import TestCase
-from fuzzer.values import sample_values
+from fuzzer.core.testcase import TestCase
+from fuzzer.generate.generator import GenOptions, generate
+from fuzzer.inputs.sampling import sample_values
 from oracles.session import OracleSession
 from tests.fuzzer.handmade import build, float32
 
@@ -38,8 +38,8 @@ def cases_with_sigmoid(count: int, min_nodes: int = 6) -> list[TestCase]:
     raise AssertionError("the generator no longer makes graphs with Sigmoid")
 
 
-NOOP = {"axes": [], "spelled": [], "keepdims": 0, "noop_with_empty_axes": 1, "empty_axes_input": False}
-LAYERNORM = {"axis": 0, "spelled_axis": 0, "epsilon": 1e-5, "exact_params": False}
+NOOP = {"axes": [], "onnx_axes": [], "keepdims": 0, "noop_with_empty_axes": 1, "empty_axes_input": False}
+LAYERNORM = {"axis": 0, "onnx_axis": 0, "epsilon": 1e-5, "exact_params": False}
 
 
 def reduce_case(op: str, attrs: dict, kind: str = "float32") -> TestCase:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from fuzzer.dtypes import DTYPES, dtype
-from fuzzer.ir import Graph, Node, TensorType
-from fuzzer.materialize import spec_of
+from fuzzer.core.dtypes import dtype, torch_name
+from fuzzer.core.ir import Graph, Node, TensorType
+from specs.base import spec_of
 
 Leaves = dict[str, tuple[tuple[int, ...], str]]
 Step = tuple[str, list[str], dict]
@@ -22,8 +22,7 @@ def build(inputs: Leaves, steps: list[Step], weights: Leaves | None = None) -> G
         node = Node(op, names, [f"t{index}"], attrs)
         out = spec_of(node).to_torch(*(values[name] for name in names))
         values[node.outputs[0]] = out
-        kind = next(d.name for d in DTYPES.values() if d.torch == out.dtype)
-        types[node.outputs[0]] = TensorType(tuple(out.shape), kind)
+        types[node.outputs[0]] = TensorType(tuple(out.shape), torch_name(out.dtype))
         nodes.append(node)
     consumed = {name for node in nodes for name in node.inputs}
     outputs = [node.outputs[0] for node in nodes if node.outputs[0] not in consumed]

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from fuzzer.ir import Node
-from fuzzer.materialize import spec_of
-from fuzzer.testcase import TestCase
-from oracles.onnx_runtime import OnnxBackend
+from fuzzer.core.ir import Node
+from fuzzer.core.testcase import TestCase
+from oracles.frontends import OnnxBackend
+from specs.base import spec_of
 
 
 class Faulty(OnnxBackend):

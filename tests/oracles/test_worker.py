@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from fuzzer.generate import generate
-from fuzzer.testcase import TestCase
-from fuzzer.values import sample_values
+from fuzzer.core.testcase import TestCase
+from fuzzer.generate.generator import generate
+from fuzzer.inputs.sampling import sample_values
 from oracles.registry import BackendNotFound, load_backend
 from oracles.worker import BackendWorker, _death_message
 

@@ -7,19 +7,18 @@ from typing import Any
 import numpy as np
 import z3
 
-from fuzzer.dtypes import from_numpy
-from fuzzer.ir import Graph, Node, TensorType
-from fuzzer.materialize import to_onnx
-from fuzzer.validate import check_onnx, check_torch
-from fuzzer.values import evaluate
-from oracles.compare import compare_outputs
+from fuzzer.core.ir import Graph, Node, TensorType
+from fuzzer.generate.validate import check_onnx, check_torch
+from fuzzer.judge.compare import compare_outputs
 from specs import AbsTensor, spec
+from specs.interpret import evaluate
+from specs.lowering import to_onnx
 from tests.specs.test_specs import run_ort_noopt
 
 
 def one_node_graph(op: str, attrs: dict[str, Any], inputs: list[np.ndarray]) -> Graph:
     """A graph applying `op` with concrete `attrs` to inputs shaped and typed like the arrays."""
-    input_types = [TensorType(tuple(a.shape), from_numpy(a.dtype).name) for a in inputs]
+    input_types = [TensorType(tuple(a.shape), a.dtype.name) for a in inputs]
     outputs = spec(op)(attrs).infer([AbsTensor(list(t.shape), t.dtype) for t in input_types])
     in_names = [f"x{i}" for i in range(len(inputs))]
     out_names = [f"t{i}" for i in range(len(outputs))]

@@ -10,11 +10,11 @@ import pytest
 import torch
 from onnx.reference import ReferenceEvaluator
 
-from fuzzer.generate import GenOptions, generate
-from fuzzer.materialize import OPSET
+from fuzzer.generate.generator import GenOptions, generate
 from specs import REGISTRY
 from specs.activation import shrink
 from specs.elementwise import Unary
+from specs.lowering import OPSET
 from tests.specs.single_node import run_both
 
 PARAMETRISED = sorted(name for name, cls in REGISTRY.items() if issubclass(cls, Unary) and cls.params)

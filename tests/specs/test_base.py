@@ -7,7 +7,7 @@ import math
 import pytest
 
 from specs import REGISTRY
-from specs.base import Need, Values, constant
+from specs.values import Need, Values, constant
 
 LOG = Need(0.1)
 ACOSH = Need(1.05)

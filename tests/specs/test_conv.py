@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fuzzer.generate import GenOptions, generate
-from oracles.compare import compare_outputs
+from fuzzer.generate.generator import GenOptions, generate
+from fuzzer.judge.compare import compare_outputs
 from specs.conv import same_pads, split_pads, torch_pad_order
 from tests.specs.single_node import requirements_hold, run_both
 

@@ -8,14 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from fuzzer.generate import GenOptions, generate
-from fuzzer.ir import Graph, Node
-from fuzzer.materialize import run_torch, to_onnx
-from fuzzer.values import sample_values
-from oracles.compare import all_finite, compare_outputs
+from fuzzer.core.ir import Graph, Node
+from fuzzer.generate.generator import GenOptions, generate
+from fuzzer.inputs.sampling import sample_values
+from fuzzer.judge.compare import all_finite, compare_outputs
 from specs import REGISTRY
-from specs.base import OpSpec, Values
+from specs.base import OpSpec
 from specs.elementwise import Unary
+from specs.interpret import interpret, node_outputs
+from specs.lowering import to_onnx
+from specs.values import Values
 from tests.specs.single_node import run_both
 from tests.specs.test_specs import run_ort_noopt
 
@@ -71,12 +73,13 @@ def domain_loss(graph: Graph, leaves: dict[str, torch.Tensor]) -> torch.Tensor:
     """Sum of every node's domain loss on the current leaf values."""
     losses: list[torch.Tensor] = []
 
-    def collect(node: Node, spec: OpSpec, args: list[torch.Tensor], results: list[torch.Tensor]) -> None:
+    def collect(index: int, node: Node, spec: OpSpec, args: list[torch.Tensor]) -> list[torch.Tensor]:
         loss = spec.domain_loss(*args)
         if loss is not None:
             losses.append(loss)
+        return node_outputs(spec, args)
 
-    run_torch(graph, leaves, collect)
+    interpret(graph, leaves, collect)
     return sum(losses, torch.zeros(()))
 
 
@@ -128,7 +131,7 @@ def test_domain_loss_leads_random_values_to_where_onnx_and_torch_agree(op: str) 
         values = descend_into_domain(graph, sample_values(graph, seed).values)
         model = to_onnx(graph, {n: values[n] for n in graph.weights})
         with torch.no_grad():
-            tensors = run_torch(graph, {n: torch.from_numpy(v) for n, v in values.items()})
+            tensors = interpret(graph, {n: torch.from_numpy(v) for n, v in values.items()})
         expected = {n: tensors[n].numpy() for n in graph.outputs}
         actual = run_ort_noopt(model.SerializeToString(), {n: values[n] for n in graph.inputs}, graph.outputs)
         assert all_finite(expected), graph.text()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fuzzer.generate import GenOptions, generate
-from fuzzer.ir import Graph, Node
-from fuzzer.values import sample_values
+from fuzzer.core.ir import Graph, Node
+from fuzzer.generate.generator import GenOptions, generate
+from fuzzer.inputs.sampling import sample_values
 from tests.specs.single_node import agreed_outputs
 
 SEEDS = range(40)
@@ -55,13 +55,13 @@ def test_index_values_stay_in_onnx_range_and_include_negatives(op: str) -> None:
 def test_gather_wraps_negative_indices_like_numpy_take() -> None:
     data = np.arange(12, dtype=np.float32).reshape(3, 4)
     indices = np.array([[-1, -4, 0], [3, -2, -3]], dtype=np.int64)
-    (out,) = agreed_outputs("Gather", {"axis": 1, "spelled_axis": -1}, data, indices)
+    (out,) = agreed_outputs("Gather", {"axis": 1, "onnx_axis": -1}, data, indices)
     np.testing.assert_array_equal(out, np.take(data, indices, axis=1))
 
 
 def test_gather_with_scalar_index_drops_the_axis() -> None:
     data = np.arange(6, dtype=np.int32)
-    (out,) = agreed_outputs("Gather", {"axis": 0, "spelled_axis": 0}, data, np.array(-2, dtype=np.int32))
+    (out,) = agreed_outputs("Gather", {"axis": 0, "onnx_axis": 0}, data, np.array(-2, dtype=np.int32))
     assert out.shape == () and out == 4
 
 
@@ -82,7 +82,7 @@ def test_scatter_elements_reductions_fold_duplicate_indices(reduction: str) -> N
     data = np.arange(1, 13, dtype=np.int64).reshape(3, 4)
     indices = np.array([[0, -1, 2, 2], [0, 1, 2, -1]], dtype=np.int64)  # column 3 hits row 2 twice
     updates = np.array([[5, -2, 3, 4], [-1, 2, 6, 3]], dtype=np.int64)
-    attrs = {"axis": 0, "spelled_axis": -2, "reduction": reduction}
+    attrs = {"axis": 0, "onnx_axis": -2, "reduction": reduction}
     (out,) = agreed_outputs("ScatterElements", attrs, data, indices, updates)
     np.testing.assert_array_equal(out, scatter_elements_reference(data, indices, updates, 0, reduction))
 
@@ -131,15 +131,15 @@ def test_gather_nd_batch_dims_with_negative_tuples() -> None:
 ONE_HOT_AXES: list[tuple[int, int]] = [(0, 0), (1, -2), (2, 2), (2, -1)]
 
 
-@pytest.mark.parametrize(("axis", "spelled_axis"), ONE_HOT_AXES)
-def test_one_hot_negative_indices_on_every_axis(axis: int, spelled_axis: int) -> None:
+@pytest.mark.parametrize(("axis", "onnx_axis"), ONE_HOT_AXES)
+def test_one_hot_negative_indices_on_every_axis(axis: int, onnx_axis: int) -> None:
     indices = np.array([[-3, 0], [2, -1]], dtype=np.int64)
     attrs = {
         "depth": 3,
         "depth_as_vector": axis == 1,
         "depth_dtype": "float32" if axis == 2 else "int64",
         "axis": axis,
-        "spelled_axis": spelled_axis,
+        "onnx_axis": onnx_axis,
         "values": [-1.5, 2],
         "dtype": "float32",
     }

@@ -5,8 +5,8 @@ import itertools
 import numpy as np
 import pytest
 
-from fuzzer.generate import GenOptions, generate
-from oracles.compare import compare_outputs
+from fuzzer.generate.generator import GenOptions, generate
+from fuzzer.judge.compare import compare_outputs
 from specs import spec
 from tests.specs.single_node import run_both
 

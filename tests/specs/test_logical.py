@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fuzzer.generate import GenOptions, generate
-from fuzzer.values import random_values
+from fuzzer.generate.generator import GenOptions, generate
+from fuzzer.inputs.sampling import random_values
 from tests.specs.single_node import run_both
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from fuzzer.ir import TensorType
+from fuzzer.core.ir import TensorType
 from specs import REGISTRY, AbsTensor
 from specs.base import Symbols
 from tests.specs.single_node import run_both

@@ -9,9 +9,9 @@ import onnxruntime
 import pytest
 import torch
 
-from fuzzer.generate import GenOptions, generate
+from fuzzer.generate.generator import GenOptions, generate
 from specs import REGISTRY, AbsTensor
-from specs.base import Values
+from specs.values import Values
 from tests.specs.single_node import run_both
 
 RNG = np.random.default_rng(0)
@@ -61,13 +61,13 @@ def test_lrn_channel_window_matches_onnx_runtime(size: int, dtype: type) -> None
 def test_layer_norm_scale_and_bias_broadcast_one_way_to_x(scale_shape: tuple[int, ...]) -> None:
     x = RNG.uniform(-3, 3, (2, 3, 4)).astype(np.float32)
     scale, bias = (RNG.uniform(-2, 2, scale_shape).astype(np.float32) for _ in range(2))
-    attrs = {"axis": 1, "spelled_axis": -2, "epsilon": 1e-5, "exact_params": False}
+    attrs = {"axis": 1, "onnx_axis": -2, "epsilon": 1e-5, "exact_params": False}
     (eager,), (ort,) = run_both("LayerNormalization", attrs, x, scale, bias)
     np.testing.assert_allclose(eager, ort, rtol=1e-4, atol=1e-5)
 
 
 def test_layer_norm_scale_dims_must_equal_those_of_x_or_be_one() -> None:
-    broadcast = REGISTRY["LayerNormalization"]({"axis": 1, "spelled_axis": 1, "epsilon": 1e-5, "exact_params": False})
+    broadcast = REGISTRY["LayerNormalization"]({"axis": 1, "onnx_axis": 1, "epsilon": 1e-5, "exact_params": False})
     x = AbsTensor([2, 3, 4], "float32")
     assert False in broadcast.requires([x, AbsTensor([2, 4], "float32")])
     assert False not in broadcast.requires([x, AbsTensor([3, 1], "float32")])

@@ -3,10 +3,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fuzzer.generate import GenOptions, generate
-from fuzzer.values import evaluate, random_values
-from oracles.compare import compare_outputs
+from fuzzer.generate.generator import GenOptions, generate
+from fuzzer.inputs.sampling import random_values
+from fuzzer.judge.compare import compare_outputs
 from specs import spec
+from specs.interpret import evaluate
 from tests.specs.single_node import requirements_hold, run_both
 
 RNG = np.random.default_rng(1)

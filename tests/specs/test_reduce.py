@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from fuzzer.generate import GenOptions, generate
+from fuzzer.generate.generator import GenOptions, generate
 from specs import REGISTRY
 from tests.specs.single_node import run_both
 
@@ -21,7 +21,7 @@ def reduce_attrs(axes: list[int], keepdims: int = 0, noop: int = 0, empty_input:
     """Attributes of a Reduce* node that spells its axes as they are."""
     return {
         "axes": axes,
-        "spelled": axes,
+        "onnx_axes": axes,
         "keepdims": keepdims,
         "noop_with_empty_axes": noop,
         "empty_axes_input": empty_input,
@@ -64,7 +64,7 @@ def test_integer_mean_truncates_toward_zero() -> None:
 
 
 def test_negative_axis_spellings_mean_the_same_axes() -> None:
-    attrs = reduce_attrs([0, 1], keepdims=1) | {"spelled": [-2, 1]}
+    attrs = reduce_attrs([0, 1], keepdims=1) | {"onnx_axes": [-2, 1]}
     (eager,), (ort,) = run_both("ReduceMax", attrs, X)
     assert eager.tolist() == ort.tolist() == [[3.0]]
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from oracles.compare import compare_outputs
+from fuzzer.judge.compare import compare_outputs
 from specs import AbsTensor, spec
 from specs.resize import NEAREST_MODES, TRANSFORMS, AxisPlan, Resize, axis_plan, resample_axis, stable_positions
 from tests.specs.single_node import run_both

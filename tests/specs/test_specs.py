@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import math
+import random
+
 import numpy as np
 import onnxruntime
 import pytest
 import torch
+import z3
 from onnxruntime.capi.onnxruntime_pybind11_state import NotImplemented as OrtNotImplemented
 
-from fuzzer.generate import GenOptions, generate
-from fuzzer.ir import Graph
-from fuzzer.materialize import spec_of, to_onnx
-from fuzzer.validate import check_onnx, check_torch
-from fuzzer.values import evaluate, sample_values
-from oracles.compare import all_finite, compare_outputs
+from fuzzer.core.ir import Graph
+from fuzzer.generate.generator import GenOptions, generate
+from fuzzer.generate.validate import check_onnx, check_torch
+from fuzzer.inputs.sampling import sample_values
+from fuzzer.judge.compare import all_finite, compare_outputs
 from specs import REGISTRY
-from specs.base import Values
+from specs.base import AbsTensor, Symbols, spec_of
+from specs.interpret import evaluate
+from specs.lowering import to_onnx
+from specs.values import Need, Values
 
 SEEDS_PER_DTYPE_SET = 4
 
@@ -79,3 +85,81 @@ def test_spec_lowerings_agree_with_onnx_and_torch(name: str) -> None:
             assert compare_outputs(expected, actual) is None, graph.text()
             compared += 1
     assert compared > 0, f"no instance of {name} could be compared with ONNX Runtime"
+
+
+def _inside(need: Need, like: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Values well inside the need: strictly between its bounds, away from zero where it says so."""
+    u = torch.rand(like.shape, generator=gen, dtype=torch.float64)
+    if need.nonzero:
+        sign = torch.where(torch.rand(like.shape, generator=gen) < 0.5, -1.0, 1.0).double()
+        magnitude = 1 + 2 * u if not like.dtype.is_floating_point else 0.5 + 1.5 * u
+        return (
+            (sign * magnitude).round().to(like.dtype)
+            if not like.dtype.is_floating_point
+            else (sign * magnitude).to(like.dtype)
+        )
+    low = need.low if math.isfinite(need.low) else -2.0
+    high = need.high if math.isfinite(need.high) else max(low, 0.0) + 2.0
+    return (low + (high - low) * (0.1 + 0.8 * u)).to(like.dtype)
+
+
+def _outside(need: Need, like: torch.Tensor) -> torch.Tensor:
+    """Values the need rules out, everywhere in the tensor."""
+    if need.nonzero:
+        return torch.zeros_like(like)
+    if math.isfinite(need.low):
+        return torch.full_like(like, need.low - 1)
+    return torch.full_like(like, need.high + 1)
+
+
+@pytest.mark.parametrize("name", sorted(name for name, spec in REGISTRY.items() if spec.needs))
+def test_values_inside_needs_are_in_domain_and_outside_are_not(name: str) -> None:
+    """`needs` mirrors `domain_loss`: the generator plans with one, the search descends the other."""
+    checked = 0
+    for dtypes in dtype_sets(name):
+        options = GenOptions(max_nodes=1, ops=(name,), dtypes=dtypes, reuse_probability=0.0)
+        for seed in range(SEEDS_PER_DTYPE_SET):
+            graph = generate(seed, options)
+            (node,) = graph.nodes
+            spec = spec_of(node)
+            sampled = sample_values(graph, seed).values
+            gen = torch.Generator().manual_seed(seed)
+            base = [torch.from_numpy(np.array(sampled[n])) for n in node.inputs]
+            needs = {p: need for p, need in spec.needs.items() if p < len(base)}
+            inside = list(base)
+            for position, need in needs.items():
+                inside[position] = _inside(need, base[position], gen)
+            loss = spec.domain_loss(*inside)
+            assert loss is not None, name
+            if not spec.joint_domain:
+                assert float(loss) == 0, f"{graph.text()}\ninside: {inside}"
+            for position, need in spec.drawn_needs().items():
+                if position >= len(base):
+                    continue
+                outside = list(inside)
+                outside[position] = _outside(need, base[position])
+                assert float(spec.domain_loss(*outside)) > 0, f"{graph.text()}\nposition {position} outside"
+            checked += 1
+    assert checked > 0
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_solved_declares_exactly_the_attributes_drawn_as_z3_ints(name: str) -> None:
+    """The reducer re-solves `solved`; an undeclared Z3 attribute would stay symbolic, a stale one is a lie."""
+    cls = REGISTRY[name]
+    drawn: set[str] = set()
+    for seed in range(24):
+        ranks = cls.ranks[seed % len(cls.ranks)]
+        matching = [d for d in cls.dtypes if len(d) == len(ranks)]
+        dtypes = matching[seed % len(matching)]
+        context = z3.Context()
+        syms = Symbols(f"probe{seed}", context)
+        inputs = [
+            AbsTensor([syms.int(f"x{i}d{a}") for a in range(rank)], dtype)
+            for i, (rank, dtype) in enumerate(zip(ranks, dtypes))
+        ]
+        for key, value in cls.sample_attrs(random.Random(seed), inputs, syms).items():
+            items = value if isinstance(value, list) else [value]
+            if items and all(isinstance(v, z3.ExprRef) for v in items):
+                drawn.add(key)
+    assert drawn == cls.solved

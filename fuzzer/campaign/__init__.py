@@ -1,0 +1,1 @@
+"""Campaigns: the loop, the support probe, corpus replay and benchmarks."""

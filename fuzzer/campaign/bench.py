@@ -1,0 +1,139 @@
+"""Benchmark of input search against random sampling given the same time per case."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from fuzzer.generate.generator import GenOptions, generate
+from fuzzer.inputs.sampling import ValueResult, fixed_outputs, sample_values
+from fuzzer.inputs.search import SearchOptions, search_values
+
+METHODS = ("search", "random")
+WARMUP_CASES = 8  # first calls of torch ops pay one-off costs that would skew the first size's times
+UNLIMITED_ATTEMPTS = 1 << 30  # the random baseline stops on time alone
+
+
+@dataclass
+class _Tally:
+    """Outcomes of one method over the cases of one graph size."""
+
+    finite: list[bool] = field(default_factory=list)
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    negative: list[float] = field(default_factory=list)
+    constant: list[float] = field(default_factory=list)  # per finite case: share of varying outputs held constant
+
+    def add(self, result: ValueResult, outputs: int, cpu_seconds: float) -> None:
+        self.finite.append(result.finite)
+        self.wall.append(result.seconds)
+        self.cpu.append(cpu_seconds)
+        self.negative.append(result.negative_share)
+        if result.finite:
+            self.constant.append(result.constant_outputs / outputs if outputs else 0.0)
+
+    def figures(self) -> dict[str, float]:
+        wall_ms, cpu_ms = np.asarray(self.wall) * 1000, np.asarray(self.cpu) * 1000
+        constant = self.constant or [0.0]
+        return {
+            "finite": round(float(np.mean(self.finite)), 4),
+            "median_ms": round(float(np.median(wall_ms)), 2),
+            "p90_ms": round(float(np.percentile(wall_ms, 90)), 2),
+            "median_cpu_ms": round(float(np.median(cpu_ms)), 2),
+            "p90_cpu_ms": round(float(np.percentile(cpu_ms, 90)), 2),
+            "negative_share": round(float(np.mean(self.negative)), 4),
+            "constant_outputs": round(float(np.mean([share == 1 for share in constant])), 4),
+            "some_constant_output": round(float(np.mean([share > 0 for share in constant])), 4),
+            "constant_output_share": round(float(np.mean(constant)), 4),
+        }
+
+
+Progress = Callable[[int, int, int], None]  # (graph size, cases done, cases asked)
+
+
+def bench_inputs(
+    sizes: list[int],
+    cases: int,
+    seed: int,
+    gen: GenOptions = GenOptions(),
+    search: SearchOptions = SearchOptions(),
+    progress: Progress | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Per graph size: finite share, wall and CPU time, negative share and constant outputs per method.
+
+    Both methods start from the same draw (same seed); random sampling then redraws until its
+    values are finite or it has spent the time the search spent on that case.
+    """
+    if not sizes or min(sizes) < 1 or cases < 1:
+        raise ValueError("give at least one graph size >= 1 and at least one case")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the search runs on one thread; the baseline gets the same
+    try:
+        _run_cases(replace(gen, max_nodes=sizes[0], min_nodes=sizes[0]), seed, WARMUP_CASES, search)
+        report: dict[str, dict[str, Any]] = {}
+        for size in sizes:
+            options = replace(gen, max_nodes=size, min_nodes=size)
+            tallies, nodes, skipped = _run_cases(options, seed, cases, search, progress)
+            report[str(size)] = {name: tallies[name].figures() for name in METHODS} | {
+                "cases": cases - skipped,
+                "mean_nodes": round(float(np.mean(nodes)), 2),
+                "skipped": skipped,
+            }
+        return report
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_cases(
+    options: GenOptions, seed: int, cases: int, search: SearchOptions, progress: Progress | None = None
+) -> tuple[dict[str, _Tally], list[int], int]:
+    tallies = {name: _Tally() for name in METHODS}
+    nodes: list[int] = []
+    skipped = 0
+    for index in range(cases):
+        case_seed = int(np.random.SeedSequence([seed, options.max_nodes, index]).generate_state(1)[0])
+        graph = generate(case_seed, options)
+        varying = len(graph.outputs) - len(fixed_outputs(graph))  # outputs input values can change
+        try:
+            clock = time.process_time()
+            searched = search_values(graph, case_seed, search)
+            tallies["search"].add(searched, varying, time.process_time() - clock)
+            clock = time.process_time()
+            sampled = sample_values(graph, case_seed, UNLIMITED_ATTEMPTS, time_budget=searched.seconds)
+            tallies["random"].add(sampled, varying, time.process_time() - clock)
+        except RuntimeError:
+            skipped += 1  # torch rejects the graph: a spec bug the spec suite reports, not a value problem
+            continue
+        nodes.append(len(graph.nodes))
+        if progress:
+            progress(options.max_nodes, index + 1, cases)
+    return tallies, nodes, skipped
+
+
+def render_table(report: dict[str, dict[str, Any]]) -> str:
+    """The report as an aligned text table, one row per graph size and method."""
+    header = f"{'nodes':>5} {'method':7} {'finite':>7} {'median':>8} {'p90':>8} {'cpu med':>8} {'cpu p90':>8}"
+    header += f" {'negative':>8} {'constant':>8} {'some const':>10} {'const outs':>10}"
+    lines = [header]
+    for size, row in report.items():
+        for name in METHODS:
+            f = row[name]
+            lines.append(
+                f"{size:>5} {name:7} {f['finite']:>7.1%} {f['median_ms']:>6.1f}ms {f['p90_ms']:>6.1f}ms"
+                f" {f['median_cpu_ms']:>6.1f}ms {f['p90_cpu_ms']:>6.1f}ms"
+                f" {f['negative_share']:>8.1%} {f['constant_outputs']:>8.1%}"
+                f" {f['some_constant_output']:>10.1%} {f['constant_output_share']:>10.1%}"
+            )
+    lines += [
+        "times are per case: wall is elapsed time, cpu the process's CPU time (the machine is shared)",
+        "negative: share of negative values among the float inputs and weights, averaged over cases",
+        "constant: finite cases whose every output holds one value; some const: those with at least one such",
+        "output; const outs: share of outputs holding one value, averaged over finite cases. Outputs that",
+        "shapes and attributes alone decide (IsNaN of finite values, Dropout's mask) are not counted",
+    ]
+    return "\n".join(lines)

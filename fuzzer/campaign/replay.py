@@ -1,0 +1,141 @@
+"""The regression suite: replay kept cases and compare each backend with what the corpus expects."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fuzzer.core.files import write_atomic
+from fuzzer.core.testcase import CASE_FILE, VALUES_FILE, CaseFormatError, TestCase
+from fuzzer.inputs.sampling import values_finite
+from fuzzer.judge import judge_case
+from fuzzer.judge.compare import Verdict
+from fuzzer.triage.signature import signature
+from oracles.session import OracleSession
+
+EXPECT_FILE = "expect.json"
+PASS, REGRESSION, STILL_BROKEN, FIXED, CHANGED = "pass", "regression", "known-bug", "fixed", "changed"
+
+
+@dataclass
+class ReplayResult:
+    """One backend on one kept case: what the corpus expected and what happened."""
+
+    case: str
+    backend: str
+    expected: str
+    actual: str
+    result: str
+    detail: str
+    seconds: float
+
+    @property
+    def failed(self) -> bool:
+        return self.result in (REGRESSION, CHANGED)
+
+
+def corpus_cases(corpus: Path) -> list[Path]:
+    """Kept case folders under `corpus`, in a stable order."""
+    if not corpus.is_dir():
+        raise CaseFormatError(f"{corpus}: not a folder")
+    cases = sorted(p.parent for p in corpus.rglob(EXPECT_FILE))
+    if not cases:
+        raise CaseFormatError(f"{corpus}: no kept cases (folders with {EXPECT_FILE})")
+    return cases
+
+
+def load_expectations(folder: Path) -> dict[str, Any]:
+    try:
+        expect = json.loads((folder / EXPECT_FILE).read_text())
+        expect["backends"] = dict(expect["backends"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise CaseFormatError(f"{folder / EXPECT_FILE}: unreadable ({type(error).__name__}: {error})") from None
+    return expect
+
+
+def replay_case(folder: Path, session: OracleSession) -> list[ReplayResult]:
+    """Run one kept case; a backend the corpus expected to pass and that now fails is a regression."""
+    case = TestCase.load(folder)
+    expect = load_expectations(folder)
+    outcomes, verdict = judge_case(session, case, values_finite(case))
+    actual = _actual(case, verdict)
+    results = []
+    for backend, wanted in sorted(expect["backends"].items()):
+        if backend not in outcomes:
+            continue
+        got = actual.get(backend, {"status": verdict.statuses.get(backend, "ok")})
+        results.append(_classify(folder.name, backend, wanted, got, verdict, outcomes[backend].seconds))
+    return results
+
+
+def _actual(case: TestCase, verdict: Verdict) -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    for finding in verdict.findings:
+        status = "mismatch" if finding.symptom == "mismatch" else "crash"
+        found[finding.backend] = {"status": status, "signature": signature(finding, case.graph)}
+    return found
+
+
+def _classify(
+    name: str, backend: str, wanted: dict[str, str], got: dict[str, str], verdict: Verdict, seconds: float
+) -> ReplayResult:
+    expected, actual = wanted["status"], got["status"]
+    if verdict.kind == "invalid":
+        return ReplayResult(name, backend, expected, "invalid", CHANGED, verdict.reason, seconds)
+    if expected == "ok":
+        result = PASS if actual in ("ok", "unsupported") else REGRESSION
+        detail = "" if result == PASS else f"now {actual}: {got.get('signature', '')}"
+    elif actual in ("ok", "unsupported"):
+        result, detail = FIXED, f"known {expected} no longer happens: update the corpus"
+    elif wanted.get("signature") and got.get("signature") != wanted["signature"]:
+        result, detail = CHANGED, f"was {wanted['signature']}, now {got.get('signature')}"
+    else:
+        result, detail = STILL_BROKEN, wanted.get("signature", "")
+    return ReplayResult(name, backend, expected, actual, result, detail, seconds)
+
+
+def junit_xml(results: list[ReplayResult]) -> bytes:
+    """JUnit XML that CI systems render: a regression is a failure, a known bug is skipped."""
+    suite = ET.Element(
+        "testsuite",
+        name="dlfuzz-replay",
+        tests=str(len(results)),
+        failures=str(sum(r.failed for r in results)),
+        skipped=str(sum(r.result == STILL_BROKEN for r in results)),
+        time=f"{sum(r.seconds for r in results):.3f}",
+    )
+    for r in results:
+        testcase = ET.SubElement(
+            suite, "testcase", classname=f"corpus.{r.case}", name=r.backend, time=f"{r.seconds:.3f}"
+        )
+        if r.failed:
+            ET.SubElement(
+                testcase, "failure", message=f"{r.result}: expected {r.expected}, got {r.actual}"
+            ).text = r.detail
+        elif r.result == STILL_BROKEN:
+            ET.SubElement(testcase, "skipped", message=f"known bug: {r.detail}")
+        elif r.result == FIXED:
+            ET.SubElement(testcase, "system-out").text = r.detail
+    return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+
+
+def keep(bug_folder: Path, corpus: Path, name: str | None = None) -> Path:
+    """Copy a bug folder's case into the corpus, expecting today's behaviour of every backend."""
+    meta_file = bug_folder / "meta.json"
+    if not meta_file.is_file() or not (bug_folder / CASE_FILE).is_file():
+        raise CaseFormatError(f"{bug_folder}: not a dlfuzz bug folder (needs meta.json and {CASE_FILE})")
+    meta = json.loads(meta_file.read_text())
+    target = corpus / (name or meta["signature"])
+    target.mkdir(parents=True, exist_ok=True)
+    for file_name in (CASE_FILE, VALUES_FILE):
+        shutil.copyfile(bug_folder / file_name, target / file_name)
+    status = "mismatch" if meta["symptom"] == "mismatch" else "crash"
+    backends = {b: {"status": "ok"} for b in meta["versions"] if b != meta["backend"]}
+    backends[meta["backend"]] = {"status": status, "signature": meta["signature"]}
+    expect = {"backends": backends, "versions": meta["versions"], "note": meta.get("title", "")}
+    write_atomic(target / EXPECT_FILE, json.dumps(expect, indent=1, sort_keys=True).encode())
+    return target

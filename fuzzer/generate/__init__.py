@@ -1,0 +1,1 @@
+"""Random valid graphs from the specs, their symbolic re-solution, and the validity checks."""

@@ -1,0 +1,1 @@
+"""Input and weight values: the gradient search and random sampling."""

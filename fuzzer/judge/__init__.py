@@ -1,0 +1,28 @@
+"""Verdicts: outputs compared with the references, and float64 attribution of what rounding explains.
+
+`judge_case` is the one entry point: every stage that runs a case (campaign, reducer, triggers,
+replay, the CLI) judges it here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from fuzzer.core.testcase import TestCase
+from fuzzer.judge.compare import Verdict, crashes_only, judge
+from fuzzer.judge.rounding import refine
+from oracles.base import Outcome
+from oracles.session import OracleSession
+
+
+def judge_case(
+    session: OracleSession, case: TestCase, finite: bool, only: Collection[str] | None = None
+) -> tuple[dict[str, Outcome], Verdict]:
+    """Run the case on the session's backends (or those in `only`) and judge it, dropping what
+    rounding explains. A case whose values are not all `finite` is judged on crashes alone: a NaN
+    that a Max absorbs leaves outputs any two implementations may compute differently."""
+    outcomes = session.run(case, only)
+    verdict = judge(outcomes, session.infos)
+    if not finite:
+        return outcomes, crashes_only(verdict)
+    return outcomes, refine(case, outcomes, verdict, session.infos)

@@ -1,0 +1,1 @@
+"""Bug folders: report.md, a standalone repro.py and a picture of the graph."""

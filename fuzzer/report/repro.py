@@ -1,0 +1,287 @@
+"""Standalone reproducers: a repro.py per affected system that imports only that system, and a run
+of it in a fresh, isolated interpreter that records whether it reproduced."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.fx.experimental.proxy_tensor import make_fx
+
+from fuzzer.core.files import write_atomic
+from fuzzer.core.testcase import TestCase
+from fuzzer.judge.compare import Finding
+from oracles.backends.tvm_passes import OPTIMIZING_PASSES
+from specs.lowering import GraphModule
+
+REPRO = "repro.py"
+EXPECTED = "expected.json"
+MARKER = "dlfuzz-repro: bug present"
+REPRO_TIMEOUT = 300
+DLFUZZ_PACKAGES = ("fuzzer", "specs", "oracles")
+SYSTEMS = {  # backend -> (what the repro needs, top-level modules it must not import)
+    "ort": ("onnx, onnxruntime, numpy", ("torch", "tvm")),
+    "tvm": ("onnx, apache-tvm, numpy", ("torch", "onnxruntime")),
+    "inductor": ("torch", ("onnx", "onnxruntime", "tvm")),
+}
+
+
+def has_repro(backend: str) -> bool:
+    return backend in SYSTEMS
+
+
+def write_repro(folder: Path, finding: Finding, case: TestCase, expected: dict[str, Any] | None) -> None:
+    """repro.py and the files it reads (model.onnx and inputs.npz, or inputs.pt, and expected.json)."""
+    if expected is not None:
+        write_atomic(folder / EXPECTED, json.dumps(expected).encode())
+    if finding.backend == "inductor":
+        runner = _torch_runner(folder, case)
+    else:
+        runner = _ONNX_RUNNERS[finding.backend].replace("PASSES_LIST", repr(list(OPTIMIZING_PASSES)))
+    needs = SYSTEMS[finding.backend][0]
+    error = finding.outcome.exc_type if finding.symptom == "crash" and finding.outcome else None
+    source = _TEMPLATE.format(
+        needs=needs,
+        symptom=finding.symptom,
+        error=error,
+        timeout=REPRO_TIMEOUT,
+        runner=runner.strip(),
+        marker=MARKER,
+    )
+    write_atomic(folder / REPRO, source.encode())
+
+
+def expected_outputs(truth: dict[str, np.ndarray], allowed: dict[str, np.ndarray], case: TestCase) -> dict[str, Any]:
+    """What a fixed system must compute: the float64 result and the deviation rounding allows, per element."""
+    return {
+        name: {
+            "shape": list(value.shape),
+            "dtype": case.graph.types[name].dtype,
+            "truth": np.asarray(value).ravel().tolist(),
+            "allowed": np.asarray(allowed[name], np.float64).ravel().tolist(),
+        }
+        for name, value in truth.items()
+    }
+
+
+def _torch_runner(folder: Path, case: TestCase) -> str:
+    """The reduced graph as aten-level torch code (make_fx), its constants and inputs in inputs.pt."""
+    module = GraphModule(case.graph, case.weights).eval()
+    inputs = [torch.from_numpy(np.array(case.inputs[name])) for name in case.graph.inputs]
+    with torch.no_grad():
+        traced = make_fx(lambda *xs: module(*xs))(*inputs)
+    constants = {n.target: getattr(traced, n.target) for n in traced.graph.nodes if n.op == "get_attr"}
+    buffer = io.BytesIO()
+    torch.save({"inputs": inputs, "constants": constants, "outputs": case.graph.outputs}, buffer)
+    write_atomic(folder / "inputs.pt", buffer.getvalue())
+    forward = textwrap.indent(traced.code.strip(), "    ")
+    return _TORCH_RUNNER.replace("FORWARD", forward)
+
+
+def run_repro(folder: Path, backend: str, symptom: str) -> dict[str, Any]:
+    """Run repro.py in a fresh interpreter (-I) that refuses dlfuzz and the other systems."""
+    blocked = [*DLFUZZ_PACKAGES, *SYSTEMS[backend][1]]
+    start = time.monotonic()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", "-c", _GUARD.format(blocked=blocked)],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=REPRO_TIMEOUT + 60,
+        )
+        code, output = done.returncode, (done.stdout + done.stderr)[-3000:]
+    except subprocess.TimeoutExpired:
+        code, output = None, "repro.py did not finish"
+    died = code is not None and code < 0
+    reproduced = (
+        (code == 1 and MARKER in output) or (died and symptom == "died") or (code is None and symptom == "timeout")
+    )
+    return {
+        "reproduced": reproduced,
+        "exit_code": code,
+        "seconds": round(time.monotonic() - start, 2),
+        "isolation": f"python -I, imports of {', '.join(blocked)} refused",
+        "output": output.strip(),
+    }
+
+
+_GUARD = """
+import importlib.abc, importlib.util, runpy, sys
+BLOCKED = {blocked!r}
+def refused(name):
+    return name.partition(".")[0] in BLOCKED
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if refused(name):
+            raise ModuleNotFoundError("not installed here (the reproducer may not import it): " + name)
+sys.meta_path.insert(0, Refuse())
+probe = importlib.util.find_spec
+importlib.util.find_spec = lambda name, package=None: None if refused(name) else probe(name, package)
+sys.argv = ["repro.py"]
+runpy.run_path("repro.py", run_name="__main__")
+"""
+
+_TEMPLATE = '''"""Reproducer written by dlfuzz; needs only {needs}.
+
+Exit status 1 while the bug is present ({symptom}), 0 once it is fixed, 2 on a different error.
+"""
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SYMPTOM = "{symptom}"
+ERROR = {error!r}  # the exception type the crash raises
+
+
+{runner}
+
+
+def compare(actual):
+    """The first element farther from the float64 result than rounding allows, or None."""
+    expected = json.loads((HERE / "expected.json").read_text())
+    for name, want in expected.items():
+        shape, dtype, values = actual[name]
+        if shape != want["shape"] or dtype != want["dtype"]:
+            return f"{{name}}: expected {{want['dtype']}}{{want['shape']}}, got {{dtype}}{{shape}}"
+        for index, (got, truth, allowed) in enumerate(zip(values, want["truth"], want["allowed"])):
+            if got != got and truth != truth or got == truth or abs(got - truth) <= allowed:
+                continue
+            return (
+                f"{{name}}, flat index {{index}}: expected {{truth}} (float64; rounding allows "
+                f"+-{{allowed:.3g}}), got {{got}}"
+            )
+    return None
+
+
+def bug(text):
+    print(f"{marker}: {{text}}"[:3000], flush=True)
+    sys.exit(1)
+
+
+def survive_death():
+    """A bug that kills the process: the model runs in a forked child, and its death is reported."""
+    child = os.fork()
+    if child == 0:
+        return
+    _, status = os.waitpid(child, 0)
+    if os.WIFSIGNALED(status):
+        bug(f"the process died of {{signal.Signals(os.WTERMSIG(status)).name}}")
+    sys.exit(os.WEXITSTATUS(status))
+
+
+if SYMPTOM == "died":
+    survive_death()
+signal.signal(signal.SIGALRM, lambda *_: bug("no result after {timeout} s"))
+signal.alarm({timeout})
+try:
+    actual = run_model()
+except Exception as error:
+    if SYMPTOM != "crash" or ERROR not in (None, type(error).__name__):
+        print(f"dlfuzz-repro: not the reported {{SYMPTOM}} ({{ERROR}}): {{type(error).__name__}}: {{error}}")
+        sys.exit(2)
+    bug(f"{{type(error).__name__}}: {{error}}")
+signal.alarm(0)
+problem = compare(actual) if SYMPTOM == "mismatch" else None
+if problem:
+    bug(problem)
+print("dlfuzz-repro: fixed: it ran" + (" and its outputs are right" if SYMPTOM == "mismatch" else " without error"))
+sys.exit(0)
+'''
+
+_ONNX_RUNNERS = {
+    "ort": """
+def run_model():
+    import numpy as np
+    import onnx
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(HERE / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    inputs = dict(np.load(HERE / "inputs.npz"))
+    names = [o.name for o in onnx.load(str(HERE / "model.onnx")).graph.output]
+    results = session.run(names, inputs)
+    return {name: (list(r.shape), str(r.dtype), r.ravel().tolist()) for name, r in zip(names, results)}
+""",
+    "tvm": """
+PASSES = PASSES_LIST  # dlfuzz's optimizing pipeline (oracles/tvm_relax.py)
+
+
+def run_model():
+    import numpy as np
+    import onnx
+    import tvm
+    from tvm import relax
+    from tvm.relax.frontend.onnx import from_onnx
+
+    model = onnx.load(str(HERE / "model.onnx"))
+    inputs = np.load(HERE / "inputs.npz")
+    mod = from_onnx(model, keep_params_in_input=False)
+    with tvm.transform.PassContext(opt_level=3):
+        for name in PASSES:
+            mod = getattr(relax.transform, name)()(mod)
+        executable = tvm.compile(mod, target="llvm")
+    vm = relax.VirtualMachine(executable, tvm.cpu())
+    result = vm["main"](*(tvm.runtime.tensor(inputs[i.name]) for i in model.graph.input))
+    results = list(result) if isinstance(result, tvm.ir.Array) else [result]
+    arrays = [as_array(r) for r in results]
+    return {o.name: (list(a.shape), str(a.dtype), a.ravel().tolist()) for o, a in zip(model.graph.output, arrays)}
+
+
+def as_array(value):
+    # Relax returns a Shape output as a shape value and one element of it as an int: int64 tensors in ONNX
+    import numpy as np
+    import tvm
+
+    if isinstance(value, tvm.runtime.ShapeTuple):
+        return np.array(list(value), dtype=np.int64)
+    if isinstance(value, int):
+        return np.array(value, dtype=np.int64)
+    return value.numpy()
+""",
+}
+
+_TORCH_RUNNER = """
+import torch
+from torch import device  # noqa: F401  (the traced code may name devices)
+
+inf, nan, NoneType = float("inf"), float("nan"), type(None)
+
+
+class Graph(torch.nn.Module):
+    \"\"\"The reduced graph, traced to aten ops by make_fx; constants are buffers.\"\"\"
+
+    def __init__(self, constants):
+        super().__init__()
+        for name, value in constants.items():
+            self.register_buffer(name, value)
+
+FORWARD
+
+
+def run_model():
+    torch.set_num_threads(1)
+    data = torch.load(HERE / "inputs.pt")
+    module = Graph(data["constants"]).eval()
+    compiled = torch.compile(module, backend="inductor", fullgraph=True, dynamic=False)
+    with torch.no_grad():
+        results = compiled(*data["inputs"])
+    return {
+        name: (list(r.shape), str(r.dtype).removeprefix("torch."), r.flatten().tolist())
+        for name, r in zip(data["outputs"], results)
+    }
+"""

@@ -1,0 +1,1 @@
+"""Triage: signatures, reduction, triggers and filing findings into one folder per root cause."""

@@ -1,0 +1,137 @@
+"""File findings into bug folders: one folder per signature, new ones reduced and reported first,
+later sightings appended to the folder's list of occurrences. Triage decides where a finding goes;
+the folder itself is written by whoever files (the report layer), through `Record`."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fuzzer.core.files import write_atomic
+from fuzzer.core.testcase import TestCase
+from fuzzer.inputs.sampling import values_finite
+from fuzzer.judge import judge_case
+from fuzzer.judge.compare import Finding, Verdict
+from fuzzer.triage.reduce import Checker, Failure, prune, reduce_case
+from fuzzer.triage.signature import signature, triggered_signature
+from fuzzer.triage.trigger import find_triggers
+from oracles.base import BackendInfo, Outcome
+from oracles.registry import REFERENCES
+from oracles.session import OracleSession
+
+ALIASES = "aliases.json"  # plain signature -> the folder it is filed in (its cause, or its trigger)
+FILED = "meta.json"  # a bug folder holding this file is complete: later sightings are occurrences
+
+
+@dataclass
+class Filing:
+    """One finding as triage files it: the folder's signature, the sighting, and what a new folder shows."""
+
+    signature: str
+    occurrence: dict[str, Any]
+    case: TestCase  # the reduced case (or the original, unreduced)
+    finding: Finding
+    outcomes: dict[str, Outcome]
+    infos: dict[str, BackendInfo]
+    reduction: dict[str, Any] | None
+    original: TestCase
+
+
+Record = Callable[[Path, Filing], None]  # writes the folder (when it is new) and appends the occurrence
+
+
+def file_findings(
+    bugs: Path,
+    case: TestCase,
+    outcomes: dict[str, Outcome],
+    verdict: Verdict,
+    session: OracleSession,
+    reduce_budget: float,
+    record: Record,
+) -> list[str]:
+    """The signature of every finding of the case, each one on disk before this returns.
+
+    A crash's signature does not depend on the graph, so only new crashes are reduced; a mismatch's
+    signature is the op types of its reduced graph, so every mismatch is reduced to be named. A
+    crash whose reduced graph already computes a wrong value before the crashing op is filed under
+    that wrong value: it is its symptom, not a second bug. A new finding whose trigger an ablation
+    finds is filed under it, with its plain signatures as aliases.
+    """
+    if verdict.kind == "invalid":
+        return []
+    aliases = _read_aliases(bugs)
+    signatures = []
+    for finding in verdict.findings:
+        known = signature(finding, case.graph) if finding.symptom != "mismatch" else None
+        known = aliases.get(known, known) if known else None
+        reduction = None
+        if known is None or not (bugs / known / FILED).exists():
+            reduction = reduce_case(session, case, finding, reduce_budget) if reduce_budget > 0 else None
+        shown, shown_finding, shown_outcomes = (
+            (reduction.case, reduction.finding, reduction.outcomes) if reduction else (case, finding, outcomes)
+        )
+        occurrence = {"case": case.meta.get("id"), "seed": case.meta.get("seed"), "finding": finding.to_json()}
+        if reduction:
+            names = [signature(shown_finding, shown.graph)]
+            cause = upstream_mismatch(session, shown, shown_finding)
+            if cause is not None:
+                shown, shown_finding, shown_outcomes = cause
+                occurrence["downstream_crash"] = names[0]
+                names.append(signature(shown_finding, shown.graph))
+            known, triggers = root_signature(session, bugs, aliases, shown, shown_finding, names[-1], reduce_budget)
+            added = {name: known for name in names if name != known and aliases.get(name) != known}
+            if added:
+                aliases |= added
+                write_atomic(bugs / ALIASES, json.dumps(aliases, indent=1, sort_keys=True).encode())
+        sig = known or signature(shown_finding, shown.graph)
+        if reduction:
+            occurrence["reduced_nodes"] = len(reduction.case.graph.nodes)
+        summary = reduction.summary() | {"triggers": triggers} if reduction else None
+        record(bugs / sig, Filing(sig, occurrence, shown, shown_finding, shown_outcomes, session.infos, summary, case))
+        signatures.append(sig)
+    return signatures
+
+
+def upstream_mismatch(
+    session: OracleSession, case: TestCase, finding: Finding
+) -> tuple[TestCase, Finding, dict[str, Outcome]] | None:
+    """The shortest prefix of a reduced crash on which the same backend already computes a wrong value."""
+    if finding.symptom == "mismatch" or len(case.graph.nodes) < 2:
+        return None
+    only = [finding.backend, *(name for name in REFERENCES if name in session.infos)]
+    for node in case.graph.nodes[:-1]:
+        prefix = prune(case, case.graph.nodes, list(node.outputs), {})
+        if prefix is None:
+            continue
+        outcomes, verdict = judge_case(session, prefix, values_finite(prefix), only)
+        for candidate in verdict.findings:
+            if candidate.backend == finding.backend and candidate.symptom == "mismatch":
+                return prefix, candidate, outcomes
+    return None
+
+
+def root_signature(
+    session: OracleSession,
+    bugs: Path,
+    aliases: dict[str, str],
+    case: TestCase,
+    finding: Finding,
+    plain: str,
+    budget: float,
+) -> tuple[str, list[str]]:
+    """The folder of a reduced finding, with the triggers that name it: where its plain signature
+    was filed before, else its family and triggers when an ablation finds some (so every face of one
+    defect shares a folder), else its plain signature."""
+    if plain in aliases or (bugs / plain / FILED).exists():
+        return aliases.get(plain, plain), []
+    triggers = find_triggers(case, Checker(session, Failure.of(finding, case.graph), time.monotonic() + budget))
+    return (triggered_signature(finding, case.graph, triggers) if triggers else plain), triggers
+
+
+def _read_aliases(bugs: Path) -> dict[str, str]:
+    path = bugs / ALIASES
+    return json.loads(path.read_text()) if path.exists() else {}

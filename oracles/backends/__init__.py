@@ -1,0 +1,1 @@
+"""The built-in backends: ONNX Runtime, torch eager and Inductor, TVM Relax."""

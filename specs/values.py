@@ -1,0 +1,87 @@
+"""What a tensor's values can be (bounds, structure) and what a reader needs of them: the contract
+the generator and the input search share, so no node reads values it can never get."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Values:
+    """What input search can make of a tensor's values: bounds it cannot leave, structure it cannot remove.
+
+    Unknown is the default (anything goes); specs narrow it where their output is bounded (Cos in
+    [-1, 1]) or carries structure (padding zeros, a mean-subtracted tensor, a Range fixed by attributes).
+    """
+
+    low: float = -math.inf
+    high: float = math.inf
+    zeros: bool = False  # exact zeros whatever the inputs: padding, masked triangles, one-hot
+    centered: bool = False  # mean-subtracted along some axis: both signs, or all zero
+    fixed: bool = False  # set by shapes and attributes alone; no input value moves them
+    spread: float = 0.0  # some element of every group lies this far from zero (unit variance: 1)
+    integral: bool = False  # whole numbers only (Floor, Sign, a cast to an integer type)
+    steered: bool = False  # a graph input or weight, or elementwise maps of them: the search moves each element
+
+    def meets(self, need: Need) -> bool:
+        """Whether the search can bring these values inside `need` (with a positive margin)."""
+        if self.fixed:
+            return False
+        low, high = max(self.low, need.low), min(self.high, need.high)
+        if low >= high or (self.integral and not _nonzero_integer_between(low, high)):
+            return False
+        if need.narrow and not self.steered and not (math.isfinite(self.low) and math.isfinite(self.high)):
+            return False  # every element of a sum, a convolution or a normalization inside |x| < 0.95
+        one_signed = need.low >= 0 or need.high <= 0
+        if self.zeros and (need.nonzero or need.low > 0 or need.high < 0):
+            return False
+        if self.spread >= max(-need.low, need.high):
+            return False
+        return not (self.centered and one_signed)
+
+    def within(self, need: Need) -> Values:
+        """These values once a reader's need holds: two readers with disjoint needs cannot share a tensor."""
+        return replace(self, low=max(self.low, need.low), high=min(self.high, need.high))
+
+    def union(self, other: Values) -> Values:
+        """Values of a tensor that holds elements of both (Concat, Where)."""
+        return Values(
+            min(self.low, other.low),
+            max(self.high, other.high),
+            self.zeros or other.zeros,
+            False,
+            self.fixed and other.fixed,
+            min(self.spread, other.spread),
+            self.integral and other.integral,
+            self.steered and other.steered,
+        )
+
+
+LEAF = Values(steered=True)  # a graph input or weight: the search moves each element anywhere
+
+
+def constant(value: float) -> Values:
+    """The values of a fill constant (padding, a mask's zeros)."""
+    return Values(value, value, zeros=value == 0, integral=float(value).is_integer())
+
+
+def _nonzero_integer_between(low: float, high: float) -> bool:
+    """Whether an integer other than zero lies in [low, high]: Atanh of a Sign could only read zeros."""
+    positive = high >= 1 and (low <= 1 or math.ceil(low) <= high)
+    negative = low <= -1 and (high >= -1 or math.floor(high) >= low)
+    return positive or negative
+
+
+@dataclass(frozen=True)
+class Need:
+    """The values an input must hold for its op to stay in domain (Log: above 0.1; Div's divisor: nonzero)."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    nonzero: bool = False
+
+    @property
+    def narrow(self) -> bool:
+        """Bounded on both sides (Asin, Acos, Atanh): only values the search steers one by one get there."""
+        return math.isfinite(self.low) and math.isfinite(self.high)

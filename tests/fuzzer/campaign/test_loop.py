@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from fuzzer.campaign.loop import CampaignError, CampaignOptions, run_campaign
+from fuzzer.generate.generator import GenOptions
+from fuzzer.inputs.search import SearchOptions
+from oracles.session import OracleSession
+from tests.conftest import ALL_BACKENDS
+from tests.fuzzer.handmade import build, float32
+
+FAULTY = "tests.oracles.faulty_backends"
+SUMMARY_KEYS = {
+    "cases",
+    "valid",
+    "invalid",
+    "finite",
+    "backends",
+    "bugs",
+    "seconds",
+    "cases_per_minute",
+    "stage_seconds",
+}
+
+
+def read_stats(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "stats.jsonl").read_text().splitlines()]
+
+
+def test_campaign_on_real_compilers_writes_every_record(tmp_path: Path, real_session: OracleSession) -> None:
+    options = CampaignOptions(
+        out=tmp_path / "c", seed=1, max_tests=4, backends=ALL_BACKENDS, gen=GenOptions(), support_matrix=False
+    )
+    summary = run_campaign(options, session=real_session)
+    assert set(summary) >= SUMMARY_KEYS and summary["cases"] == 4
+    lines = read_stats(tmp_path / "c")
+    assert [line["id"] for line in lines] == ["000000", "000001", "000002", "000003"]
+    for line in lines:
+        assert {"id", "seed", "nodes", "ops", "verdict", "stage_seconds"} <= set(line)
+        if line["verdict"] != "invalid":
+            assert set(line["backends"]) == set(ALL_BACKENDS)
+            assert {"generate", "search", "tvm", "ort", "inductor"} <= set(line["stage_seconds"])
+    campaign = json.loads((tmp_path / "c" / "campaign.json").read_text())
+    assert campaign["seed"] == 1 and set(campaign["backends"]) == set(ALL_BACKENDS)
+    assert all(info["version"] for info in campaign["backends"].values())
+
+
+def test_campaign_survives_segfaulting_and_hanging_backends(tmp_path: Path) -> None:
+    backends = ("eager", "ort-noopt", f"{FAULTY}:Segfault", f"{FAULTY}:Hang")
+    options = CampaignOptions(
+        out=tmp_path / "c", seed=3, max_tests=2, backends=backends, timeout=3, support_matrix=False, reduce_budget=5
+    )
+    summary = run_campaign(options)
+    assert summary["cases"] == 2
+    valid = summary["valid"]
+    assert summary["backends"]["segfault"]["died"] == valid
+    assert summary["backends"]["hang"]["timeout"] == valid
+    assert summary["worker_restarts"]["segfault"] >= valid - 1
+    bugs = sorted(p.name for p in (tmp_path / "c" / "bugs").iterdir())
+    assert any(b.startswith("segfault-died-compile-SIGSEGV") for b in bugs)
+    assert any(b.startswith("hang-timeout-compile") for b in bugs)
+    for bug in bugs:
+        folder = tmp_path / "c" / "bugs" / bug
+        assert {"report.md", "repro.py", "case.json", "values.npz", "model.onnx", "meta.json"} <= {
+            p.name for p in folder.iterdir()
+        }
+        assert len((folder / "occurrences.jsonl").read_text().splitlines()) == valid
+
+
+def test_campaign_refuses_to_overwrite_and_resumes_where_it_stopped(tmp_path: Path) -> None:
+    backends = ("eager", "ort-noopt")
+    first = CampaignOptions(out=tmp_path / "c", seed=5, max_tests=2, backends=backends, support_matrix=False)
+    run_campaign(first)
+    with pytest.raises(CampaignError, match="already holds a campaign"):
+        run_campaign(first)
+    more = CampaignOptions(out=tmp_path / "c", seed=5, max_tests=3, backends=backends, support_matrix=False)
+    with open(tmp_path / "c" / "stats.jsonl", "a") as stats:
+        stats.write('{"id": "000002", "cut off by a ki')
+    summary = run_campaign(more, resume=True)
+    assert summary["cases"] == 3
+    assert [line["id"] for line in read_stats(tmp_path / "c")] == ["000000", "000001", "000002"]
+    with pytest.raises(CampaignError, match="seed 5, not 6"):
+        run_campaign(
+            CampaignOptions(out=tmp_path / "c", seed=6, max_tests=4, backends=backends, support_matrix=False),
+            resume=True,
+        )
+
+
+def test_campaign_reduces_each_new_bug_before_writing_its_folder(tmp_path: Path) -> None:
+    backends = ("eager", "ort-noopt", f"{FAULTY}:CrashOnSigmoid")
+    gen = GenOptions(max_nodes=6, ops=("Sigmoid", "Add", "Relu"))
+    options = CampaignOptions(
+        out=tmp_path / "c", seed=2, max_tests=3, backends=backends, gen=gen, reduce_budget=60, support_matrix=False
+    )
+    summary = run_campaign(options)
+    assert summary["bugs"] == 1
+    (folder,) = (tmp_path / "c" / "bugs").iterdir()
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["nodes"] == 1 and meta["ops"] == ["Sigmoid"]
+    crashed = [line for line in read_stats(tmp_path / "c") if line["verdict"] == "crash"]
+    assert len((folder / "occurrences.jsonl").read_text().splitlines()) == len(crashed) >= 1
+    assert all("triage" in line["stage_seconds"] for line in crashed)
+
+
+def test_a_case_the_search_cannot_make_finite_is_recorded_and_never_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    always_nan = build({"x": float32(4)}, [("Exp", ["x"], {}), ("Neg", ["t0"], {}), ("Log", ["t1"], {})])
+    monkeypatch.setattr("fuzzer.campaign.loop.generate", lambda *args: always_nan)
+    options = CampaignOptions(
+        out=tmp_path / "c", seed=2, max_tests=1, backends=("eager", "ort-noopt"), support_matrix=False
+    )
+    summary = run_campaign(replace(options, search=SearchOptions(time_budget=0.05)))
+    (line,) = read_stats(tmp_path / "c")
+    assert line["verdict"] == "nonfinite" and set(line["backends"]) == {"eager", "ort-noopt"}
+    assert line["search"]["method"] == "search" and line["search"]["finite"] is False
+    assert {"steps", "seconds", "first_bad_node", "constant_outputs", "negative_share"} <= set(line["search"])
+    assert summary["finite"] == 0 and summary["bugs"] == 0
+
+
+def test_an_exception_in_our_own_stages_is_an_invalid_case_not_the_end_of_the_campaign(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("input image (T: 2) smaller than kernel size (kT: 3)")
+
+    monkeypatch.setattr("fuzzer.campaign.loop.generate", broken)
+    options = CampaignOptions(out=tmp_path / "c", seed=1, max_tests=2, backends=("eager",), support_matrix=False)
+    summary = run_campaign(options)
+    assert summary["cases"] == 2 and summary["invalid"] == 2
+    assert read_stats(tmp_path / "c")[0]["problems"] == [
+        "RuntimeError: input image (T: 2) smaller than kernel size (kT: 3)"
+    ]

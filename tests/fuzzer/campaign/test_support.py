@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fuzzer.campaign.support import (
+    CRASHES,
+    KNOWN_CRASH_WEIGHT,
+    SUPPORTED,
+    UNSUPPORTED,
+    SupportMatrix,
+    load_or_probe,
+    probe,
+    probe_case,
+)
+from fuzzer.generate.generator import GenOptions, generate
+from oracles.session import OracleSession
+
+FAULTY = "tests.oracles.faulty_backends"
+KEYS = [("Relu", "float32"), ("Relu", "float64"), ("Add", "int64"), ("Equal", "bool"), ("Where", "bool+float64")]
+
+
+def test_probe_case_draws_exactly_the_requested_dtype_set() -> None:
+    case = probe_case("Where", "bool+float64")
+    (node,) = case.graph.nodes
+    assert node.op == "Where"
+    assert {case.graph.types[n].dtype for n in node.inputs} == {"bool", "float64"}
+
+
+def test_group_probe_splits_failing_groups_down_to_the_culprits() -> None:
+    backends = ["eager", f"{FAULTY}:LacksFloat64", f"{FAULTY}:Raises"]
+    with OracleSession(backends, timeout=30) as session:
+        matrix = probe(session, KEYS)
+    assert {entry: statuses["eager"] for entry, statuses in matrix.entries.items()} == {
+        SupportMatrix.key(op, key.split("+")): SUPPORTED for op, key in KEYS
+    }
+    lacks = {entry: statuses["lacks-float64"] for entry, statuses in matrix.entries.items()}
+    assert lacks == {
+        "Relu|float32": SUPPORTED,
+        "Relu|float64": UNSUPPORTED,
+        "Add|int64": SUPPORTED,
+        "Equal|bool": SUPPORTED,
+        "Where|bool+float64": UNSUPPORTED,
+    }
+    assert {statuses["raises"] for statuses in matrix.entries.values()} == {CRASHES}
+
+
+def test_generator_never_draws_what_the_matrix_rules_out() -> None:
+    matrix = SupportMatrix({"x": "1"}, {"Relu|float64": {"x": UNSUPPORTED}, "Relu|float32": {"x": SUPPORTED}})
+    options = GenOptions(max_nodes=1, ops=("Relu",), dtypes=("float32", "float64"), reuse_probability=0.0)
+    dtypes = {generate(seed, options, matrix.draw_weight).types["t0"].dtype for seed in range(20)}
+    assert dtypes == {"float32"}
+
+
+def test_op_dtype_pairs_a_backend_crashes_on_alone_are_drawn_rarely_not_never() -> None:
+    matrix = SupportMatrix({"x": "1"}, {"Relu|float64": {"x": CRASHES}, "Sigmoid|float64": {"x": SUPPORTED}})
+    options = GenOptions(max_nodes=1, ops=("Relu", "Sigmoid"), dtypes=("float64",), reuse_probability=0.0)
+    assert matrix.draw_weight("Relu", ("float64",)) == KNOWN_CRASH_WEIGHT
+    relus = sum(generate(seed, options, matrix.draw_weight).nodes[0].op == "Relu" for seed in range(200))
+    plain = sum(generate(seed, options).nodes[0].op == "Relu" for seed in range(200))
+    assert 0 < relus < plain / 2, (relus, plain)
+
+
+def test_matrix_is_cached_per_backend_versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DLFUZZ_CACHE", str(tmp_path))
+    monkeypatch.setattr("fuzzer.campaign.support.probe_keys", lambda: KEYS[:2])
+    with OracleSession(["eager", "ort-noopt"], timeout=30) as session:
+        first = load_or_probe(session)
+        cached = list(tmp_path.glob("support-*.json"))
+        assert len(cached) == 1
+        monkeypatch.setattr("fuzzer.campaign.support.probe", lambda *a, **k: pytest.fail("probed despite the cache"))
+        assert load_or_probe(session) == first
+    assert first.status("Relu", ["float32"], "ort-noopt") == SUPPORTED

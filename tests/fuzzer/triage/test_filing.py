@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from fuzzer.core.testcase import TestCase
+from fuzzer.inputs.sampling import values_finite
+from fuzzer.judge import judge_case
+from fuzzer.report.bug import record_filing
+from fuzzer.triage.filing import ALIASES, file_findings
+from oracles.session import OracleSession
+from tests.fuzzer.conftest import FAULTY, NOOP, cases_with_sigmoid, layernorm_case, reduce_case
+from tests.fuzzer.handmade import build, float32
+
+
+def test_one_folder_per_root_cause_listing_every_occurrence(tmp_path: Path, planted_session: OracleSession) -> None:
+    first, second = cases_with_sigmoid(2)
+    assert first.graph.dumps() != second.graph.dumps()
+    filed = []
+    for case in (first, second):
+        outcomes, verdict = judge_case(planted_session, case, values_finite(case))
+        filed.append(file_findings(tmp_path, case, outcomes, verdict, planted_session, 60, record_filing))
+    assert filed[0] == filed[1] and len(filed[0]) == 2, "a crash and a mismatch, both seen twice"
+    folders = sorted(p.name for p in tmp_path.iterdir())
+    assert len(folders) == 2
+    assert folders[0].startswith("crash-sigmoid-crash-run-RuntimeError-")
+    assert folders[1].startswith("wrong-sigmoid-mismatch-Sigmoid-")
+    for folder in folders:
+        lines = (tmp_path / folder / "occurrences.jsonl").read_text().splitlines()
+        assert [json.loads(line)["case"] for line in lines] == [first.meta["id"], second.meta["id"]]
+        meta = json.loads((tmp_path / folder / "meta.json").read_text())
+        assert meta["nodes"] == 1 and meta["reduction"]["original_nodes"] == len(first.graph.nodes)
+        assert "Seen 2 time(s)" in (tmp_path / folder / "report.md").read_text()
+        assert (tmp_path / folder / "original" / "case.json").is_file()
+
+
+def test_without_a_reduction_budget_cases_are_filed_as_found(tmp_path: Path, planted_session: OracleSession) -> None:
+    case = cases_with_sigmoid(1)[0]
+    outcomes, verdict = judge_case(planted_session, case, values_finite(case))
+    signatures = file_findings(tmp_path, case, outcomes, verdict, planted_session, 0, record_filing)
+    mismatch = next(s for s in signatures if s.startswith("wrong-sigmoid"))
+    assert mismatch.startswith("wrong-sigmoid-mismatch-" + "+".join(case.graph.op_types())[:20])
+    meta = json.loads((tmp_path / mismatch / "meta.json").read_text())
+    assert meta["nodes"] == len(case.graph.nodes) and meta["reduction"] is None
+
+
+def test_a_crash_caused_by_an_upstream_wrong_value_is_filed_under_that_value(tmp_path: Path) -> None:
+    graph = build({"x": float32(3)}, [("Sigmoid", ["x"], {}), ("Relu", ["t0"], {}), ("Neg", ["t1"], {})])
+    case = TestCase(graph, {"x": np.array([0.5, -1.0, 2.0], np.float32)}, {"id": "000007", "seed": 7})
+    with OracleSession(["eager", "ort-noopt", f"{FAULTY}:Float64Sigmoid"], timeout=60) as session:
+        outcomes, verdict = judge_case(session, case, values_finite(case))
+        assert [f.symptom for f in verdict.findings] == ["crash"]
+        (sig,) = file_findings(tmp_path, case, outcomes, verdict, session, 60, record_filing)
+    assert sig.startswith("float64-sigmoid-mismatch-Sigmoid-")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["aliases.json", sig]
+    (line,) = (tmp_path / sig / "occurrences.jsonl").read_text().splitlines()
+    crash = json.loads(line)["downstream_crash"]
+    assert crash.startswith("float64-sigmoid-crash-run-TypeError-")
+    assert json.loads((tmp_path / "aliases.json").read_text()) == {crash: sig}
+
+
+def test_every_face_of_one_triggered_defect_shares_a_folder(tmp_path: Path, faulty_session: OracleSession) -> None:
+    mean = dict(NOOP, axes=[1], onnx_axes=[1], noop_with_empty_axes=0)
+    cases = [
+        reduce_case("ReduceL2", NOOP),
+        reduce_case("ReduceSumSquare", NOOP),
+        reduce_case("ReduceMean", mean, "int32"),
+        layernorm_case((), ()),
+        layernorm_case((1, 3), (2, 1)),
+    ]
+    filed = []
+    for case in cases:
+        outcomes, verdict = judge_case(faulty_session, case, values_finite(case))
+        filed += file_findings(tmp_path, case, outcomes, verdict, faulty_session, 60, record_filing)
+    noop, _, int32_mean, broadcast, _ = filed
+    assert noop.startswith("reduce-faults-mismatch-Reduce-noop_with_empty_axes-") and filed[1] == noop
+    assert int32_mean.startswith("reduce-faults-mismatch-ReduceMean-"), "no trigger: named by its op"
+    assert broadcast.startswith("layernorm-crash-crash-run-GroupStatistics-broadcast-") and filed[4] == broadcast
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({ALIASES, *filed})
+    aliases = json.loads((tmp_path / ALIASES).read_text())
+    assert len(aliases) == 4, "two op types, two exception types"
+    assert {aliases[name] for name in aliases if "-mismatch-Reduce" in name} == {noop}
+    assert {aliases[name] for name in aliases if "-crash-run-" in name} == {broadcast}
+    assert {name.split("-")[4] for name in aliases if "-crash-run-" in name} == {"ValueError", "IndexError"}
+    assert "What triggers it: `noop_with_empty_axes`." in (tmp_path / noop / "report.md").read_text()
+    assert "What triggers it" not in (tmp_path / int32_mean / "report.md").read_text()

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fuzzer.core.ir import Graph, Node, TensorType
+from fuzzer.core.testcase import TestCase
+from oracles.backends.tvm_relax import TvmRelax
+
+SHAPE = {"start": None, "end": None}
+
+
+def shape_case(outputs: int) -> TestCase:
+    """x -> Shape (and Size): Relax returns the shape as a shape value, not a tensor."""
+    nodes = [Node("Shape", ["x0"], ["t0"], SHAPE), Node("Size", ["x0"], ["t1"], {})][:outputs]
+    types = {"x0": TensorType((2, 3), "float32"), "t0": TensorType((2,), "int64"), "t1": TensorType((), "int64")}
+    graph = Graph(["x0"], [], nodes, [f"t{i}" for i in range(outputs)], types)
+    return TestCase(graph, {"x0": np.zeros((2, 3), np.float32)})
+
+
+@pytest.mark.parametrize("outputs", [1, 2])
+def test_shape_outputs_come_back_as_int64_arrays(outputs: int) -> None:
+    backend = TvmRelax()
+    case = shape_case(outputs)
+    result = backend.run(backend.compile(backend.convert(case), case), case)
+    np.testing.assert_array_equal(result["t0"], np.array([2, 3], dtype=np.int64))
+    assert result["t0"].dtype == np.int64
+    if outputs == 2:
+        assert result["t1"] == 6
+
+
+def test_a_scalar_taken_from_a_shape_comes_back_as_an_int64_array() -> None:
+    """Squeeze(Shape(x)) is an int64[] tensor in ONNX; Relax returns it as a plain int."""
+    nodes = [Node("Shape", ["x0"], ["t0"], SHAPE), Node("Squeeze", ["t0"], ["t1"], {"axes": [0], "onnx_axes": [0]})]
+    types = {"x0": TensorType((5,), "float32"), "t0": TensorType((1,), "int64"), "t1": TensorType((), "int64")}
+    case = TestCase(Graph(["x0"], [], nodes, ["t1"], types), {"x0": np.zeros(5, np.float32)})
+    backend = TvmRelax()
+    result = backend.run(backend.compile(backend.convert(case), case), case)
+    assert result["t1"].dtype == np.int64 and result["t1"].shape == () and result["t1"] == 5
