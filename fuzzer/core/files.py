@@ -13,6 +13,7 @@ import numpy as np
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace `path` with `data`: written to a temporary file beside it, flushed to disk, renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(temporary, "wb") as handle:
         handle.write(data)
