@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from fuzzer.core.testcase import CaseFormatError, TestCase
-from fuzzer.generate.generator import GenerationError, GenOptions
+from fuzzer.generate.generator import PATTERN_MODES, GenerationError, GenOptions
 from fuzzer.inputs.search import SearchOptions
 
 if TYPE_CHECKING:
@@ -29,7 +29,16 @@ def _backends(text: str) -> tuple[str, ...]:
     return names
 
 
-def _gen_options(max_nodes: int, ops: str | None, dtypes: str | None) -> GenOptions:
+PATTERNS_OPTION = click.option(
+    "--patterns",
+    type=click.Choice(PATTERN_MODES),
+    default="mixed",
+    show_default=True,
+    help="Splice compiler optimization patterns: none (the blind draw), mixed (1-3 among drawn nodes), only.",
+)
+
+
+def _gen_options(max_nodes: int, ops: str | None, dtypes: str | None, patterns: str = "mixed") -> GenOptions:
     from fuzzer.core.dtypes import DTYPES
 
     base = GenOptions()
@@ -40,7 +49,7 @@ def _gen_options(max_nodes: int, ops: str | None, dtypes: str | None) -> GenOpti
     chosen_ops = tuple(o.strip() for o in ops.split(",")) if ops else ()
     if max_nodes < 1:
         raise click.BadParameter("--max-nodes must be at least 1")
-    return GenOptions(max_nodes=max_nodes, ops=chosen_ops, dtypes=chosen_dtypes)
+    return GenOptions(max_nodes=max_nodes, ops=chosen_ops, dtypes=chosen_dtypes, patterns=patterns)
 
 
 def _search_options(time_budget: float | None) -> SearchOptions:
@@ -83,6 +92,15 @@ def main() -> None:
 @click.option("--max-nodes", type=int, default=10, show_default=True, help="Largest graph, in nodes.")
 @click.option("--ops", default=None, help="Comma-separated op types to draw from (default: all).")
 @click.option("--dtypes", default=None, help="Comma-separated dtypes to generate (default: all eight).")
+@PATTERNS_OPTION
+@click.option(
+    "--feedback",
+    type=click.Choice(["on", "off"]),
+    default="on",
+    show_default=True,
+    help="Steer draws by the optimizations and op kinds covered so far, and grow cases that covered something "
+    "first; off: the blind draw.",
+)
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds per backend per case.")
 @click.option(
     "--values",
@@ -108,6 +126,8 @@ def fuzz(
     max_nodes,
     ops,
     dtypes,
+    patterns,
+    feedback,
     timeout,
     values,
     search_time,
@@ -127,11 +147,12 @@ def fuzz(
         max_tests=max_tests,
         time_budget=time_budget,
         backends=_backends(backends),
-        gen=_gen_options(max_nodes, ops, dtypes),
+        gen=_gen_options(max_nodes, ops, dtypes, patterns),
         search=_search_options(search_time) if values == "search" else None,
         timeout=timeout,
         support_matrix=not include_unsupported,
         reduce_budget=reduce_budget,
+        feedback=feedback == "on",
     )
 
     def progress(done: int, totals: Totals, seconds: float) -> None:
@@ -165,15 +186,16 @@ def fuzz(
 @click.option("--max-nodes", type=int, default=10, show_default=True)
 @click.option("--ops", default=None, help="Comma-separated op types to draw from.")
 @click.option("--dtypes", default=None, help="Comma-separated dtypes to generate.")
+@PATTERNS_OPTION
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Case folder to write.")
-def gen(seed, max_nodes, ops, dtypes, out) -> None:
+def gen(seed, max_nodes, ops, dtypes, patterns, out) -> None:
     """Generate one case (graph, values, model.onnx) into a folder."""
     from fuzzer.campaign.loop import prepare_case
     from fuzzer.core.files import write_atomic
     from specs.lowering import to_onnx
 
     try:
-        prepared = prepare_case(_gen_options(max_nodes, ops, dtypes), seed)
+        prepared = prepare_case(_gen_options(max_nodes, ops, dtypes, patterns), seed)
     except (GenerationError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     case = prepared.case
@@ -421,9 +443,10 @@ def _sizes(text: str) -> list[int]:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--ops", default=None, help="Comma-separated op types to draw from (default: all).")
 @click.option("--dtypes", default=None, help="Comma-separated dtypes to generate (default: float32,int64,bool).")
+@PATTERNS_OPTION
 @click.option("--time-budget", type=click.FloatRange(min=0.001), default=None, help="Search seconds per case.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def bench_inputs_command(nodes, cases, seed, ops, dtypes, time_budget, as_json) -> None:
+def bench_inputs_command(nodes, cases, seed, ops, dtypes, patterns, time_budget, as_json) -> None:
     """Input search against random sampling with the same time per case: finite share, time, usefulness."""
     from fuzzer.campaign.bench import bench_inputs, render_table
 
@@ -434,7 +457,8 @@ def bench_inputs_command(nodes, cases, seed, ops, dtypes, time_budget, as_json) 
         click.echo(f"\r{size} nodes: {done}/{total}   ", nl=False, err=True)
 
     try:
-        report = bench_inputs(sizes, cases, seed, _gen_options(max(sizes), ops, dtypes), search, progress)
+        options = _gen_options(max(sizes), ops, dtypes, patterns)
+        report = bench_inputs(sizes, cases, seed, options, search, progress)
     except (GenerationError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     click.echo("", err=True)

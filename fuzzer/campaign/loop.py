@@ -13,11 +13,13 @@ from typing import Any
 
 import numpy as np
 
+from fuzzer.campaign.feedback import Feedback, node_kinds
 from fuzzer.campaign.support import Progress as ProbeProgress
 from fuzzer.campaign.support import load_or_probe
 from fuzzer.core.files import append_line, write_atomic
+from fuzzer.core.ir import Graph
 from fuzzer.core.testcase import TestCase
-from fuzzer.generate.generator import DrawWeight, GenOptions, generate
+from fuzzer.generate.generator import DrawWeight, GenOptions, PatternWeight, generate
 from fuzzer.generate.validate import check_onnx, check_torch
 from fuzzer.inputs.sampling import sample_values
 from fuzzer.inputs.search import SearchOptions, search_values
@@ -27,6 +29,7 @@ from fuzzer.triage.filing import file_findings
 from oracles.session import OracleSession
 from specs.interpret import evaluate
 from specs.lowering import to_onnx
+from specs.patterns import occurrences
 
 STATUSES = ("ok", "mismatch", "crash", "timeout", "died", "unsupported")
 
@@ -44,6 +47,7 @@ class CampaignOptions:
     memory_mb: int | None = 8192
     support_matrix: bool = True  # draw only op x dtype pairs every backend supports (probed, cached)
     reduce_budget: float = 60.0  # seconds to reduce each new bug; 0: keep cases as found
+    feedback: bool = True  # steer draws by coverage and grow cases that fired something new; off: the blind draw
 
 
 class CampaignError(Exception):
@@ -62,6 +66,11 @@ class Totals:
     backends: dict[str, Counter] = field(default_factory=dict)
     stage_seconds: Counter = field(default_factory=Counter)
     bugs: set[str] = field(default_factory=set)
+    depth: int = 0  # summed over cases, for the mean
+    patterns: Counter = field(default_factory=Counter)  # cases holding each optimization pattern
+    with_pattern: int = 0  # cases holding any
+    optimizations: dict[str, set[str]] = field(default_factory=dict)  # backend -> optimizations fired
+    changed: Counter = field(default_factory=Counter)  # backend -> cases in which it fired any optimization
 
     def add(self, line: dict[str, Any]) -> None:
         self.cases += 1
@@ -73,6 +82,13 @@ class Totals:
             self.backends.setdefault(name, Counter())[result["status"]] += 1
         self.stage_seconds.update(line["stage_seconds"])
         self.bugs.update(line.get("bugs", []))
+        self.depth += line.get("depth", 0)
+        self.patterns.update(line.get("patterns", {}).keys())
+        self.with_pattern += bool(line.get("patterns"))
+        for name, result in line.get("backends", {}).items():
+            fired = {key for key, count in result.get("optimizations", {}).items() if count > 0}
+            self.optimizations.setdefault(name, set()).update(fired)
+            self.changed[name] += bool(fired)
 
     def summary(self, seconds: float) -> dict[str, Any]:
         return {
@@ -87,6 +103,13 @@ class Totals:
             "seconds": round(seconds, 2),
             "cases_per_minute": round(60 * self.cases / seconds, 2) if seconds > 0 else 0.0,
             "stage_seconds": {k: round(v, 2) for k, v in self.stage_seconds.items()},
+            "coverage": {
+                "optimizations": {name: len(keys) for name, keys in self.optimizations.items()},
+                "changed_share": {n: round(c / self.cases, 3) for n, c in self.changed.items() if self.cases},
+                "pattern_share": round(self.with_pattern / self.cases, 3) if self.cases else 0.0,
+                "patterns": dict(self.patterns),
+                "mean_depth": round(self.depth / self.cases, 2) if self.cases else 0.0,
+            },
         }
 
 
@@ -111,7 +134,8 @@ def run_campaign(
     """
     out = options.out
     stats_path = out / "stats.jsonl"
-    totals, start_index, previous_seconds = _prepare(options, resume)
+    totals, lines, previous_seconds = _prepare(options, resume)
+    feedback = Feedback.resume(out / "pool", lines) if options.feedback else None
     owned = session is None
     if session is None:
         session = OracleSession(list(options.backends), options.timeout, options.memory_mb)
@@ -120,9 +144,11 @@ def run_campaign(
         weight = load_or_probe(session, probe_progress).draw_weight if options.support_matrix else None
         _write_campaign(options, session)
         started = time.monotonic()  # throughput and --time exclude start-up and the one-off support probe
-        index = start_index
+        index = len(lines)
         while _budget_left(options, index, time.monotonic() - started):
-            line = run_one(options, session, index, weight)
+            line, graph = run_one(options, session, index, weight, feedback)
+            if feedback:
+                feedback.learn(line, graph)
             append_line(stats_path, line)
             totals.add(line)
             elapsed = previous_seconds + time.monotonic() - started
@@ -161,7 +187,7 @@ def check_output(options: CampaignOptions, resume: bool) -> None:
             raise CampaignError(f"{out} was run with seed {previous.get('seed')}, not {options.seed}")
 
 
-def _prepare(options: CampaignOptions, resume: bool) -> tuple[Totals, int, float]:
+def _prepare(options: CampaignOptions, resume: bool) -> tuple[Totals, list[dict[str, Any]], float]:
     check_output(options, resume)
     out = options.out
     totals = Totals()
@@ -169,13 +195,13 @@ def _prepare(options: CampaignOptions, resume: bool) -> tuple[Totals, int, float
     out.mkdir(parents=True, exist_ok=True)
     if not resume or not stats_path.exists():
         stats_path.write_text("")
-        return totals, 0, 0.0
+        return totals, [], 0.0
     lines = _complete_lines(stats_path)
     for line in lines:
         totals.add(line)
     summary = out / "summary.json"
     seconds = json.loads(summary.read_text()).get("seconds", 0.0) if summary.exists() else 0.0
-    return totals, len(lines), seconds
+    return totals, lines, seconds
 
 
 def _complete_lines(stats_path: Path) -> list[dict[str, Any]]:
@@ -229,14 +255,16 @@ def prepare_case(
     seed: int,
     weight: DrawWeight | None = None,
     search: SearchOptions | None = SearchOptions(),
+    pattern_weight: PatternWeight | None = None,
+    base: Graph | None = None,
 ) -> Prepared:
-    """Generate, validate and find values for one case.
+    """Generate (or grow `base`), validate and find values for one case.
 
     Values come from the input search, or from random sampling when `search` is None.
     """
     seconds: dict[str, float] = {}
     clock = time.monotonic()
-    graph = generate(seed, options, weight)
+    graph = generate(seed, options, weight, pattern_weight, base)
     seconds["generate"] = time.monotonic() - clock
     clock = time.monotonic()
     result = search_values(graph, seed, search) if search else sample_values(graph, seed)
@@ -250,16 +278,24 @@ def prepare_case(
 
 
 def run_one(
-    options: CampaignOptions, session: OracleSession, index: int, weight: DrawWeight | None = None
-) -> dict[str, Any]:
-    """One case through every stage; returns its stats line."""
+    options: CampaignOptions,
+    session: OracleSession,
+    index: int,
+    weight: DrawWeight | None = None,
+    feedback: Feedback | None = None,
+) -> tuple[dict[str, Any], Graph | None]:
+    """One case through every stage; returns its stats line and graph."""
     seed = case_seed(options.seed, index)
     case_id = f"{index:06d}"
+    plan = feedback.plan(seed, weight) if feedback else None
     try:
-        prepared = prepare_case(options.gen, seed, weight, options.search)
+        if plan:
+            prepared = prepare_case(options.gen, seed, plan.op_weight, options.search, plan.pattern_weight, plan.base)
+        else:
+            prepared = prepare_case(options.gen, seed, weight, options.search)
     except Exception as error:  # our own bug (a spec torch rejects, say): record it and go on
         problem = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
-        return {
+        failed = {
             "id": case_id,
             "seed": seed,
             "nodes": 0,
@@ -269,19 +305,26 @@ def run_one(
             "stage_seconds": {},
             "backends": {},
         }
+        return failed, None
     case, problems, seconds = prepared.case, prepared.problems, prepared.seconds
     case.meta["id"] = case_id
+    graph = case.graph
     line: dict[str, Any] = {
         "id": case_id,
         "seed": seed,
-        "nodes": len(case.graph.nodes),
-        "ops": case.graph.op_types(),
+        "nodes": len(graph.nodes),
+        "depth": graph.depth(),
+        "ops": graph.op_types(),
+        "kinds": node_kinds(graph),
+        "patterns": occurrences(graph),
         "search": case.meta["search"],
         "stage_seconds": seconds,
     }
+    if plan and plan.base_id:
+        line["mutated_from"] = plan.base_id
     if problems:
         case.save(options.out / "invalid" / case_id)
-        return line | {"verdict": "invalid", "problems": problems, "backends": {}}
+        return line | {"verdict": "invalid", "problems": problems, "backends": {}}, graph
     # A case the search could not make finite still runs: crashes count, values are not compared.
     outcomes, verdict = judge_case(session, case, prepared.finite)
     for name, outcome in outcomes.items():
@@ -299,4 +342,4 @@ def run_one(
     line["bugs"] = file_findings(bugs, case, outcomes, verdict, session, options.reduce_budget, record_filing)
     seconds["triage"] = time.monotonic() - clock
     line["stage_seconds"] = {k: round(v, 4) for k, v in seconds.items()}
-    return line
+    return line, graph

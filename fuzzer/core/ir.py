@@ -81,6 +81,14 @@ class Graph:
                 users[name].append(node)
         return users
 
+    def depth(self) -> int:
+        """The longest chain of nodes: deep graphs feed optimized code into optimized code."""
+        depth_of: dict[str, int] = {}
+        for node in self.nodes:
+            depth = 1 + max((depth_of.get(name, 0) for name in node.inputs), default=0)
+            depth_of.update((name, depth) for name in node.outputs)
+        return max(depth_of.values(), default=0)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "format": FORMAT_VERSION,

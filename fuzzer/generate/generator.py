@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,10 +13,14 @@ from fuzzer.core.dtypes import ALL
 from fuzzer.core.ir import Graph, Node, TensorType
 from specs import REGISTRY
 from specs.base import AbsTensor, OpSpec, Symbols, concrete, product
+from specs.patterns import PATTERNS, Operand, Pattern
 from specs.values import LEAF, Need, Values
 
 # How often an op x dtype set may be drawn, from 0 (never: a backend lacks it) to 1.
 DrawWeight = Callable[[str, tuple[str, ...]], float]
+# How much more often one optimization pattern is drawn than another (the campaign's feedback).
+PatternWeight = Callable[[str], float]
+PATTERN_MODES = ("none", "mixed", "only")
 # Z3's deterministic work limit per check: without it a check on nonlinear shape arithmetic (pads,
 # strides, divisions) can run for hours; with it Z3 falls back to a solver that answers in milliseconds.
 Z3_RLIMIT = 2_000_000
@@ -34,6 +38,9 @@ class GenOptions:
     ops: tuple[str, ...] = ()  # empty: every registered op
     reuse_probability: float = 0.8
     weight_probability: float = 0.4
+    # none: every node drawn alone (the blind draw); mixed: 1-3 optimization patterns spliced among drawn
+    # nodes; only: patterns alone, chained.
+    patterns: str = "mixed"
 
 
 @dataclass
@@ -71,23 +78,158 @@ class GenerationError(Exception):
     """The generator could not place a single node (e.g. an op filter nothing satisfies)."""
 
 
-def generate(seed: int, options: GenOptions = GenOptions(), weight: DrawWeight | None = None) -> Graph:
-    """A random valid graph; deterministic in (seed, options, weight)."""
+def generate(
+    seed: int,
+    options: GenOptions = GenOptions(),
+    weight: DrawWeight | None = None,
+    pattern_weight: PatternWeight | None = None,
+    base: Graph | None = None,
+) -> Graph:
+    """A random valid graph; deterministic in (seed, options, weights, base).
+
+    With a `base` graph (a mutation), 1 to MUTATION_NODES nodes are added to it, reading its tensors.
+    """
     rng = random.Random(seed)
     context = z3.Context()
     solver = z3.Solver(ctx=context)
     solver.set("rlimit", Z3_RLIMIT)
     state = _State(rng, options, solver, context)
     specs = _candidate_specs(options)
-    target = rng.randint(options.min_nodes or max(1, options.max_nodes // 2), options.max_nodes)
-    attempts = 0
+    patterns = _candidate_patterns(options)
+    readers = _first_input_readers(specs, options) if options.patterns != "none" else {}
+    if base is None:
+        target = rng.randint(options.min_nodes or max(1, options.max_nodes // 2), options.max_nodes)
+    else:
+        _adopt(state, base)
+        target = len(base.nodes) + rng.randint(1, MUTATION_NODES)
+    planned = (rng.randint(1, 3) if options.patterns == "mixed" else target) if patterns else 0
+    placed_before = len(state.nodes)
+    spliced = attempts = 0
     while len(state.nodes) < target and attempts < 30 * target:
         attempts += 1
-        _try_insert(state, rng.choice(specs), weight, attempts)
-    if not state.nodes:
+        fitting = [p for p in patterns if len(p.steps) <= target - len(state.nodes)]
+        if fitting and spliced < planned and (options.patterns == "only" or rng.random() < 0.5):
+            chosen = rng.choices(fitting, [pattern_weight(p.name) if pattern_weight else 1.0 for p in fitting])[0]
+            spliced += _splice(state, chosen, weight, attempts)
+        elif options.patterns == "only" and patterns:
+            if not fitting:
+                break
+        else:
+            cls, tip = _next_spec(state, specs, readers)
+            _try_insert(state, cls, weight, attempts, (), None, tip)
+    if len(state.nodes) == placed_before:
         raise GenerationError(f"no node could be placed with ops {', '.join(s.name() for s in specs)}")
     _spread(state)
     return _concretize(state)
+
+
+def _first_input_readers(specs: list[type[OpSpec]], options: GenOptions) -> dict[tuple[int, str], list[type[OpSpec]]]:
+    """For each (rank, dtype), the specs whose first input can read such a tensor."""
+    readers: dict[tuple[int, str], list[type[OpSpec]]] = {}
+    for cls in specs:
+        kinds = {(r[0], d[0]) for r in cls.ranks for d in cls.dtypes if r and len(r) == len(d)}
+        for kind in sorted(kinds):
+            if all(t in options.dtypes for t in kind[1:]):
+                readers.setdefault(kind, []).append(cls)
+    return readers
+
+
+def _next_spec(
+    state: _State, specs: list[type[OpSpec]], readers: dict[tuple[int, str], list[type[OpSpec]]]
+) -> tuple[type[OpSpec], _Tensor | None]:
+    """A uniform draw; guided draws mostly pick an op to read the newest output (returned too), so chains grow."""
+    tip = _tip(state)
+    if readers and tip is not None and state.rng.random() < TIP_READER_PROBABILITY:
+        fitting = readers.get((tip.abs.rank, tip.abs.dtype))
+        if fitting:
+            return state.rng.choice(fitting), tip
+    return state.rng.choice(specs), None
+
+
+def _reads_first(cls: type[OpSpec], tensor: _Tensor) -> bool:
+    """Whether the spec's first input accepts the tensor's rank and dtype."""
+    kind = (tensor.abs.rank, tensor.abs.dtype)
+    return any((r[0], d[0]) == kind for r in cls.ranks for d in cls.dtypes if r and len(r) == len(d))
+
+
+def _tip(state: _State) -> _Tensor | None:
+    """The newest node output: what a deep chain reads next."""
+    return next((t for t in reversed(state.tensors) if t.name in state.produced), None)
+
+
+def _candidate_patterns(options: GenOptions) -> list[Pattern]:
+    """Patterns whose every op the options allow (none for the blind draw)."""
+    if options.patterns not in PATTERN_MODES:
+        raise GenerationError(f"patterns must be one of {', '.join(PATTERN_MODES)}, not {options.patterns!r}")
+    if options.patterns == "none":
+        return []
+    allowed = set(options.ops or REGISTRY)
+    return [p for _, p in sorted(PATTERNS.items()) if allowed.issuperset(p.ops)]
+
+
+def _splice(state: _State, pattern: Pattern, weight: DrawWeight | None, attempt: int) -> bool:
+    """Place a pattern's steps in order, all or none; its named operands bind the graph's tensors."""
+    mark = _Mark.of(state)
+    named: dict[str, _Tensor] = {}
+    firsts: list[_Tensor] = []
+    entry, tip = pattern.steps[0].operands[0], _tip(state)
+    fits = entry.name and not entry.leaf and tip and entry.rank in (None, tip.abs.rank)
+    if fits and _reads_first(REGISTRY[pattern.steps[0].op], tip) and state.rng.random() < TIP_READER_PROBABILITY:
+        named[entry.name] = tip
+    for step in pattern.steps:
+        wanted = [firsts[o.step] if o.step is not None else named.get(o.name or "", o) for o in step.operands]
+        for _ in range(PATTERN_STEP_TRIES):
+            placed = _try_insert(state, REGISTRY[step.op], weight, attempt, wanted, step.attrs)
+            if placed:
+                break
+        else:
+            mark.restore(state)
+            return False
+        bound, outputs = placed
+        named.update((o.name, t) for o, t in zip(step.operands, bound) if o.name)
+        firsts.append(outputs[0])
+    return True
+
+
+@dataclass
+class _Mark:
+    """What a partly placed pattern must restore when a later step does not fit."""
+
+    nodes: int
+    tensors: int
+    inputs: int
+    weights: int
+    variables: int
+    output_count: int
+    produced: set[str]
+    consumed: set[str]
+    needs: dict[str, list[Need]]
+    values: dict[str, Values]
+
+    @classmethod
+    def of(cls, state: _State) -> _Mark:
+        return cls(
+            len(state.nodes),
+            len(state.tensors),
+            len(state.inputs),
+            len(state.weights),
+            len(state.variables),
+            state.output_count,
+            set(state.produced),
+            set(state.consumed),
+            state.needs,
+            {t.name: t.values for t in state.tensors},
+        )
+
+    def restore(self, state: _State) -> None:
+        if len(state.nodes) > self.nodes:
+            state.solver.pop(len(state.nodes) - self.nodes)  # each placed node holds one solver scope
+        del state.nodes[self.nodes :], state.tensors[self.tensors :], state.inputs[self.inputs :]
+        del state.weights[self.weights :], state.variables[self.variables :]
+        state.output_count, state.produced, state.consumed = self.output_count, self.produced, self.consumed
+        state.needs = self.needs
+        for tensor in state.tensors:
+            tensor.values = self.values[tensor.name]
 
 
 def _candidate_specs(options: GenOptions) -> list[type[OpSpec]]:
@@ -98,12 +240,32 @@ def _candidate_specs(options: GenOptions) -> list[type[OpSpec]]:
     return [REGISTRY[n] for n in names]
 
 
-def _try_insert(state: _State, cls: type[OpSpec], weight: DrawWeight | None, attempt: int) -> bool:
+PATTERN_STEP_TRIES = 6  # draws of one step (dtypes, shapes, attributes) before the whole pattern is undone
+PINNED_ATTR_TRIES = 20  # attribute draws until the pattern's pinned values come up
+TIP_READER_PROBABILITY = 0.9
+MUTATION_NODES = 3
+RECENCY_WEIGHT = 64.0  # guided draws: the newest output outweighs a leaf 64:1, the one before it 32:1, ...
+
+
+def _try_insert(
+    state: _State,
+    cls: type[OpSpec],
+    weight: DrawWeight | None,
+    attempt: int,
+    wanted: Sequence[_Tensor | Operand] = (),
+    pinned: dict[str, Any] | None = None,
+    first: _Tensor | None = None,
+) -> tuple[list[_Tensor], list[_Tensor]] | None:
+    """Place one node; returns its inputs and outputs, or None (and changes nothing) if it did not fit.
+
+    `wanted` (from a pattern) fixes the arity and, per input, the tensor or the kind of operand to bind;
+    `pinned` attributes must take the given values; `first` is the tensor the first input must read.
+    """
     rng, options = state.rng, state.options
     dtype_choices = [d for d in cls.dtypes if all(t in options.dtypes for t in d) and _drawn(rng, weight, cls, d)]
-    combos = [(r, d) for r in cls.ranks for d in dtype_choices if len(r) == len(d)]
+    combos = [(r, d) for r in cls.ranks for d in dtype_choices if len(r) == len(d) and len(r) == len(wanted or r)]
     if not combos:
-        return False
+        return None
     arities = sorted({len(r) for r, _ in combos})
     if len(arities) > 1:  # variadic: pick the arity first, each equally likely
         arity = rng.choice(arities)
@@ -112,28 +274,51 @@ def _try_insert(state: _State, cls: type[OpSpec], weight: DrawWeight | None, att
     bound: list[_Tensor] = []
     fresh: list[tuple[_Tensor, str]] = []
     cons: list[Any] = []
+    reserved = {w.name for w in wanted if isinstance(w, _Tensor)}  # a pattern's tensors go where it says
     for position in range(len(combos[0][0])):
         kinds = {(r[position], d[position]) for r, d in combos}
         # A node never reads one tensor twice: x-x, x/x and Equal(x, x) are constants that test nothing
         # and put NaNs (Div by x-x) in the graph that no input values can avoid.
         taken = {t.name for t in bound}
         need = cls.needs.get(position)
-        existing = [
-            t
-            for t in state.tensors
-            if (t.abs.rank, t.abs.dtype) in kinds and t.name not in taken and (need is None or t.values.meets(need))
-        ]
-        if existing and position not in cls.leaf_inputs and rng.random() < options.reuse_probability:
-            tensor = rng.choices(existing, [3 if state.is_dangling(t.name) else 1 for t in existing])[0]
+        want = wanted[position] if wanted else (first if first and position == 0 else Operand())
+        if isinstance(want, _Tensor):
+            fits = (want.abs.rank, want.abs.dtype) in kinds and want.name not in taken
+            if not fits or (need is not None and not want.values.meets(need)):
+                return None
+            tensor = want
         else:
-            ranks, dtypes = rng.choices(combos, [_dtype_weight(d) for _, d in combos])[0]
-            tensor = _placeholder(state, syms, position, ranks[position], dtypes[position], fresh)
-            cons += [z3.And(d >= 1, d <= options.max_dim) for d in tensor.abs.shape]
-            cons.append(product(tensor.abs.shape) <= options.max_numel)
+            existing = [
+                t
+                for t in state.tensors
+                if (t.abs.rank, t.abs.dtype) in kinds
+                and t.name not in taken | reserved
+                and (need is None or t.values.meets(need))
+                and want.rank in (None, t.abs.rank)
+            ]
+            reuse = existing and not want.leaf and position not in cls.leaf_inputs
+            if reuse and rng.random() < options.reuse_probability:
+                tensor = rng.choices(existing, _reuse_weights(state, existing))[0]
+            else:
+                choices = [(r, d) for r, d in combos if want.rank in (None, r[position])]
+                if not choices:
+                    return None
+                ranks, dtypes = rng.choices(choices, [_dtype_weight(d) for _, d in choices])[0]
+                tensor = _placeholder(state, syms, position, ranks[position], dtypes[position], fresh, want.leaf)
+                cons += [z3.And(d >= 1, d <= options.max_dim) for d in tensor.abs.shape]
+                cons.append(product(tensor.abs.shape) <= options.max_numel)
         combos = [(r, d) for r, d in combos if (r[position], d[position]) == (tensor.abs.rank, tensor.abs.dtype)]
         bound.append(tensor)
     abs_inputs = [t.abs for t in bound]
     attrs = cls.sample_attrs(rng, abs_inputs, syms)
+    if pinned:
+        for _ in range(PINNED_ATTR_TRIES):
+            if all(_may_pin(attrs.get(key, _ABSENT), value) for key, value in pinned.items()):
+                break
+            attrs = cls.sample_attrs(rng, abs_inputs, syms)
+        else:
+            return None
+        cons += [attrs[key] == value for key, value in pinned.items() if isinstance(attrs[key], z3.ExprRef)]
     op = cls(attrs)
     cons += op.requires(abs_inputs)
     outputs = op.infer(abs_inputs)
@@ -141,35 +326,58 @@ def _try_insert(state: _State, cls: type[OpSpec], weight: DrawWeight | None, att
         cons += [d >= 1 for d in out.shape]
         cons.append(product(out.shape) <= options.max_numel)
     if any(c is False for c in cons):
-        return False
+        return None
     needs = {name: list(needed) for name, needed in state.needs.items()}
     for position, tensor in enumerate(bound):
         if position in cls.needs:
             needs.setdefault(tensor.name, []).append(cls.needs[position])
-    out_names = [f"t{state.output_count + i}" for i in range(len(outputs))]
+    out_names = _unused_names(state, "t", state.output_count, len(outputs), {t.name for t, _ in fresh})
     node = (op, [t.name for t in bound], out_names)
     values = _propagated(state.tensors + [t for t, _ in fresh], [*state.nodes, node], needs)
     if values is None:
-        return False
+        return None
     state.solver.push()
     state.solver.add(*(c for c in cons if not isinstance(c, bool)))
     if state.solver.check() != z3.sat:
         state.solver.pop()
-        return False
+        return None
     for tensor, kind in fresh:
         (state.weights if kind == "weight" else state.inputs).append(tensor.name)
         state.tensors.append(tensor)
         state.variables += [(d, syms.low(d)) for d in tensor.abs.shape if isinstance(d, z3.ArithRef)]
     state.variables += [(v, syms.low(v)) for v in _z3_leaves(list(attrs.values())) if z3.is_const(v)]
     state.output_count += len(outputs)
-    state.tensors += [_Tensor(n, o) for n, o in zip(out_names, outputs)]
+    placed = [_Tensor(n, o) for n, o in zip(out_names, outputs)]
+    state.tensors += placed
     state.nodes.append(node)
     state.produced.update(out_names)
     state.consumed.update(t.name for t in bound)
     state.needs = needs
     for tensor in state.tensors:
         tensor.values = values[tensor.name]
-    return True
+    return bound, placed
+
+
+_ABSENT = object()
+
+
+def _may_pin(drawn: Any, value: Any) -> bool:
+    """Whether a drawn attribute is the pinned value, or a Z3 variable that a constraint can make it."""
+    return isinstance(drawn, z3.ExprRef) or (drawn is not _ABSENT and drawn == value)
+
+
+def _reuse_weights(state: _State, existing: list[_Tensor]) -> list[float]:
+    """Outputs nothing reads yet are preferred; guided draws also prefer the newest, so chains grow deep."""
+    dangling = [3.0 if state.is_dangling(t.name) else 1.0 for t in existing]
+    if state.options.patterns == "none":
+        return dangling
+    produced = [t.name for t in state.tensors if t.name in state.produced]
+    order = {name: index for index, name in enumerate(produced)}
+    newest = len(order) - 1
+    return [
+        weight + (RECENCY_WEIGHT * 2.0 ** (order[t.name] - newest) if t.name in order else 0.0)
+        for weight, t in zip(dangling, existing)
+    ]
 
 
 def _propagated(
@@ -224,16 +432,59 @@ def _dtype_weight(dtypes: tuple[str, ...]) -> int:
 
 
 def _placeholder(
-    state: _State, syms: Symbols, position: int, rank: int, dtype_name: str, fresh: list[tuple[_Tensor, str]]
+    state: _State,
+    syms: Symbols,
+    position: int,
+    rank: int,
+    dtype_name: str,
+    fresh: list[tuple[_Tensor, str]],
+    kind: str | None = None,
 ) -> _Tensor:
-    """A new graph input or weight; it joins the graph only if the node is kept."""
-    kind = "weight" if state.rng.random() < state.options.weight_probability else "input"
+    """A new graph input or weight (`kind`, else drawn); it joins the graph only if the node is kept."""
+    kind = kind or ("weight" if state.rng.random() < state.options.weight_probability else "input")
     existing = state.weights if kind == "weight" else state.inputs
     count = len(existing) + sum(k == kind for _, k in fresh)
     dims = [syms.int(f"in{position}d{i}") for i in range(rank)]
-    tensor = _Tensor(f"{'w' if kind == 'weight' else 'x'}{count}", AbsTensor(dims, dtype_name))
+    (name,) = _unused_names(state, "w" if kind == "weight" else "x", count, 1, {t.name for t, _ in fresh})
+    tensor = _Tensor(name, AbsTensor(dims, dtype_name))
     fresh.append((tensor, kind))
     return tensor
+
+
+def _unused_names(state: _State, prefix: str, start: int, count: int, pending: set[str]) -> list[str]:
+    """`count` names from prefix+start on; a graph adopted as a base may already use some of them."""
+    taken = {t.name for t in state.tensors} | pending
+    names: list[str] = []
+    index = start
+    while len(names) < count:
+        if f"{prefix}{index}" not in taken:
+            names.append(f"{prefix}{index}")
+        index += 1
+    return names
+
+
+def _adopt(state: _State, base: Graph) -> None:
+    """Start from an existing graph (a mutation): its tensors keep their shapes, its nodes their attributes."""
+    syms = Symbols("base", state.context, state.lows)
+    for name, tensor_type in base.types.items():
+        dims = [syms.int(f"{name}.d{i}", low=0) for i in range(tensor_type.rank)]
+        state.solver.add(*(d == size for d, size in zip(dims, tensor_type.shape)))
+        state.tensors.append(_Tensor(name, AbsTensor(dims, tensor_type.dtype)))
+    state.inputs, state.weights = list(base.inputs), list(base.weights)
+    for node in base.nodes:
+        op = REGISTRY[node.op](dict(node.attrs))
+        state.nodes.append((op, list(node.inputs), list(node.outputs)))
+        state.produced.update(node.outputs)
+        state.consumed.update(node.inputs)
+        for position, need in op.needs.items():
+            if position < len(node.inputs):
+                state.needs.setdefault(node.inputs[position], []).append(need)
+    state.output_count = len(state.produced)
+    values = _propagated(state.tensors, state.nodes, state.needs)
+    if values is None:
+        raise GenerationError("the base graph's needs cannot all be met")
+    for tensor in state.tensors:
+        tensor.values = values[tensor.name]
 
 
 def _z3_leaves(value: Any) -> list[z3.ArithRef]:
