@@ -165,3 +165,15 @@ class LayerNormScaleCrash(PlantedBug):
         if any(param != normalized for param in params):
             raise IndexError(f"index {len(normalized)} is out of bounds for scale")
         return results
+
+
+class RecordingFails(Faulty):
+    """Compiles and runs, but reading what its compile fired raises: a bug of ours, not of a compiler."""
+
+    name = "recording-fails"
+
+    def misbehave(self) -> None:
+        pass
+
+    def optimizations(self, compiled: Any, case: TestCase) -> dict[str, int]:
+        raise KeyError("op_pattern")

@@ -94,3 +94,14 @@ def test_backends_plug_in_through_the_entry_point_group(tmp_path: Path, monkeypa
     monkeypatch.syspath_prepend(str(tmp_path))
     backend, source = load_backend("demo")
     assert backend.name == "raises" and source == f"{FAULTY}:Raises"
+
+
+def test_a_failure_to_record_optimizations_is_logged_and_leaves_the_case_alone(case: TestCase) -> None:
+    worker = BackendWorker(f"{FAULTY}:RecordingFails", timeout=30)
+    try:
+        worker.start()
+        outcome = worker.run(case)
+        assert outcome.status == "ok" and outcome.optimizations == {}
+        assert "recording recording-fails's optimizations failed" in worker._case_log()
+    finally:
+        worker.close()
