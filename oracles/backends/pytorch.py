@@ -70,8 +70,8 @@ class Inductor(TorchBackend):
 
     def optimizations(self, compiled: Any, case: TestCase) -> dict[str, int]:
         """What Inductor counted during the compile: kernel metrics, pattern-matcher and other
-        counters under their torch names, and `pattern:<name>` per matched pattern. A compile
-        served from the FX graph cache replays the metrics and counters but not the per-pattern counts."""
+        counters under their torch names, and `pattern:<name>` per matched pattern. A graph served
+        from Inductor's compile cache replays only the metrics and the post-grad passes' counters."""
         return {} if self._before is None else dict(_inductor_counts() - self._before)
 
     def teardown(self) -> None:
