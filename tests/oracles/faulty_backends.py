@@ -177,3 +177,18 @@ class RecordingFails(Faulty):
 
     def optimizations(self, compiled: Any, case: TestCase) -> dict[str, int]:
         raise KeyError("op_pattern")
+
+
+class FiresThenFailsToRun(Faulty):
+    """Compiles with one optimization fired, then fails at run time."""
+
+    name = "fires-then-fails"
+
+    def misbehave(self) -> None:
+        pass
+
+    def optimizations(self, compiled: Any, case: TestCase) -> dict[str, int]:
+        return {"pass:Planted": 1}
+
+    def run(self, compiled: Any, case: TestCase) -> dict[str, np.ndarray]:
+        raise RuntimeError("planted failure at run time")

@@ -105,3 +105,14 @@ def test_a_failure_to_record_optimizations_is_logged_and_leaves_the_case_alone(c
         assert "recording recording-fails's optimizations failed" in worker._case_log()
     finally:
         worker.close()
+
+
+def test_a_case_that_fails_at_run_time_keeps_what_its_compile_fired(case: TestCase) -> None:
+    worker = BackendWorker(f"{FAULTY}:FiresThenFailsToRun", timeout=30)
+    try:
+        worker.start()
+        outcome = worker.run(case)
+        assert (outcome.status, outcome.phase) == ("error", "run")
+        assert outcome.optimizations == {"pass:Planted": 1} == outcome.summary()["optimizations"]
+    finally:
+        worker.close()
