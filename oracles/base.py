@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -29,6 +29,7 @@ class Outcome:
     message: str | None = None
     seconds: float = 0.0
     details: str = ""  # full traceback or worker log, kept for reports
+    optimizations: dict[str, int] = field(default_factory=dict)  # what the compiler fired, by stable name
 
     @property
     def failed(self) -> bool:
@@ -40,6 +41,8 @@ class Outcome:
         for key in ("phase", "exc_type", "message"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
+        if self.optimizations:
+            data["optimizations"] = dict(sorted(self.optimizations.items()))
         return data
 
 
@@ -53,6 +56,8 @@ class Backend(ABC):
     name: ClassVar[str]
     frontend: ClassVar[Literal["onnx", "torch"]]
     reference: ClassVar[bool] = False
+    # Whether compile keeps what `optimizations` reports; off only to measure what recording costs.
+    record_optimizations: bool = True
 
     def setup(self) -> None:
         """Pay imports and warm-up once per worker, before the first case."""
@@ -72,6 +77,11 @@ class Backend(ABC):
 
     @abstractmethod
     def run(self, compiled: Any, case: TestCase) -> dict[str, np.ndarray]: ...
+
+    def optimizations(self, compiled: Any, case: TestCase) -> dict[str, int]:
+        """Which optimizations the last compile fired, with counts, under names stable across runs
+        (a campaign counts them as coverage); called right after compile and timed with it."""
+        return {}
 
     def teardown(self) -> None:
         """Drop per-case state (caches that grow with every compiled graph)."""

@@ -235,14 +235,16 @@ def _execute(backend: Any, case: TestCase, phase: Any) -> Outcome:
     reason = backend.unsupported(case)
     if reason:
         return Outcome("unsupported", message=reason)
+    fired: dict[str, int] = {}
     try:
         phase.value = 1
         converted = backend.convert(case)
         phase.value = 2
         compiled = backend.compile(converted, case)
+        fired = _fired_optimizations(backend, compiled, case)
         phase.value = 3
         outputs = backend.run(compiled, case)
-        return Outcome("ok", outputs=outputs, seconds=time.monotonic() - start)
+        return Outcome("ok", outputs=outputs, seconds=time.monotonic() - start, optimizations=fired)
     except Unsupported as error:
         return Outcome("unsupported", phase=_phase_name(phase.value), message=_headline(str(error)))
     except Exception as error:
@@ -254,9 +256,21 @@ def _execute(backend: Any, case: TestCase, phase: Any) -> Outcome:
             message=_headline(text),
             seconds=time.monotonic() - start,
             details=traceback.format_exc()[-20000:],
+            optimizations=fired,
         )
     finally:
         backend.teardown()
+
+
+def _fired_optimizations(backend: Any, compiled: Any, case: TestCase) -> dict[str, int]:
+    """The backend's record of what its compile fired. Recording is ours, not the compiler's: a
+    failure in it goes to the worker's log and leaves the record empty, never fails the case."""
+    try:
+        return backend.optimizations(compiled, case)
+    except Exception:
+        print(f"dlfuzz: recording {backend.name}'s optimizations failed", file=sys.stderr)
+        traceback.print_exc()
+        return {}
 
 
 def _headline(text: str) -> str:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import onnxruntime
 from onnxruntime.capi.onnxruntime_pybind11_state import NotImplemented as OrtNotImplemented
 
@@ -12,9 +18,17 @@ from fuzzer.core.testcase import TestCase
 from oracles.base import Unsupported
 from oracles.frontends import OnnxBackend
 
+STANDARD_DOMAINS = ("", "ai.onnx")
+# ORT's save of the optimized model costs ~2 ms on a disk and nothing on a RAM disk.
+RAM_DISK = Path("/dev/shm")
+
 
 class OnnxRuntime(OnnxBackend):
     level: onnxruntime.GraphOptimizationLevel
+
+    def __init__(self) -> None:
+        self._input_ops: Counter[str] = Counter()
+        self._optimized_path: Path | None = None
 
     def version(self) -> str:
         return onnxruntime.__version__
@@ -24,6 +38,11 @@ class OnnxRuntime(OnnxBackend):
         options.graph_optimization_level = self.level
         options.intra_op_num_threads = 1
         options.log_severity_level = 3
+        if self.record_optimizations:
+            # ORT writes the graph it will run, layout transforms (com.microsoft.nchwc) included, as ONNX.
+            self._input_ops = op_types(converted.graph)
+            self._optimized_path = _temporary_path(".onnx")
+            options.optimized_model_filepath = str(self._optimized_path)
         try:
             return onnxruntime.InferenceSession(
                 converted.SerializeToString(), options, providers=["CPUExecutionProvider"]
@@ -31,9 +50,26 @@ class OnnxRuntime(OnnxBackend):
         except OrtNotImplemented as error:  # no kernel for this op and dtype
             raise Unsupported(str(error)) from None
 
+    def optimizations(self, compiled: onnxruntime.InferenceSession, case: TestCase) -> dict[str, int]:
+        """Op types the optimized graph gained (fused kernels, layout reorders) and lost (folded,
+        fused away), by domain-qualified name: `gained:com.microsoft.FusedConv`, `lost:Relu`."""
+        if self._optimized_path is None:
+            return {}
+        try:
+            optimized = op_types(onnx.load(self._optimized_path, load_external_data=False).graph)
+        finally:
+            self.teardown()
+        gained, lost = optimized - self._input_ops, self._input_ops - optimized
+        return {f"gained:{op}": n for op, n in gained.items()} | {f"lost:{op}": n for op, n in lost.items()}
+
     def run(self, compiled: onnxruntime.InferenceSession, case: TestCase) -> dict[str, np.ndarray]:
         results = compiled.run(case.graph.outputs, case.inputs)
         return dict(zip(case.graph.outputs, (np.asarray(r) for r in results)))
+
+    def teardown(self) -> None:
+        if self._optimized_path is not None:
+            self._optimized_path.unlink(missing_ok=True)
+            self._optimized_path = None
 
 
 class OrtOptimized(OnnxRuntime):
@@ -45,3 +81,28 @@ class OrtNoOpt(OnnxRuntime):
     name = "ort-noopt"
     reference = True
     level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+    record_optimizations = False  # nothing to record: it runs the graph as given
+
+
+def op_types(graph: onnx.GraphProto) -> Counter[str]:
+    """How many nodes of each op type the graph holds, its subgraphs (If, Loop, Scan bodies) included."""
+    return Counter(_qualified(node) for node in _nodes(graph))
+
+
+def _nodes(graph: onnx.GraphProto) -> Iterator[onnx.NodeProto]:
+    for node in graph.node:
+        yield node
+        for attribute in node.attribute:
+            for subgraph in [attribute.g] if attribute.HasField("g") else attribute.graphs:
+                yield from _nodes(subgraph)
+
+
+def _qualified(node: onnx.NodeProto) -> str:
+    return node.op_type if node.domain in STANDARD_DOMAINS else f"{node.domain}.{node.op_type}"
+
+
+def _temporary_path(suffix: str) -> Path:
+    folder = RAM_DISK if RAM_DISK.is_dir() and os.access(RAM_DISK, os.W_OK) else None
+    handle, name = tempfile.mkstemp(prefix="dlfuzz-", suffix=suffix, dir=folder)
+    os.close(handle)
+    return Path(name)

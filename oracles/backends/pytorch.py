@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from collections import Counter
 from typing import Any
 
 import numpy as np
 import torch
+from torch._dynamo.utils import counters
+from torch._inductor import metrics
 
 from fuzzer.core.testcase import TestCase
 from oracles.frontends import TorchBackend
@@ -20,21 +24,63 @@ class Eager(TorchBackend):
         return converted
 
 
+# torch._inductor.metrics globals that say what lowering and codegen did (torch 2.13 spellings).
+KERNEL_METRICS = (
+    "generated_kernel_count",
+    "generated_cpp_vec_kernel_count",
+    "ir_nodes_pre_fusion",
+    "cpp_to_dtype_count",
+    "num_loop_reordering",
+    "parallel_reduction_count",
+    "num_comprehensive_padding",
+    "num_matches_for_scatter_upon_const_tensor",
+    "num_auto_chunking",
+    "codegen_mix_order_reduction",
+    "rejected_mix_order_reduction_fusion",
+    "codegen_nested_reduction",
+)
+# counters["inductor"] entries about Inductor's caches and autotuning, not about the graph.
+BOOKKEEPING = ("fxgraph_", "async_compile_", "autograd_cache", "benchmarking.", "triton_bundler")
+# Any non-empty value makes the pattern matcher count each pattern here; naming no FX node
+# (their names have no '-'), it turns on none of the per-node debug logging the variable also drives.
+PER_PATTERN_SWITCH = ("TORCHINDUCTOR_PATTERN_MATCH_DEBUG", "dlfuzz-count-per-pattern")
+PER_PATTERN = "inductor_pattern_matcher_per_pattern"
+
+
 class Inductor(TorchBackend):
     name = "inductor"
 
+    def __init__(self) -> None:
+        self._before: Counter[str] | None = None
+
     def setup(self) -> None:
         super().setup()
+        os.environ.setdefault(*PER_PATTERN_SWITCH)
         warm = torch.compile(lambda x: torch.relu(x) + 1, backend="inductor", fullgraph=True, dynamic=False)
         warm(torch.ones(2))
         torch._dynamo.reset()
 
     def compile(self, converted: GraphModule, case: TestCase) -> Any:
+        self._before = _inductor_counts() if self.record_optimizations else None
         compiled = torch.compile(converted, backend="inductor", fullgraph=True, dynamic=False)
         inputs = [torch.from_numpy(np.array(case.inputs[name])) for name in case.graph.inputs]
         with torch.no_grad():
             compiled(*inputs)  # torch.compile is lazy: the first call is the compilation
         return compiled
 
+    def optimizations(self, compiled: Any, case: TestCase) -> dict[str, int]:
+        """What Inductor counted during the compile: kernel metrics, pattern-matcher and other
+        counters under their torch names, and `pattern:<name>` per matched pattern. A graph served
+        from Inductor's compile cache replays only the metrics and the post-grad passes' counters."""
+        return {} if self._before is None else dict(_inductor_counts() - self._before)
+
     def teardown(self) -> None:
         torch._dynamo.reset()
+
+
+def _inductor_counts() -> Counter[str]:
+    """Inductor's running totals (process-wide, never reset), under the names dlfuzz records."""
+    totals = Counter({name: getattr(metrics, name) for name in KERNEL_METRICS})
+    totals.update({name: n for name, n in counters["inductor"].items() if not name.startswith(BOOKKEEPING)})
+    totals.update({f"pattern:{name}": n for name, n in counters[PER_PATTERN].items()})
+    return totals

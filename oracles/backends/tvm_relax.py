@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
 import tvm
+import tvm_ffi
 from tvm import relax
 from tvm.relax.frontend.onnx import from_onnx
 
@@ -14,9 +16,25 @@ from oracles.backends.tvm_passes import OPTIMIZING_PASSES
 from oracles.base import Unsupported
 from oracles.frontends import OnnxBackend
 
+# TVM's OpPatternKind (relax/op_attr_types.h), which AnnotateTIROpPattern writes as "op_pattern".
+OP_PATTERNS = {
+    0: "elemwise",
+    1: "broadcast",
+    2: "injective",
+    3: "reduce",
+    4: "out_ewise_fusable",
+    7: "tuple",
+    8: "opaque",
+}
+OPAQUE = 8  # what FuseOps takes a kernel without "op_pattern" to be
+FUSING_PASS = "FuseOps"
+
 
 class TvmRelax(OnnxBackend):
     name = "tvm"
+
+    def __init__(self) -> None:
+        self._fired: Counter[str] = Counter()
 
     def version(self) -> str:
         return tvm.__version__
@@ -28,16 +46,25 @@ class TvmRelax(OnnxBackend):
             raise Unsupported(str(error)) from None
 
     def compile(self, converted: tvm.IRModule, case: TestCase) -> relax.VirtualMachine:
+        self._fired = Counter()
         with tvm.transform.PassContext(opt_level=3):
             optimized = converted
             for name in OPTIMIZING_PASSES:
+                before = optimized
                 try:
                     optimized = getattr(relax.transform, name)()(optimized)
                 except Exception as error:
                     error.add_note(f"relax pass: {name}")  # triage names the failing pass
                     raise
+                if self.record_optimizations:
+                    self._fired += _what_changed(name, before, optimized)
             executable = tvm.compile(optimized, target="llvm")
         return relax.VirtualMachine(executable, tvm.cpu())
+
+    def optimizations(self, compiled: relax.VirtualMachine, case: TestCase) -> dict[str, int]:
+        """`pass:<name>`: how often the pass changed the module; `fused_functions`: how many
+        functions FuseOps built; `fused:<op patterns>`: how many of them joined those patterns."""
+        return dict(self._fired)
 
     def run(self, compiled: relax.VirtualMachine, case: TestCase) -> dict[str, np.ndarray]:
         device = tvm.cpu()
@@ -45,6 +72,31 @@ class TvmRelax(OnnxBackend):
         result: Any = compiled["main"](*args)
         results = list(result) if isinstance(result, tvm.ir.Array) else [result]
         return dict(zip(case.graph.outputs, (_as_array(r) for r in results)))
+
+
+def _what_changed(name: str, before: tvm.IRModule, after: tvm.IRModule) -> Counter[str]:
+    """One pass's record. Every pass returns a new module, so only structure tells a change."""
+    if tvm_ffi.structural_equal(before, after):
+        return Counter()
+    fired = Counter({f"pass:{name}": 1})
+    if name == FUSING_PASS:
+        for function in after.functions.values():
+            if isinstance(function, relax.Function) and function.attrs is not None and "Primitive" in function.attrs:
+                fired["fused_functions"] += 1
+                fired["fused:" + "+".join(_op_patterns(function, after))] += 1
+    return fired
+
+
+def _op_patterns(fused: relax.Function, module: tvm.IRModule) -> list[str]:
+    """The distinct op patterns of the kernels a fused function calls, from simplest to most complex."""
+    call_tir = tvm.ir.Op.get("relax.call_tir")
+    kinds = {
+        int(module[binding.value.args[0]].attrs.get("op_pattern", OPAQUE))
+        for block in fused.body.blocks
+        for binding in block.bindings
+        if isinstance(binding.value, relax.Call) and binding.value.op.same_as(call_tir)
+    }
+    return [OP_PATTERNS.get(kind, f"kind{kind}") for kind in sorted(kinds)]
 
 
 def _as_array(value: Any) -> np.ndarray:

@@ -165,3 +165,30 @@ class LayerNormScaleCrash(PlantedBug):
         if any(param != normalized for param in params):
             raise IndexError(f"index {len(normalized)} is out of bounds for scale")
         return results
+
+
+class RecordingFails(Faulty):
+    """Compiles and runs, but reading what its compile fired raises: a bug of ours, not of a compiler."""
+
+    name = "recording-fails"
+
+    def misbehave(self) -> None:
+        pass
+
+    def optimizations(self, compiled: Any, case: TestCase) -> dict[str, int]:
+        raise KeyError("op_pattern")
+
+
+class FiresThenFailsToRun(Faulty):
+    """Compiles with one optimization fired, then fails at run time."""
+
+    name = "fires-then-fails"
+
+    def misbehave(self) -> None:
+        pass
+
+    def optimizations(self, compiled: Any, case: TestCase) -> dict[str, int]:
+        return {"pass:Planted": 1}
+
+    def run(self, compiled: Any, case: TestCase) -> dict[str, np.ndarray]:
+        raise RuntimeError("planted failure at run time")

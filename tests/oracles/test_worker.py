@@ -94,3 +94,25 @@ def test_backends_plug_in_through_the_entry_point_group(tmp_path: Path, monkeypa
     monkeypatch.syspath_prepend(str(tmp_path))
     backend, source = load_backend("demo")
     assert backend.name == "raises" and source == f"{FAULTY}:Raises"
+
+
+def test_a_failure_to_record_optimizations_is_logged_and_leaves_the_case_alone(case: TestCase) -> None:
+    worker = BackendWorker(f"{FAULTY}:RecordingFails", timeout=30)
+    try:
+        worker.start()
+        outcome = worker.run(case)
+        assert outcome.status == "ok" and outcome.optimizations == {}
+        assert "recording recording-fails's optimizations failed" in worker._case_log()
+    finally:
+        worker.close()
+
+
+def test_a_case_that_fails_at_run_time_keeps_what_its_compile_fired(case: TestCase) -> None:
+    worker = BackendWorker(f"{FAULTY}:FiresThenFailsToRun", timeout=30)
+    try:
+        worker.start()
+        outcome = worker.run(case)
+        assert (outcome.status, outcome.phase) == ("error", "run")
+        assert outcome.optimizations == {"pass:Planted": 1} == outcome.summary()["optimizations"]
+    finally:
+        worker.close()

@@ -6,6 +6,8 @@ import pytest
 from fuzzer.core.ir import Graph, Node, TensorType
 from fuzzer.core.testcase import TestCase
 from oracles.backends.tvm_relax import TvmRelax
+from oracles.session import OracleSession
+from tests.oracles.backends import graphs
 
 SHAPE = {"start": None, "end": None}
 
@@ -37,3 +39,22 @@ def test_a_scalar_taken_from_a_shape_comes_back_as_an_int64_array() -> None:
     backend = TvmRelax()
     result = backend.run(backend.compile(backend.convert(case), case), case)
     assert result["t1"].dtype == np.int64 and result["t1"].shape == () and result["t1"] == 5
+
+
+def test_fusing_two_pointwise_ops_is_recorded(real_session: OracleSession) -> None:
+    outcome = real_session.run(graphs.add_relu(), only=["tvm"])["tvm"]
+    assert outcome.status == "ok"
+    fired = outcome.optimizations
+    assert fired["pass:FuseOps"] == fired["pass:FuseTIR"] == 1
+    assert fired["fused_functions"] == fired["fused:elemwise"] == 1
+
+
+def test_folding_a_decomposed_batch_normalization_is_recorded(real_session: OracleSession) -> None:
+    fired = real_session.run(graphs.conv_batchnorm(), only=["tvm"])["tvm"].optimizations
+    assert fired["pass:DecomposeOpsForInference"] == 1 and fired["pass:FoldConstant"] >= 1
+    assert fired["fused:elemwise+out_ewise_fusable"] >= 1
+
+
+def test_one_op_is_legalized_and_nothing_else_fires(real_session: OracleSession) -> None:
+    fired = real_session.run(graphs.relu(), only=["tvm"])["tvm"].optimizations
+    assert fired == {"pass:LegalizeOps": 1, "pass:AnnotateTIROpPattern": 1}

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from oracles.session import OracleSession
+from tests.oracles.backends import graphs
+
+
+def test_two_pointwise_ops_become_one_kernel(real_session: OracleSession) -> None:
+    outcome = real_session.run(graphs.add_relu(), only=["inductor"])["inductor"]
+    assert outcome.status == "ok"
+    assert outcome.optimizations["generated_kernel_count"] == outcome.optimizations["ir_nodes_pre_fusion"] == 1
+
+
+def test_a_matmul_and_bias_add_fire_the_pattern_matcher(real_session: OracleSession) -> None:
+    """Inductor's post-grad patterns rewrite mm + add into addmm, one extern call and no kernel."""
+    outcome = real_session.run(graphs.matmul_add(), only=["inductor"])["inductor"]
+    assert outcome.status == "ok"
+    assert outcome.optimizations["pattern_matcher_count"] >= 1
+    assert outcome.optimizations["extern_calls"] == 1 and "generated_kernel_count" not in outcome.optimizations
+
+
+def test_one_op_fires_no_pattern_and_counts_no_cache_bookkeeping(real_session: OracleSession) -> None:
+    outcomes = real_session.run(graphs.relu(), only=["inductor", "eager"])
+    fired = outcomes["inductor"].optimizations
+    assert fired["generated_kernel_count"] == 1
+    assert not any(key.startswith(("pattern", "fxgraph_", "autograd_cache")) for key in fired)
+    assert outcomes["eager"].optimizations == {}
