@@ -45,3 +45,18 @@ class OrtNoOpt(OnnxRuntime):
     name = "ort-noopt"
     reference = True
     level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+
+
+class OrtBasic(OnnxRuntime):
+    """Only the semantics-preserving rewrites (constant folding, redundant node removal), so a
+    finding that `ort` shares names the level where it first appears."""
+
+    name = "ort-basic"
+    level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
+
+
+class OrtExtended(OnnxRuntime):
+    """Basic plus the complex node fusions, without the layout (NCHWc) transformer of `ort`."""
+
+    name = "ort-extended"
+    level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
