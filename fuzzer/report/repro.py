@@ -80,25 +80,41 @@ def expected_outputs(truth: dict[str, np.ndarray], allowed: dict[str, np.ndarray
 
 def _torch_runner(folder: Path, case: TestCase, backend: str) -> str:
     """The reduced graph as aten-level torch code (make_fx), its constants and inputs in inputs.pt,
-    compiled in the backend's configuration: config patches, mode, and for dynamic shapes, code
-    traced with symbolic sizes and compiled first on the backend's second shape."""
+    compiled in the backend's configuration: config patches, mode, and for dynamic shapes, first on
+    the backend's second shape."""
     backend_class = load_backend(backend)[0]
     configured = backend_class if issubclass(backend_class, InductorConfigured) else InductorConfigured
     module = GraphModule(case.graph, case.weights).eval()
     inputs = [torch.from_numpy(np.array(case.inputs[name])) for name in case.graph.inputs]
-    compile_with = [inputs]
+    second = second_shape_inputs(module, case) if configured.dynamic else None
     with torch.no_grad():
-        traced = make_fx(lambda *xs: module(*xs), tracing_mode="symbolic" if configured.dynamic else "real")(*inputs)
-        if configured.dynamic:
-            compile_with = [second_shape_inputs(module, case) or inputs]
+        traced = _traced(module, inputs, symbolic=second is not None)
+        if traced is None:  # the sizes do not trace symbolically: the repro compiles on the drawn shape
+            traced, second = _traced(module, inputs, symbolic=False), None
     constants = {n.target: getattr(traced, n.target) for n in traced.graph.nodes if n.op == "get_attr"}
     buffer = io.BytesIO()
+    compile_with = [second or inputs]
     data = {"inputs": inputs, "compile_with": compile_with, "constants": constants, "outputs": case.graph.outputs}
     torch.save(data, buffer)
     write_atomic(folder / "inputs.pt", buffer.getvalue())
     forward = textwrap.indent(traced.code.strip(), "    ")
     settings = {"CONFIG": configured.config, "MODE": configured.mode, "DYNAMIC": configured.dynamic}
     return _TORCH_RUNNER.replace("FORWARD", forward).replace("SETTINGS", _assignments(settings))
+
+
+def _traced(module: GraphModule, inputs: list[torch.Tensor], symbolic: bool) -> torch.fx.GraphModule | None:
+    """The module as aten-level code; with symbolic sizes, traced before dispatch so that composite
+    ops (matmul) keep their size arithmetic instead of the sizes of this trace. None where the
+    symbolic trace fails."""
+    if not symbolic:
+        return make_fx(lambda *xs: module(*xs))(*inputs)
+    try:
+        trace = make_fx(
+            lambda *xs: module(*xs), tracing_mode="symbolic", _allow_non_fake_inputs=True, pre_dispatch=True
+        )
+        return trace(*inputs)
+    except Exception:
+        return None
 
 
 def _assignments(values: dict[str, Any]) -> str:
