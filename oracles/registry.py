@@ -13,10 +13,33 @@ BUILTIN = {
     "ort": "oracles.backends.onnx_runtime:OrtOptimized",
     "ort-noopt": "oracles.backends.onnx_runtime:OrtNoOpt",
     "tvm": "oracles.backends.tvm_relax:TvmRelax",
+    "ort-basic": "oracles.backends.onnx_runtime:OrtBasic",
+    "ort-extended": "oracles.backends.onnx_runtime:OrtExtended",
+    "tvm-passes": "oracles.backends.tvm_relax:TvmDrawnPasses",
+    "inductor-dynamic": "oracles.backends.inductor_configs:InductorDynamic",
+    "inductor-freezing": "oracles.backends.inductor_configs:InductorFreezing",
+    "inductor-cpp-wrapper": "oracles.backends.inductor_configs:InductorCppWrapper",
+    "inductor-max-autotune": "oracles.backends.inductor_configs:InductorMaxAutotune",
 }
 REFERENCES = ("eager", "ort-noopt")
 SYSTEMS = ("ort", "tvm", "inductor")
+# Each system in another configuration, with the plain system it varies: a finding of a variant is
+# new only where the plain system does not show it, and its report goes to that system's project.
+VARIANTS = {
+    "ort-basic": "ort",
+    "ort-extended": "ort",
+    "tvm-passes": "tvm",
+    "inductor-dynamic": "inductor",
+    "inductor-freezing": "inductor",
+    "inductor-cpp-wrapper": "inductor",
+    "inductor-max-autotune": "inductor",
+}
 ENTRY_POINT_GROUP = "dlfuzz.backends"
+
+
+def plain_system(name: str) -> str:
+    """The system a backend name is a configuration of (itself for a plain system)."""
+    return VARIANTS.get(name, name)
 
 
 class BackendNotFound(ValueError):

@@ -69,8 +69,8 @@ class AxisIndexing(OpSpec):
         return {"axis": self.attrs["onnx_axis"]}
 
     def index_bounds(self, input_index: int, inputs: list[TensorType]) -> tuple[int, int] | None:
-        if input_index != 1:
-            return None
+        if input_index != 1 or self.attrs["axis"] is None:
+            return None  # None: triage's trigger search left the attribute out
         return index_range(inputs[0].shape[self.attrs["axis"]])
 
 

@@ -88,6 +88,38 @@ class SymbolicGraph:
         finally:
             self.optimizer.pop()
 
+    def smaller_inputs(self) -> Graph | None:
+        """The graph on smaller inputs, weights and attributes as they are: a second shape for a graph
+        compiled for dynamic shapes. No dim of any tensor becomes 1 (or 0), since torch specializes a
+        size of 1; None where no input dim can shrink."""
+        graph = self.graph
+        self.optimizer.push()
+        try:
+            for weight in graph.weights:
+                self.optimizer.add(*[var == size for var, size in zip(self.dims[weight], graph.types[weight].shape)])
+            for node, attrs, solved in zip(graph.nodes, self.attrs, self.solved):
+                for key in solved:
+                    pairs = (
+                        zip(attrs[key], node.attrs[key])
+                        if isinstance(attrs[key], list)
+                        else [(attrs[key], node.attrs[key])]
+                    )
+                    self.optimizer.add(*[var == value for var, value in pairs])
+            sizes = [
+                (var, size) for name in graph.inputs for var, size in zip(self.dims[name], graph.types[name].shape)
+            ]
+            if not sizes:
+                return None
+            for name, tensor in self.tensors.items():
+                dims = zip(tensor.shape, graph.types[name].shape)
+                self.optimizer.add(*[dim >= 2 for dim, size in dims if size >= 2 and not isinstance(dim, int)])
+            self.optimizer.add(z3.Sum([var for var, _ in sizes]) < sum(size for _, size in sizes))
+            if self.optimizer.check() != z3.sat:
+                return None
+            return self._concrete(self.optimizer.model())
+        finally:
+            self.optimizer.pop()
+
     def _concrete(self, model: z3.ModelRef) -> Graph:
         g = self.graph
         types = {n: TensorType(tuple(concrete(model, d) for d in t.shape), t.dtype) for n, t in self.tensors.items()}

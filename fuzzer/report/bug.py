@@ -22,6 +22,7 @@ from fuzzer.report.repro import EXPECTED, REPRO, expected_outputs, has_repro, ru
 from fuzzer.triage.filing import FILED, Filing
 from fuzzer.triage.signature import culprit
 from oracles.base import BackendInfo, Outcome
+from oracles.registry import plain_system
 from specs.lowering import to_onnx
 
 PROJECT = {"ort": "ONNX Runtime", "tvm": "Apache TVM", "inductor": "PyTorch (TorchInductor)"}
@@ -54,7 +55,7 @@ def write_bug(
     meta: dict[str, Any] = {
         "signature": signature,
         "backend": finding.backend,
-        "project": PROJECT.get(finding.backend, finding.backend),
+        "project": PROJECT.get(plain_system(finding.backend), finding.backend),
         "symptom": finding.symptom,
         "culprit": culprit(finding.outcome) if finding.outcome else "",
         "finding": finding.to_json(),
@@ -276,7 +277,11 @@ def _repro_text(meta: dict[str, Any], folder: Path) -> str:
         if repro["reproduced"]
         else f"When written, `repro.py` did **not** reproduce the bug (exit {repro['exit_code']}); output below."
     )
-    files = "`model.onnx`, `inputs.npz`" if meta["backend"] != "inductor" else "`inputs.pt` (inputs and constants)"
+    files = (
+        "`model.onnx`, `inputs.npz`"
+        if plain_system(meta["backend"]) != "inductor"
+        else "`inputs.pt` (inputs and constants)"
+    )
     if (folder / EXPECTED).exists():
         files += f", `{EXPECTED}` (float64 result and allowed deviation per element)"
     script = (folder / REPRO).read_text()

@@ -19,7 +19,10 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from fuzzer.core.files import write_atomic
 from fuzzer.core.testcase import TestCase
 from fuzzer.judge.compare import Finding
-from oracles.backends.tvm_passes import OPTIMIZING_PASSES
+from oracles.backends.inductor_configs import second_shape_inputs
+from oracles.backends.pytorch import Inductor, tensors
+from oracles.backends.tvm_passes import PASS_ARGUMENTS, PASS_LISTS
+from oracles.registry import load_backend, plain_system
 from specs.lowering import GraphModule
 
 REPRO = "repro.py"
@@ -27,7 +30,7 @@ EXPECTED = "expected.json"
 MARKER = "dlfuzz-repro: bug present"
 REPRO_TIMEOUT = 300
 DLFUZZ_PACKAGES = ("fuzzer", "specs", "oracles")
-SYSTEMS = {  # backend -> (what the repro needs, top-level modules it must not import)
+SYSTEMS = {  # system -> (what the repro needs, top-level modules it must not import)
     "ort": ("onnx, onnxruntime, numpy", ("torch", "tvm")),
     "tvm": ("onnx, apache-tvm, numpy", ("torch", "onnxruntime")),
     "inductor": ("torch", ("onnx", "onnxruntime", "tvm")),
@@ -35,18 +38,22 @@ SYSTEMS = {  # backend -> (what the repro needs, top-level modules it must not i
 
 
 def has_repro(backend: str) -> bool:
-    return backend in SYSTEMS
+    return plain_system(backend) in SYSTEMS
 
 
 def write_repro(folder: Path, finding: Finding, case: TestCase, expected: dict[str, Any] | None) -> None:
     """repro.py and the files it reads (model.onnx and inputs.npz, or inputs.pt, and expected.json)."""
     if expected is not None:
         write_atomic(folder / EXPECTED, json.dumps(expected).encode())
-    if finding.backend == "inductor":
-        runner = _torch_runner(folder, case)
+    system = plain_system(finding.backend)
+    if system == "inductor":
+        runner = _torch_runner(folder, case, finding.backend)
+    elif system == "tvm":
+        passes = list(PASS_LISTS[finding.backend](case))
+        runner = _TVM_RUNNER.replace("PASSES_LIST", repr(passes)).replace("PASS_ARGUMENTS", repr(PASS_ARGUMENTS))
     else:
-        runner = _ONNX_RUNNERS[finding.backend].replace("PASSES_LIST", repr(list(OPTIMIZING_PASSES)))
-    needs = SYSTEMS[finding.backend][0]
+        runner = _ORT_RUNNER.replace("LEVEL", load_backend(finding.backend)[0].level.name)
+    needs = SYSTEMS[system][0]
     error = finding.outcome.exc_type if finding.symptom == "crash" and finding.outcome else None
     source = _TEMPLATE.format(
         needs=needs,
@@ -72,23 +79,52 @@ def expected_outputs(truth: dict[str, np.ndarray], allowed: dict[str, np.ndarray
     }
 
 
-def _torch_runner(folder: Path, case: TestCase) -> str:
-    """The reduced graph as aten-level torch code (make_fx), its constants and inputs in inputs.pt."""
+def _torch_runner(folder: Path, case: TestCase, backend: str) -> str:
+    """The reduced graph as aten-level torch code (make_fx), its constants and inputs in inputs.pt,
+    compiled in the backend's configuration: config patches, mode, and for dynamic shapes, first on
+    the backend's second shape."""
+    backend_class = load_backend(backend)[0]
+    configured = backend_class if issubclass(backend_class, Inductor) else Inductor
     module = GraphModule(case.graph, case.weights).eval()
-    inputs = [torch.from_numpy(np.array(case.inputs[name])) for name in case.graph.inputs]
+    inputs = tensors(case.inputs[name] for name in case.graph.inputs)
+    second = second_shape_inputs(module, case) if configured.dynamic else None
     with torch.no_grad():
-        traced = make_fx(lambda *xs: module(*xs))(*inputs)
+        traced = _traced(module, inputs, symbolic=second is not None)
+        if traced is None:  # the sizes do not trace symbolically: the repro compiles on the drawn shape
+            traced, second = _traced(module, inputs, symbolic=False), None
     constants = {n.target: getattr(traced, n.target) for n in traced.graph.nodes if n.op == "get_attr"}
     buffer = io.BytesIO()
-    torch.save({"inputs": inputs, "constants": constants, "outputs": case.graph.outputs}, buffer)
+    compile_with = [second or inputs]
+    data = {"inputs": inputs, "compile_with": compile_with, "constants": constants, "outputs": case.graph.outputs}
+    torch.save(data, buffer)
     write_atomic(folder / "inputs.pt", buffer.getvalue())
     forward = textwrap.indent(traced.code.strip(), "    ")
-    return _TORCH_RUNNER.replace("FORWARD", forward)
+    settings = {"CONFIG": configured.config, "MODE": configured.mode, "DYNAMIC": configured.dynamic}
+    return _TORCH_RUNNER.replace("FORWARD", forward).replace("SETTINGS", _assignments(settings))
+
+
+def _traced(module: GraphModule, inputs: list[torch.Tensor], symbolic: bool) -> torch.fx.GraphModule | None:
+    """The module as aten-level code; with symbolic sizes, traced before dispatch so that composite
+    ops (matmul) keep their size arithmetic instead of the sizes of this trace. None where the
+    symbolic trace fails."""
+    if not symbolic:
+        return make_fx(lambda *xs: module(*xs))(*inputs)
+    try:
+        trace = make_fx(
+            lambda *xs: module(*xs), tracing_mode="symbolic", _allow_non_fake_inputs=True, pre_dispatch=True
+        )
+        return trace(*inputs)
+    except Exception:
+        return None
+
+
+def _assignments(values: dict[str, Any]) -> str:
+    return "\n".join(f"{name} = {value!r}" for name, value in values.items())
 
 
 def run_repro(folder: Path, backend: str, symptom: str) -> dict[str, Any]:
     """Run repro.py in a fresh interpreter (-I) that refuses dlfuzz and the other systems."""
-    blocked = [*DLFUZZ_PACKAGES, *SYSTEMS[backend][1]]
+    blocked = [*DLFUZZ_PACKAGES, *SYSTEMS[plain_system(backend)][1]]
     start = time.monotonic()
     try:
         done = subprocess.run(
@@ -201,24 +237,25 @@ print("dlfuzz-repro: fixed: it ran" + (" and its outputs are right" if SYMPTOM =
 sys.exit(0)
 '''
 
-_ONNX_RUNNERS = {
-    "ort": """
+_ORT_RUNNER = """
 def run_model():
     import numpy as np
     import onnx
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.LEVEL
     options.intra_op_num_threads = 1
     session = onnxruntime.InferenceSession(str(HERE / "model.onnx"), options, providers=["CPUExecutionProvider"])
     inputs = dict(np.load(HERE / "inputs.npz"))
     names = [o.name for o in onnx.load(str(HERE / "model.onnx")).graph.output]
     results = session.run(names, inputs)
     return {name: (list(r.shape), str(r.dtype), r.ravel().tolist()) for name, r in zip(names, results)}
-""",
-    "tvm": """
-PASSES = PASSES_LIST  # dlfuzz's optimizing pipeline (oracles/tvm_relax.py)
+"""
+
+_TVM_RUNNER = """
+PASSES = PASSES_LIST  # the Relax passes the backend ran, in order (oracles/backends/tvm_passes.py)
+ARGUMENTS = PASS_ARGUMENTS  # the passes built with arguments
 
 
 def run_model():
@@ -233,7 +270,7 @@ def run_model():
     mod = from_onnx(model, keep_params_in_input=False)
     with tvm.transform.PassContext(opt_level=3):
         for name in PASSES:
-            mod = getattr(relax.transform, name)()(mod)
+            mod = getattr(relax.transform, name)(*ARGUMENTS.get(name, ()))(mod)
         executable = tvm.compile(mod, target="llvm")
     vm = relax.VirtualMachine(executable, tvm.cpu())
     result = vm["main"](*(tvm.runtime.tensor(inputs[i.name]) for i in model.graph.input))
@@ -252,14 +289,15 @@ def as_array(value):
     if isinstance(value, int):
         return np.array(value, dtype=np.int64)
     return value.numpy()
-""",
-}
+"""
 
 _TORCH_RUNNER = """
 import torch
 from torch import device  # noqa: F401  (the traced code may name devices)
 
 inf, nan, NoneType = float("inf"), float("nan"), type(None)
+# the backend's configuration: torch._inductor.config patches, torch.compile mode, dynamic shapes
+SETTINGS
 
 
 class Graph(torch.nn.Module):
@@ -277,7 +315,13 @@ def run_model():
     torch.set_num_threads(1)
     data = torch.load(HERE / "inputs.pt")
     module = Graph(data["constants"]).eval()
-    compiled = torch.compile(module, backend="inductor", fullgraph=True, dynamic=False)
+    compiled = torch.compile(module, backend="inductor", fullgraph=True, dynamic=DYNAMIC, mode=MODE)
+    with torch._inductor.config.patch(CONFIG), torch.no_grad():
+        for inputs in data["compile_with"]:  # the first call compiles; dynamic shapes: on the second shape
+            for tensor in inputs if DYNAMIC else []:
+                for dim in range(tensor.dim()):
+                    torch._dynamo.maybe_mark_dynamic(tensor, dim)
+            compiled(*inputs)
     with torch.no_grad():
         results = compiled(*data["inputs"])
     return {

@@ -84,6 +84,21 @@ class OrtNoOpt(OnnxRuntime):
     record_optimizations = False  # nothing to record: it runs the graph as given
 
 
+class OrtBasic(OnnxRuntime):
+    """Only the semantics-preserving rewrites (constant folding, redundant node removal), so a
+    finding that `ort` shares names the level where it first appears."""
+
+    name = "ort-basic"
+    level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
+
+
+class OrtExtended(OnnxRuntime):
+    """Basic plus the complex node fusions, without the layout (NCHWc) transformer of `ort`."""
+
+    name = "ort-extended"
+    level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+
+
 def op_types(graph: onnx.GraphProto) -> Counter[str]:
     """How many nodes of each op type the graph holds, its subgraphs (If, Loop, Scan bodies) included."""
     return Counter(_qualified(node) for node in _nodes(graph))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -48,7 +49,13 @@ PER_PATTERN = "inductor_pattern_matcher_per_pattern"
 
 
 class Inductor(TorchBackend):
+    """torch.compile with `config` patched into torch._inductor.config while it compiles, in `mode`;
+    the plain system patches nothing, its configurations (inductor_configs) say what they change."""
+
     name = "inductor"
+    config: ClassVar[dict[str, Any]] = {}
+    mode: ClassVar[str | None] = None
+    dynamic: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._before: Counter[str] | None = None
@@ -62,11 +69,15 @@ class Inductor(TorchBackend):
 
     def compile(self, converted: GraphModule, case: TestCase) -> Any:
         self._before = _inductor_counts() if self.record_optimizations else None
-        compiled = torch.compile(converted, backend="inductor", fullgraph=True, dynamic=False)
-        inputs = [torch.from_numpy(np.array(case.inputs[name])) for name in case.graph.inputs]
-        with torch.no_grad():
-            compiled(*inputs)  # torch.compile is lazy: the first call is the compilation
+        compiled = torch.compile(converted, backend="inductor", fullgraph=True, dynamic=self.dynamic, mode=self.mode)
+        with torch._inductor.config.patch(self.config), torch.no_grad():
+            for inputs in self.compile_inputs(converted, case):
+                compiled(*inputs)  # torch.compile is lazy: the first call is the compilation
         return compiled
+
+    def compile_inputs(self, module: GraphModule, case: TestCase) -> list[list[torch.Tensor]]:
+        """The input sets to call the compiled module with before `run`: the case's own."""
+        return [tensors(case.inputs[name] for name in case.graph.inputs)]
 
     def optimizations(self, compiled: Any, case: TestCase) -> dict[str, int]:
         """What Inductor counted during the compile: kernel metrics, pattern-matcher and other
@@ -76,6 +87,11 @@ class Inductor(TorchBackend):
 
     def teardown(self) -> None:
         torch._dynamo.reset()
+
+
+def tensors(arrays: Iterable[Any]) -> list[torch.Tensor]:
+    """Arrays as torch tensors, copied so that torch never writes into a case's inputs."""
+    return [torch.from_numpy(np.array(array)) for array in arrays]
 
 
 def _inductor_counts() -> Counter[str]:

@@ -1,4 +1,12 @@
-"""TVM Relax's optimizing pass list, importable without TVM so reproducers can quote the same one."""
+"""TVM Relax's pass lists, importable without TVM so reproducers can quote the same ones: the fixed
+optimizing list of `tvm`, and the seeded random valid sequence of `tvm-passes`."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from fuzzer.core.testcase import TestCase
 
 # tvm.compile's default CPU pipeline only legalizes; these passes fold constants and fuse ops,
 # which is where graph-level miscompilations live.
@@ -12,3 +20,57 @@ OPTIMIZING_PASSES = (
     "FuseTIR",
     "DeadCodeElimination",
 )
+
+# Rewrites of high-level Relax ops: any order, any number of times, before LegalizeOps lowers the ops
+# they match (after it they find nothing). ConvertLayout means ConvertLayout(CONVERT_LAYOUT).
+GRAPH_PASSES = (
+    "FoldConstant",
+    "CanonicalizeBindings",
+    "DeadCodeElimination",
+    "EliminateCommonSubexpr",
+    "CombineParallelMatmul",
+    "ConvertLayout",
+    "DecomposeOpsForInference",
+    "LiftTransformParams",
+    "AdjustMatmulOrder",
+    "ExpandMatmulOfSum",
+    "ReorderPermuteDimsAfterConcat",
+    "ReorderTakeAfterMatmul",
+)
+# Passes that hold at every stage once the ops are TIR calls: between legalization and fusion too.
+CLEANUP_PASSES = ("FoldConstant", "CanonicalizeBindings", "DeadCodeElimination")
+CONVERT_LAYOUT = {"relax.nn.conv2d": ["NHWC", "OHWI"]}  # the example of its docstring
+PASS_ARGUMENTS = {"ConvertLayout": (CONVERT_LAYOUT,)}  # passes built with arguments; the rest take none
+MAX_GRAPH_PASSES = 6
+MAX_CLEANUP_PASSES = 2
+
+
+def case_seed(case: TestCase) -> int:
+    """The generator's seed of the case, which draws its pass sequence; 0 for a case read from a file."""
+    return int(case.meta.get("seed", 0))
+
+
+def drawn_passes(seed: int) -> tuple[str, ...]:
+    """A random valid pass sequence, the same for the same seed: graph rewrites, LegalizeOps, then
+    (usually) AnnotateTIROpPattern before FuseOps before FuseTIR, cleanups drawn in between. Fusion
+    needs the op patterns, FuseTIR needs fused functions, and both need TIR calls to work on."""
+    rng = random.Random(f"tvm-passes {seed}")
+
+    def some(passes: tuple[str, ...], most: int) -> list[str]:
+        return [rng.choice(passes) for _ in range(rng.randint(0, most))]
+
+    sequence = [*some(GRAPH_PASSES, MAX_GRAPH_PASSES), "LegalizeOps", *some(CLEANUP_PASSES, MAX_CLEANUP_PASSES)]
+    if rng.random() < 0.8:
+        sequence += ["AnnotateTIROpPattern", *some(CLEANUP_PASSES, MAX_CLEANUP_PASSES), "FuseOps"]
+        if rng.random() < 0.8:
+            sequence.append("FuseTIR")
+        sequence += some(CLEANUP_PASSES, MAX_CLEANUP_PASSES)
+    return tuple(sequence)
+
+
+# The pass list of each TVM backend for a case, by backend name: what the backend runs and its
+# reproducer quotes.
+PASS_LISTS: dict[str, Callable[[TestCase], tuple[str, ...]]] = {
+    "tvm": lambda case: OPTIMIZING_PASSES,
+    "tvm-passes": lambda case: drawn_passes(case_seed(case)),
+}

@@ -12,7 +12,7 @@ from tvm import relax
 from tvm.relax.frontend.onnx import from_onnx
 
 from fuzzer.core.testcase import TestCase
-from oracles.backends.tvm_passes import OPTIMIZING_PASSES
+from oracles.backends.tvm_passes import PASS_ARGUMENTS, PASS_LISTS, case_seed
 from oracles.base import Unsupported
 from oracles.frontends import OnnxBackend
 
@@ -45,14 +45,18 @@ class TvmRelax(OnnxBackend):
         except tvm.error.OpNotImplemented as error:
             raise Unsupported(str(error)) from None
 
+    def pass_names(self, case: TestCase) -> tuple[str, ...]:
+        """The Relax passes run before tvm.compile, in order."""
+        return PASS_LISTS[self.name](case)
+
     def compile(self, converted: tvm.IRModule, case: TestCase) -> relax.VirtualMachine:
         self._fired = Counter()
         with tvm.transform.PassContext(opt_level=3):
             optimized = converted
-            for name in OPTIMIZING_PASSES:
+            for name in self.pass_names(case):
                 before = optimized
                 try:
-                    optimized = getattr(relax.transform, name)()(optimized)
+                    optimized = getattr(relax.transform, name)(*PASS_ARGUMENTS.get(name, ()))(optimized)
                 except Exception as error:
                     error.add_note(f"relax pass: {name}")  # triage names the failing pass
                     raise
@@ -72,6 +76,20 @@ class TvmRelax(OnnxBackend):
         result: Any = compiled["main"](*args)
         results = list(result) if isinstance(result, tvm.ir.Array) else [result]
         return dict(zip(case.graph.outputs, (_as_array(r) for r in results)))
+
+
+class TvmDrawnPasses(TvmRelax):
+    """A seeded random valid pass sequence per case (Tzer's idea: the pass list is part of the input)."""
+
+    name = "tvm-passes"
+
+    def compile(self, converted: tvm.IRModule, case: TestCase) -> relax.VirtualMachine:
+        try:
+            return super().compile(converted, case)
+        except Exception as error:
+            passes = ", ".join(self.pass_names(case))
+            error.add_note(f"relax passes drawn for seed {case_seed(case)}: {passes}")
+            raise
 
 
 def _what_changed(name: str, before: tvm.IRModule, after: tvm.IRModule) -> Counter[str]:

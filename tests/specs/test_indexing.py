@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fuzzer.core.ir import Graph, Node
+from fuzzer.core.ir import Graph, Node, TensorType
 from fuzzer.generate.generator import GenOptions, generate
 from fuzzer.inputs.sampling import sample_values
+from specs import REGISTRY
 from tests.specs.single_node import agreed_outputs
 
 SEEDS = range(40)
@@ -163,3 +164,8 @@ def test_reverse_sequence_lengths_stay_within_the_time_axis() -> None:
         steps = graph.types[node.inputs[0]].shape[node.attrs["time_axis"]]
         lengths = values[node.inputs[1]]
         assert ((lengths >= 1) & (lengths <= steps)).all(), graph.text()
+
+
+def test_gather_left_without_axis_by_the_trigger_search_bounds_no_index() -> None:
+    """The trigger search tries each attribute left out (None); the index bound then is unknown, not a crash."""
+    assert REGISTRY["Gather"]({"axis": None}).index_bounds(1, [TensorType((4, 3), "float32")]) is None
