@@ -277,10 +277,10 @@ def fuzz(
     resume,
     include_unsupported,
     reduce_budget,
-) -> None:
+) -> Status:
     """Run a fuzzing campaign and write campaign.json, stats.jsonl, summary.json and bugs/."""
     from fuzzer.campaign.loop import Totals, run_campaign
-    from fuzzer.campaign.state import CampaignOptions, check_output
+    from fuzzer.campaign.state import CampaignOptions, check_output, recorded_cases
 
     requested = CampaignOptions(
         out=out,
@@ -315,11 +315,15 @@ def fuzz(
         )
 
     check_output(options, resume)  # before the backends spend their start-up
+    if resume and options.max_tests is not None and recorded_cases(options.out) >= options.max_tests:
+        click.echo(f"{options.out} has run its {options.max_tests} cases; give a larger --max-tests to go on", err=True)
+        return Status.OK
     click.echo(f"starting backends {', '.join(options.backends)} ...", err=True)
     with _session(options.backends, options.timeout) as session:
         summary = run_campaign(options, resume, progress, session, _probe_progress)
     click.echo("", err=True)
     click.echo(json.dumps(summary, indent=1, sort_keys=True))
+    return Status.OK
 
 
 def _resumed(ctx: click.Context, requested: CampaignOptions) -> CampaignOptions:

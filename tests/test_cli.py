@@ -242,3 +242,11 @@ def test_bench_inputs_prints_figures_per_size_and_method_as_json() -> None:
 def test_bench_inputs_rejects_bad_sizes_in_one_line() -> None:
     result = invoke("bench", "inputs", "--nodes", "10,x")
     assert result.exit_code == 2 and "comma-separated node counts" in result.output
+
+
+def test_resuming_a_campaign_whose_budget_is_spent_says_so_without_starting_backends(tmp_path: Path) -> None:
+    campaign = a_campaign(tmp_path)
+    before = tree(tmp_path)
+    result = invoke("fuzz", "--resume", "--max-tests", "1", "--seed", "5", "--out", str(campaign))
+    assert result.exit_code == 0 and "has run its 1 cases; give a larger --max-tests" in result.stderr
+    assert tree(tmp_path) == before

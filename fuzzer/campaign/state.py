@@ -119,6 +119,12 @@ def check_writable(out: Path) -> None:
         raise CampaignError(f"{out}: cannot write in {existing} ({error.strerror})") from None
 
 
+def recorded_cases(out: Path) -> int:
+    """How many cases the folder's stats hold whole (a cut-off last line has no newline yet)."""
+    stats = out / STATS
+    return stats.read_text().count("\n") if stats.exists() else 0
+
+
 @dataclass
 class Records:
     """What a campaign folder already holds: the stats lines written whole, and what was repaired."""
