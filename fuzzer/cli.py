@@ -2,30 +2,125 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
-from collections.abc import Iterator
+import traceback
 from dataclasses import replace
+from enum import IntEnum
+from importlib.util import find_spec
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
 from fuzzer.core.testcase import CaseFormatError, TestCase
 from fuzzer.generate.generator import PATTERN_MODES, GenerationError, GenOptions
 from fuzzer.inputs.search import SearchOptions
+from oracles.registry import BackendNotFound, resolve
+from oracles.worker import WorkerStartError
 
 if TYPE_CHECKING:
+    from fuzzer.campaign.state import CampaignOptions
     from oracles.session import OracleSession
 
 DEFAULT_BACKENDS = "eager,ort-noopt,ort,tvm,inductor"
 
 
-def _backends(text: str) -> tuple[str, ...]:
+class Status(IntEnum):
+    """The exit status of every command, so that CI can tell a compiler bug from a typo."""
+
+    OK = 0  # success: the case ran consistent, the corpus has no regression, the campaign ran its budget
+    BUG = 1  # a bug found: run saw a crash or mismatch, replay a regression, reduce a case that still fails
+    BAD_INPUT = 2  # bad input or usage: one line on stderr
+    INTERNAL = 3  # dlfuzz's own bug: one line on stderr; --debug shows the traceback
+
+
+EXIT_STATUS_HELP = """\b
+Exit status, the same for every command:
+  0  success: consistent, no regression, the campaign ran its budget
+  1  a bug found: run saw a crash or mismatch, replay a regression,
+     reduce a case that still fails
+  2  bad input or usage (one line on stderr)
+  3  an internal error of dlfuzz (dlfuzz --debug ... shows the traceback)"""
+
+
+class BadInput(click.ClickException):
+    """Input the user can fix; shown as one line, exit status 2."""
+
+    exit_code = Status.BAD_INPUT
+
+
+class InternalError(click.ClickException):
+    """An exception dlfuzz did not expect: its own bug, shown as one line pointing to --debug."""
+
+    exit_code = Status.INTERNAL
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The exceptions whose message tells the user what to fix in their input or environment."""
+    from fuzzer.campaign.state import CampaignError
+    from fuzzer.report.bug import ReportError
+
+    return (CaseFormatError, GenerationError, CampaignError, ReportError, BackendNotFound, WorkerStartError, OSError)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+class Dlfuzz(click.Group):
+    """The one error boundary of every command: each failure leaves as one line and its exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:
+            if ctx.params.get("debug"):
+                traceback.print_exc()
+            if isinstance(error, OSError) and error.filename:
+                raise BadInput(f"{error.filename}: {error.strerror}") from None
+            if isinstance(error, _user_errors()):
+                raise BadInput(str(error)) from None
+            raise InternalError(
+                f"internal error of dlfuzz ({type(error).__name__}: {error}); run again as `dlfuzz --debug ...` "
+                "to see the traceback, and please report it"
+            ) from None
+
+    def main(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["standalone_mode"] = False
+        try:
+            status = super().main(*args, **kwargs)
+        except click.UsageError as error:
+            hint = f" (see '{error.ctx.command_path} --help')" if error.ctx else ""
+            click.echo(f"Error: {_one_line(error.format_message())}{hint}", err=True)
+            sys.exit(Status.BAD_INPUT)
+        except click.ClickException as error:
+            click.echo(f"Error: {_one_line(error.format_message())}", err=True)
+            sys.exit(error.exit_code if isinstance(error, InternalError) else Status.BAD_INPUT)
+        except click.Abort:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        sys.exit(int(status or Status.OK))
+
+
+def _backends(ctx: click.Context, param: click.Parameter, text: str) -> tuple[str, ...]:
+    """Backend references checked before any worker starts: each one known, its module installed."""
     names = tuple(part.strip() for part in text.split(",") if part.strip())
     if not names:
         raise click.BadParameter("give at least one backend")
+    for name in names:
+        try:
+            module = resolve(name).partition(":")[0]
+            installed = find_spec(module) is not None
+        except BackendNotFound as error:
+            raise click.BadParameter(str(error)) from None
+        except ImportError:  # a parent package of the module is missing
+            installed = False
+        if not installed:
+            raise click.BadParameter(f"backend {name!r}: module {module} is not installed")
     return names
 
 
@@ -38,17 +133,28 @@ PATTERNS_OPTION = click.option(
 )
 
 
+def _one_backend(ctx: click.Context, param: click.Parameter, text: str | None) -> str | None:
+    if text is None:
+        return None
+    names = _backends(ctx, param, text)
+    if len(names) != 1:
+        raise click.BadParameter("give one backend")
+    return names[0]
+
+
 def _gen_options(max_nodes: int, ops: str | None, dtypes: str | None, patterns: str = "mixed") -> GenOptions:
     from fuzzer.core.dtypes import DTYPES
+    from specs import REGISTRY
 
     base = GenOptions()
     chosen_dtypes = tuple(d.strip() for d in dtypes.split(",")) if dtypes else base.dtypes
     unknown = [d for d in chosen_dtypes if d not in DTYPES]
     if unknown:
-        raise click.BadParameter(f"unknown dtype(s) {', '.join(unknown)}; known: {', '.join(DTYPES)}")
-    chosen_ops = tuple(o.strip() for o in ops.split(",")) if ops else ()
-    if max_nodes < 1:
-        raise click.BadParameter("--max-nodes must be at least 1")
+        raise BadInput(f"unknown dtype(s) {', '.join(unknown)}; known: {', '.join(DTYPES)}")
+    chosen_ops = tuple(o.strip() for o in ops.split(",") if o.strip()) if ops else ()
+    unknown = [o for o in chosen_ops if o not in REGISTRY]
+    if unknown:
+        raise BadInput(f"unknown op(s) {', '.join(unknown)}; `dlfuzz specs --no-probe` lists them")
     return GenOptions(max_nodes=max_nodes, ops=chosen_ops, dtypes=chosen_dtypes, patterns=patterns)
 
 
@@ -56,40 +162,81 @@ def _search_options(time_budget: float | None) -> SearchOptions:
     return SearchOptions() if time_budget is None else replace(SearchOptions(), time_budget=time_budget)
 
 
+def _writable(path: Path) -> Path:
+    """Refuse an output path that cannot be written before any work starts; nothing is left behind."""
+    from fuzzer.campaign.state import check_writable
+
+    check_writable(path)
+    return path
+
+
 def load_case(path: Path) -> TestCase:
     """A case folder, or an ONNX file run with random inputs."""
     from fuzzer.inputs.onnx_file import case_from_onnx
+    from specs import REGISTRY
 
     if path.is_dir():
-        return TestCase.load(path)
+        case = TestCase.load(path)
+        unknown = sorted(set(case.graph.op_types()) - set(REGISTRY))
+        if unknown:
+            raise CaseFormatError(f"{path}: ops no spec knows: {', '.join(unknown)}")
+        return case
     if path.suffix == ".onnx" and path.is_file():
         return case_from_onnx(path)
     raise CaseFormatError(f"{path}: expected a case folder or an .onnx file")
 
 
-@click.group()
+def _session(backends: tuple[str, ...], timeout: float = 60.0) -> OracleSession:
+    """Workers for backends `_backends` checked; a worker that cannot start is a one-line error."""
+    from oracles.session import OracleSession
+
+    return OracleSession(list(backends), timeout)
+
+
+@click.group(cls=Dlfuzz, epilog=EXIT_STATUS_HELP)
+@click.option("--debug", is_flag=True, help="Show the traceback of an error, not only its one line.")
 @click.version_option(package_name="dlfuzz")
-def main() -> None:
+def main(debug: bool) -> None:
     """dlfuzz: a differential fuzzer for deep-learning compilers (TVM, ONNX Runtime, Inductor)."""
 
 
-@main.command()
+CAMPAIGN_FLAGS = {  # campaign option (as `differences` names it) -> the fuzz parameter that sets it
+    "seed": "seed",
+    "backends": "backends",
+    "gen.max_nodes": "max_nodes",
+    "gen.ops": "ops",
+    "gen.dtypes": "dtypes",
+    "gen.patterns": "patterns",
+    "feedback": "feedback",
+    "search": "values",
+    "search.time_budget": "search_time",
+    "timeout": "timeout",
+    "support_matrix": "include_unsupported",
+    "reduce_budget": "reduce_budget",
+}
+
+
+@main.command(epilog=EXIT_STATUS_HELP)
 @click.option(
     "--time",
     "time_budget",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=None,
-    help="Seconds of fuzzing (worker start-up and a first-run support probe come on top).",
+    help="Seconds of fuzzing in all, a resumed campaign's earlier ones included (start-up and a first-run "
+    "support probe come on top).",
 )
-@click.option("--max-tests", type=int, default=None, help="Stop after this many cases.")
+@click.option(
+    "--max-tests", type=click.IntRange(min=1), default=None, help="Cases in all, a resumed campaign's included."
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Campaign seed; same seed, same cases.")
 @click.option(
     "--backends",
     default=DEFAULT_BACKENDS,
     show_default=True,
+    callback=_backends,
     help="Comma-separated: built-in names, entry points (dlfuzz.backends) or module:Class.",
 )
-@click.option("--max-nodes", type=int, default=10, show_default=True, help="Largest graph, in nodes.")
+@click.option("--max-nodes", type=click.IntRange(min=1), default=10, show_default=True, help="Largest graph, in nodes.")
 @click.option("--ops", default=None, help="Comma-separated op types to draw from (default: all).")
 @click.option("--dtypes", default=None, help="Comma-separated dtypes to generate (default: all eight).")
 @PATTERNS_OPTION
@@ -101,7 +248,13 @@ def main() -> None:
     help="Steer draws by the optimizations and op kinds covered so far, and grow cases that covered something "
     "first; off: the blind draw.",
 )
-@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds per backend per case.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds per backend per case.",
+)
 @click.option(
     "--values",
     type=click.Choice(["search", "random"]),
@@ -111,14 +264,25 @@ def main() -> None:
 )
 @click.option("--search-time", type=click.FloatRange(min=0.001), default=None, help="Search seconds per case.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/campaign"), show_default=True)
-@click.option("--resume", is_flag=True, help="Continue the campaign already in --out.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the campaign in --out with its own options (campaign.json); only --time and --max-tests "
+    "may be given anew.",
+)
 @click.option(
     "--include-unsupported", is_flag=True, help="Also draw op x dtype pairs a backend is known not to support."
 )
 @click.option(
-    "--reduce-budget", type=float, default=60.0, show_default=True, help="Seconds to reduce each new bug (0: off)."
+    "--reduce-budget",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="Seconds to reduce each new bug (0: off).",
 )
+@click.pass_context
 def fuzz(
+    ctx,
     time_budget,
     max_tests,
     seed,
@@ -135,18 +299,17 @@ def fuzz(
     resume,
     include_unsupported,
     reduce_budget,
-) -> None:
+) -> Status:
     """Run a fuzzing campaign and write campaign.json, stats.jsonl, summary.json and bugs/."""
-    from fuzzer.campaign.loop import CampaignError, CampaignOptions, Totals, check_output, run_campaign
+    from fuzzer.campaign.loop import Totals, run_campaign
+    from fuzzer.campaign.state import CampaignOptions, check_output, recorded_cases
 
-    if time_budget is None and max_tests is None:
-        raise click.UsageError("give --time or --max-tests (or both)")
-    options = CampaignOptions(
+    requested = CampaignOptions(
         out=out,
         seed=seed,
         max_tests=max_tests,
         time_budget=time_budget,
-        backends=_backends(backends),
+        backends=backends,
         gen=_gen_options(max_nodes, ops, dtypes, patterns),
         search=_search_options(search_time) if values == "search" else None,
         timeout=timeout,
@@ -154,36 +317,60 @@ def fuzz(
         reduce_budget=reduce_budget,
         feedback=feedback == "on",
     )
+    if resume:
+        options = _resumed(ctx, requested)
+    elif time_budget is None and max_tests is None:
+        raise click.UsageError("give --time or --max-tests (or both)")
+    else:
+        options = requested
 
     def progress(done: int, totals: Totals, seconds: float) -> None:
         per_backend = " ".join(
             f"{name}:{sum(c.values()) - c['ok'] - c['unsupported']}" for name, c in totals.backends.items()
         )
         rate = 60 * totals.cases / seconds if seconds else 0.0
+        limit = options.max_tests
         click.echo(
-            f"\r[{done}{'/' + str(max_tests) if max_tests else ''}] {rate:.1f} cases/min  valid {totals.valid}"
+            f"\r[{done}{'/' + str(limit) if limit else ''}] {rate:.1f} cases/min  valid {totals.valid}"
             f"  finite {totals.finite}  bugs {len(totals.bugs)}  failures {per_backend}   ",
             nl=False,
             err=True,
         )
 
-    try:
-        check_output(options, resume)
-    except CampaignError as error:
-        raise click.ClickException(str(error)) from None
+    check_output(options, resume)  # before the backends spend their start-up
+    if resume and options.max_tests is not None and recorded_cases(options.out) >= options.max_tests:
+        click.echo(f"{options.out} has run its {options.max_tests} cases; give a larger --max-tests to go on", err=True)
+        return Status.OK
     click.echo(f"starting backends {', '.join(options.backends)} ...", err=True)
-    try:
-        with _started_session(options.backends, timeout) as session:
-            summary = run_campaign(options, resume, progress, session, _probe_progress)
-    except (CampaignError, GenerationError, ValueError) as error:
-        raise click.ClickException(str(error)) from None
+    with _session(options.backends, options.timeout) as session:
+        summary = run_campaign(options, resume, progress, session, _probe_progress)
     click.echo("", err=True)
     click.echo(json.dumps(summary, indent=1, sort_keys=True))
+    return Status.OK
 
 
-@main.command()
+def _resumed(ctx: click.Context, requested: CampaignOptions) -> CampaignOptions:
+    """The stored campaign's options with a new budget where one is given; any other option given
+    must agree with the stored one."""
+    from fuzzer.campaign.state import BUDGET, differences, stored_options
+
+    stored = stored_options(requested.out)
+    given = {name for name in ctx.params if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE}
+    conflicts = [
+        f"--{CAMPAIGN_FLAGS[path].replace('_', '-')} ({path} was {old!r})"
+        for path, (old, _) in sorted(differences(stored, requested).items())
+        if CAMPAIGN_FLAGS.get(path) in given
+    ]
+    if conflicts:
+        raise BadInput(
+            f"{requested.out} is resumed with its own options; these contradict them: {', '.join(conflicts)}"
+        )
+    return replace(stored, **{name: getattr(requested, name) for name in BUDGET if name in given})
+
+
+@main.command(epilog=EXIT_STATUS_HELP)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--max-nodes", type=int, default=10, show_default=True)
+@click.option("--max-nodes", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--ops", default=None, help="Comma-separated op types to draw from.")
 @click.option("--dtypes", default=None, help="Comma-separated dtypes to generate.")
 @PATTERNS_OPTION
@@ -194,10 +381,9 @@ def gen(seed, max_nodes, ops, dtypes, patterns, out) -> None:
     from fuzzer.core.files import write_atomic
     from specs.lowering import to_onnx
 
-    try:
-        prepared = prepare_case(_gen_options(max_nodes, ops, dtypes, patterns), seed)
-    except (GenerationError, ValueError) as error:
-        raise click.ClickException(str(error)) from None
+    options = _gen_options(max_nodes, ops, dtypes, patterns)
+    _writable(out)
+    prepared = prepare_case(options, seed)
     case = prepared.case
     case.save(out)
     write_atomic(out / "model.onnx", to_onnx(case.graph, case.weights).SerializeToString())
@@ -206,24 +392,22 @@ def gen(seed, max_nodes, ops, dtypes, patterns, out) -> None:
         click.echo(f"validity problem: {problem}", err=True)
 
 
-@main.command()
+@main.command(epilog=EXIT_STATUS_HELP)
 @click.argument("case_path", metavar="CASE", type=click.Path(exists=True, path_type=Path))
-@click.option("--backends", default=DEFAULT_BACKENDS, show_default=True)
-@click.option("--timeout", type=float, default=60.0, show_default=True)
+@click.option("--backends", default=DEFAULT_BACKENDS, show_default=True, callback=_backends)
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
-def run(case_path, backends, timeout, as_json) -> None:
+def run(case_path, backends, timeout, as_json) -> Status:
     """Run one case (a case folder, or an .onnx file with random inputs) and print its verdict.
 
-    Exit status: 0 consistent, 1 a crash or mismatch, 2 invalid or unusable input.
+    Exit status 1 when a backend crashes or computes a wrong value; 2 when the case is invalid
+    (the two references disagree).
     """
     from fuzzer.inputs.sampling import values_finite
     from fuzzer.judge import judge_case
 
-    try:
-        case = load_case(case_path)
-    except CaseFormatError as error:
-        raise click.ClickException(str(error)) from None
-    with _started_session(_backends(backends), timeout) as session:
+    case = load_case(case_path)
+    with _session(backends, timeout) as session:
         outcomes, verdict = judge_case(session, case, values_finite(case))
     if as_json:
         click.echo(json.dumps(verdict.to_json() | {"statuses": verdict.statuses}, indent=1, sort_keys=True))
@@ -234,15 +418,15 @@ def run(case_path, backends, timeout, as_json) -> None:
         click.echo(f"verdict: {verdict.kind}{' (' + verdict.reason + ')' if verdict.reason else ''}")
         for finding in verdict.findings:
             click.echo(f"  {json.dumps(finding.to_json(), sort_keys=True)}")
-    sys.exit({"consistent": 0, "nonfinite": 0, "invalid": 2}.get(verdict.kind, 1))
+    return {"consistent": Status.OK, "nonfinite": Status.OK, "invalid": Status.BAD_INPUT}.get(verdict.kind, Status.BUG)
 
 
-@main.command()
+@main.command(epilog=EXIT_STATUS_HELP)
 @click.argument("corpus", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("corpus"))
-@click.option("--backends", default=DEFAULT_BACKENDS, show_default=True)
+@click.option("--backends", default=DEFAULT_BACKENDS, show_default=True, callback=_backends)
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write JUnit XML here.")
-@click.option("--timeout", type=float, default=120.0, show_default=True)
-def replay(corpus, backends, junit, timeout) -> None:
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True)
+def replay(corpus, backends, junit, timeout) -> Status:
     """Replay the kept cases of CORPUS (default: corpus/); exit 1 on any regression.
 
     A backend that passed a kept case and now crashes or mismatches is a regression; a known bug
@@ -251,17 +435,13 @@ def replay(corpus, backends, junit, timeout) -> None:
     from fuzzer.campaign.replay import corpus_cases, junit_xml, replay_case
     from fuzzer.core.files import write_atomic
 
-    try:
-        cases = corpus_cases(corpus)
-    except CaseFormatError as error:
-        raise click.ClickException(str(error)) from None
+    cases = corpus_cases(corpus)
+    if junit:
+        _writable(junit.parent)
     results = []
-    with _started_session(_backends(backends), timeout) as session:
+    with _session(backends, timeout) as session:
         for folder in cases:
-            try:
-                case_results = replay_case(folder, session)
-            except CaseFormatError as error:
-                raise click.ClickException(str(error)) from None
+            case_results = replay_case(folder, session)
             for r in case_results:
                 click.echo(f"{r.result:11} {r.case} {r.backend} (expected {r.expected}, got {r.actual}) {r.detail}")
             results += case_results
@@ -269,10 +449,10 @@ def replay(corpus, backends, junit, timeout) -> None:
         write_atomic(junit, junit_xml(results))
     failed = sum(r.failed for r in results)
     click.echo(f"{len(cases)} cases, {len(results)} checks, {failed} regressions")
-    sys.exit(1 if failed else 0)
+    return Status.BUG if failed else Status.OK
 
 
-@main.command()
+@main.command(epilog=EXIT_STATUS_HELP)
 @click.argument("bug", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--corpus", type=click.Path(file_okay=False, path_type=Path), default=Path("corpus"), show_default=True)
 @click.option("--name", default=None, help="Folder name in the corpus (default: the bug signature).")
@@ -280,25 +460,33 @@ def keep(bug, corpus, name) -> None:
     """Keep a bug folder's case in the corpus so `dlfuzz replay` checks it from now on."""
     from fuzzer.campaign.replay import keep as keep_case
 
-    try:
-        target = keep_case(bug, corpus, name)
-    except CaseFormatError as error:
-        raise click.ClickException(str(error)) from None
-    click.echo(f"kept {target}")
+    click.echo(f"kept {keep_case(bug, _writable(corpus), name)}")
 
 
-@main.command()
+@main.command(epilog=EXIT_STATUS_HELP)
 @click.argument("case_path", metavar="CASE", type=click.Path(exists=True, path_type=Path))
-@click.option("--backend", default=None, help="The system whose failure to keep (default: the first finding's).")
-@click.option("--budget", type=float, default=300.0, show_default=True, help="Seconds to spend reducing.")
-@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds per backend per run.")
+@click.option(
+    "--backend",
+    default=None,
+    callback=_one_backend,
+    help="The system whose failure to keep (default: the first finding's).",
+)
+@click.option("--budget", type=click.FloatRange(min=0), default=300.0, show_default=True, help="Seconds to reduce.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds per backend per run.",
+)
 @click.option(
     "--out", type=click.Path(path_type=Path), default=None, help="Bug folder to write (default: CASE-reduced)."
 )
-def reduce(case_path, backend, budget, timeout, out) -> None:
+def reduce(case_path, backend, budget, timeout, out) -> Status:
     """Shrink a failing case while it fails the same way; write a bug folder with report and repro.py.
 
-    Runs only the affected system and the references. Exit status: 0 reduced, 1 nothing to reduce.
+    Runs only the affected system and the references. Exit status 1: the case still fails and its
+    bug folder is written; 0: it does not fail, nothing to reduce.
     """
     from fuzzer.inputs.sampling import values_finite
     from fuzzer.judge import judge_case
@@ -308,22 +496,21 @@ def reduce(case_path, backend, budget, timeout, out) -> None:
     from oracles.registry import REFERENCES, SYSTEMS
 
     systems = [backend] if backend else list(SYSTEMS)
-    try:
-        case = load_case(case_path)
-    except CaseFormatError as error:
-        raise click.ClickException(str(error)) from None
-    with _started_session((*REFERENCES, *systems), timeout) as session:
+    case = load_case(case_path)
+    folder = _writable(out or case_path.with_name(case_path.name + "-reduced"))
+    with _session((*REFERENCES, *systems), timeout) as session:
         _, verdict = judge_case(session, case, values_finite(case))
+        if verdict.kind == "invalid":
+            raise BadInput(f"{case_path}: the references disagree ({verdict.reason}); nothing to reduce")
         wanted = session.workers[backend].name if backend else None
         findings = [f for f in verdict.findings if wanted in (None, f.backend)]
-        if verdict.kind == "invalid" or not findings:
-            click.echo(f"nothing to reduce: verdict {verdict.kind} {verdict.reason}".rstrip(), err=True)
-            sys.exit(1)
+        if not findings:
+            click.echo(f"nothing to reduce: verdict {verdict.kind}", err=True)
+            return Status.OK
         finding = findings[0]
         click.echo(f"reducing {finding.backend} {finding.symptom} ({len(case.graph.nodes)} nodes)", err=True)
         reduction = reduce_case(session, case, finding, budget)
         sig = signature(reduction.finding, reduction.case.graph)
-        folder = out or case_path.with_name(case_path.name + "-reduced")
         write_bug(
             folder,
             sig,
@@ -336,23 +523,27 @@ def reduce(case_path, backend, budget, timeout, out) -> None:
         )
     click.echo(reduction.case.graph.text())
     click.echo(f"{len(case.graph.nodes)} -> {len(reduction.case.graph.nodes)} nodes, signature {sig}; wrote {folder}")
+    return Status.BUG
 
 
-@main.command()
+@main.command(epilog=EXIT_STATUS_HELP)
 @click.argument("path", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def report(path) -> None:
     """Render report.md again: for one bug folder, or a campaign's summary of bugs by system and symptom."""
-    from fuzzer.report.bug import ReportError, rerender
+    from fuzzer.report.bug import rerender
 
-    try:
-        click.echo(rerender(path).read_text())
-    except ReportError as error:
-        raise click.ClickException(str(error)) from None
+    click.echo(rerender(path).read_text())
 
 
-@main.command()
+@main.command(epilog=EXIT_STATUS_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--backends", default=DEFAULT_BACKENDS, show_default=True, help="Backends whose support to show.")
+@click.option(
+    "--backends",
+    default=DEFAULT_BACKENDS,
+    show_default=True,
+    callback=_backends,
+    help="Backends whose support to show.",
+)
 @click.option("--no-probe", is_flag=True, help="List specs and dtypes only; do not probe backends.")
 def specs(as_json, backends, no_probe) -> None:
     """List the operator specs, their dtypes and which backend supports each op x dtype.
@@ -365,7 +556,7 @@ def specs(as_json, backends, no_probe) -> None:
 
     matrix: SupportMatrix | None = None
     if not no_probe:
-        with _started_session(_backends(backends)) as session:
+        with _session(backends) as session:
             matrix = load_or_probe(session, _probe_progress)
         click.echo("", err=True)
     rows = []
@@ -402,27 +593,7 @@ def _probe_progress(done: int, total: int) -> None:
     click.echo(f"\rprobing backend support: {done}/{total} op x dtype x backend", nl=False, err=True)
 
 
-@contextlib.contextmanager
-def _started_session(backends: tuple[str, ...], timeout: float = 60.0) -> Iterator[OracleSession]:
-    """An OracleSession whose start-up failures become one-line CLI errors."""
-    from oracles.registry import BackendNotFound, resolve
-    from oracles.session import OracleSession
-    from oracles.worker import WorkerStartError
-
-    try:
-        for ref in backends:
-            resolve(ref)
-        session = OracleSession(list(backends), timeout)
-        session.start()
-    except (BackendNotFound, WorkerStartError) as error:
-        raise click.ClickException(str(error)) from None
-    try:
-        yield session
-    finally:
-        session.close()
-
-
-@main.group()
+@main.group(epilog=EXIT_STATUS_HELP)
 def bench() -> None:
     """Benchmarks of dlfuzz's own stages."""
 
@@ -437,7 +608,7 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
-@bench.command("inputs")
+@bench.command("inputs", epilog=EXIT_STATUS_HELP)
 @click.option("--nodes", default="10,20,30", show_default=True, help="Comma-separated graph sizes, in nodes.")
 @click.option("--cases", type=click.IntRange(min=1), default=512, show_default=True, help="Graphs per size.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -451,16 +622,12 @@ def bench_inputs_command(nodes, cases, seed, ops, dtypes, patterns, time_budget,
     from fuzzer.campaign.bench import bench_inputs, render_table
 
     sizes = _sizes(nodes)
-    search = _search_options(time_budget)
+    options = _gen_options(max(sizes), ops, dtypes, patterns)
 
     def progress(size: int, done: int, total: int) -> None:
         click.echo(f"\r{size} nodes: {done}/{total}   ", nl=False, err=True)
 
-    try:
-        options = _gen_options(max(sizes), ops, dtypes, patterns)
-        report = bench_inputs(sizes, cases, seed, options, search, progress)
-    except (GenerationError, ValueError) as error:
-        raise click.ClickException(str(error)) from None
+    report = bench_inputs(sizes, cases, seed, options, _search_options(time_budget), progress)
     click.echo("", err=True)
     click.echo(json.dumps(report, indent=1) if as_json else render_table(report))
 

@@ -1,15 +1,24 @@
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
-from click.testing import CliRunner
+import numpy as np
+import onnx
+import pytest
+from click.testing import CliRunner, Result
 
+from fuzzer.campaign.state import CampaignOptions
 from fuzzer.cli import main
+from fuzzer.core.testcase import TestCase
 from specs import spec
+from specs.lowering import to_onnx
+from tests.fuzzer.handmade import build, float32
 
 
-def invoke(*args: str) -> object:
+def invoke(*args: str) -> Result:
     return CliRunner().invoke(main, list(args))
 
 
@@ -24,16 +33,169 @@ def test_fuzz_without_a_budget_is_a_usage_error() -> None:
     assert result.exit_code == 2 and "give --time or --max-tests" in result.output
 
 
-def test_bad_inputs_give_one_line_errors(tmp_path: Path) -> None:
-    result = invoke("run", str(tmp_path))
-    assert result.exit_code == 1 and "no case.json" in result.output and "Traceback" not in result.output
-    (tmp_path / "x.txt").write_text("hi")
-    result = invoke("run", str(tmp_path / "x.txt"))
-    assert result.exit_code == 1 and "expected a case folder or an .onnx file" in result.output
-    result = invoke("gen", "--out", str(tmp_path / "g"), "--ops", "NoSuchOp")
-    assert result.exit_code == 1 and "unknown ops: NoSuchOp" in result.output
-    result = invoke("gen", "--out", str(tmp_path / "g"), "--dtypes", "float7")
-    assert result.exit_code == 2 and "unknown dtype" in result.output
+def a_case(folder: Path) -> Path:
+    """A small valid case folder with its model.onnx."""
+    graph = build({"x": float32(2, 3)}, [("Sigmoid", ["x"], {}), ("Relu", ["t0"], {})])
+    case = TestCase(graph, {"x": np.ones((2, 3), np.float32)}, {"id": "hand"})
+    case.save(folder)
+    (folder / "model.onnx").write_bytes(to_onnx(graph, {}).SerializeToString())
+    return folder
+
+
+def a_campaign(tmp_path: Path) -> Path:
+    """A campaign folder as a kill leaves it: its campaign.json and one stats line."""
+    folder = tmp_path / "c"
+    folder.mkdir()
+    options = CampaignOptions(out=folder, seed=5, max_tests=4, backends=("eager", "ort-noopt"))
+    (folder / "campaign.json").write_text(json.dumps({"seed": 5, "options": options.to_json()}))
+    (folder / "stats.jsonl").write_text('{"id": "000000", "verdict": "consistent", "stage_seconds": {}}\n')
+    return folder
+
+
+def corrupt(name: str, data: bytes) -> Callable[[Path], Path]:
+    def make(tmp_path: Path) -> Path:
+        folder = a_case(tmp_path / "case")
+        (folder / name).write_bytes(data)
+        return folder
+
+    return make
+
+
+def truncated_onnx(tmp_path: Path) -> Path:
+    data = (a_case(tmp_path / "case") / "model.onnx").read_bytes()
+    (tmp_path / "cut.onnx").write_bytes(data[: len(data) // 2])
+    return tmp_path / "cut.onnx"
+
+
+def onnx_with_unknown_op(tmp_path: Path) -> Path:
+    model = onnx.load(str(a_case(tmp_path / "case") / "model.onnx"))
+    model.graph.node[0].op_type = "Frobnicate"
+    onnx.save(model, str(tmp_path / "odd.onnx"))
+    return tmp_path / "odd.onnx"
+
+
+def case_reading(op: str, reads: str) -> Callable[[Path], Path]:
+    def make(tmp_path: Path) -> Path:
+        folder = a_case(tmp_path / "case")
+        document = json.loads((folder / "case.json").read_text())
+        document["graph"]["nodes"][0]["op"] = op
+        document["graph"]["nodes"][0]["inputs"] = [reads]
+        (folder / "case.json").write_text(json.dumps(document))
+        return folder
+
+    return make
+
+
+def no_values(tmp_path: Path) -> Path:
+    folder = a_case(tmp_path / "case")
+    (folder / "values.npz").unlink()
+    return folder
+
+
+def a_file(tmp_path: Path) -> Path:
+    (tmp_path / "file").write_text("not a folder")
+    return tmp_path / "file"
+
+
+def a_folder(tmp_path: Path) -> Path:
+    (tmp_path / "empty").mkdir()
+    return tmp_path / "empty"
+
+
+FUZZ = ("fuzz", "--max-tests", "1", "--backends", "eager,ort-noopt")
+BAD_INPUTS = {  # what a new user might type -> (the command, with {} for the path made, what the error says)
+    "run a text file as .onnx": (corrupt("model.onnx", b"hello"), ("run", "{}/model.onnx"), "not a valid ONNX model"),
+    "run a truncated ONNX model": (truncated_onnx, ("run", "{}"), "not a valid ONNX model"),
+    "run an ONNX op no spec knows": (onnx_with_unknown_op, ("run", "{}"), "Frobnicate"),
+    "run an empty folder": (a_folder, ("run", "{}"), "no case.json"),
+    "run a file of another kind": (a_file, ("run", "{}"), "expected a case folder or an .onnx file"),
+    "run a truncated case.json": (corrupt("case.json", b'{"graph": {"inpu'), ("run", "{}"), "unreadable case"),
+    "run a case without values.npz": (no_values, ("run", "{}"), "unreadable case"),
+    "run a corrupt values.npz": (corrupt("values.npz", b"PK\x03\x04garbage"), ("run", "{}"), "unreadable case"),
+    "run a case op no spec knows": (case_reading("Frobnicate", "x"), ("run", "{}"), "ops no spec knows: Frobnicate"),
+    "run a case reading a missing tensor": (case_reading("Sigmoid", "nowhere"), ("run", "{}"), "reads nowhere"),
+    "run with an unknown backend": (a_case, ("run", "{}", "--backends", "eager,nosuch"), "unknown backend 'nosuch'"),
+    "fuzz with an unknown backend": (a_folder, (*FUZZ[:3], "--backends", "nosuch", "--out", "{}/c"), "nosuch"),
+    "fuzz with a backend not installed": (
+        a_folder,
+        (*FUZZ[:3], "--backends", "eager,nosuchpkg.compiler:Backend", "--out", "{}/c"),
+        "module nosuchpkg.compiler is not installed",
+    ),
+    "fuzz with an unknown op": (a_folder, (*FUZZ, "--ops", "Sigmoid,NoSuchOp", "--out", "{}/c"), "NoSuchOp"),
+    "fuzz with an unknown dtype": (a_folder, (*FUZZ, "--dtypes", "float7", "--out", "{}/c"), "unknown dtype"),
+    "fuzz for 'abc' seconds": (a_folder, ("fuzz", "--time", "abc", "--out", "{}/c"), "--time"),
+    "fuzz for -5 seconds": (a_folder, ("fuzz", "--time", "-5", "--out", "{}/c"), "--time"),
+    "fuzz for no cases": (a_folder, ("fuzz", "--max-tests", "0", "--out", "{}/c"), "--max-tests"),
+    "fuzz with no budget": (a_folder, ("fuzz", "--out", "{}/c"), "give --time or --max-tests"),
+    "fuzz graphs of 0 nodes": (a_folder, (*FUZZ, "--max-nodes", "0", "--out", "{}/c"), "--max-nodes"),
+    "fuzz into /proc": (a_folder, (*FUZZ, "--out", "/proc/dlfuzz-nope"), "cannot write in /proc"),
+    "fuzz into a file": (a_file, (*FUZZ, "--out", "{}"), "is not a folder"),
+    "fuzz under a file": (a_file, (*FUZZ, "--out", "{}/c"), "is not a folder"),
+    "fuzz over another campaign": (a_campaign, (*FUZZ, "--out", "{}"), "already holds a campaign"),
+    "resume nothing": (a_folder, ("fuzz", "--resume", "--out", "{}/c"), "holds no campaign to resume"),
+    "resume with another seed": (a_campaign, ("fuzz", "--resume", "--seed", "6", "--out", "{}"), "--seed (seed was 5)"),
+    "resume with other backends": (
+        a_campaign,
+        ("fuzz", "--resume", "--backends", "eager,ort", "--max-nodes", "10", "--out", "{}"),
+        "--backends (backends was ['eager', 'ort-noopt'])",
+    ),
+    "resume a damaged campaign.json": (
+        corrupt("campaign.json", b"{"),
+        ("fuzz", "--resume", "--out", "{}"),
+        "is damaged",
+    ),
+    "gen into /proc": (a_folder, ("gen", "--out", "/proc/dlfuzz-nope"), "cannot write in /proc"),
+    "gen an unknown op": (a_folder, ("gen", "--ops", "NoSuchOp", "--out", "{}/g"), "unknown op(s) NoSuchOp"),
+    "bench 0-node graphs": (a_folder, ("bench", "inputs", "--nodes", "0"), "node counts must be at least 1"),
+    "bench x-node graphs": (a_folder, ("bench", "inputs", "--nodes", "10,x"), "comma-separated node counts"),
+    "replay a missing corpus": (a_folder, ("replay", "{}/missing"), "does not exist"),
+    "replay an empty corpus": (a_folder, ("replay", "{}"), "no kept cases"),
+    "reduce for an unknown backend": (a_case, ("reduce", "{}", "--backend", "nosuch"), "unknown backend"),
+    "report a folder of something else": (a_folder, ("report", "{}"), "neither a bug folder"),
+    "keep a folder that is no bug": (a_case, ("keep", "{}", "--corpus", "{}/../corpus"), "not a dlfuzz bug folder"),
+    "an option no command has": (a_folder, ("fuzz", "--frobnicate"), "No such option '--frobnicate'"),
+    "a command dlfuzz lacks": (a_folder, ("frobnicate",), "No such command"),
+}
+
+
+def tree(root: Path) -> dict[str, str]:
+    """Every file and folder under root, files with a hash of their bytes: what a failed command leaves as it was."""
+    return {
+        str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest() if p.is_file() else "/"
+        for p in root.rglob("*")
+    }
+
+
+@pytest.mark.parametrize("name", BAD_INPUTS)
+def test_bad_input_is_one_line_with_status_2_and_leaves_the_disk_as_it_was(name: str, tmp_path: Path) -> None:
+    make, args, message = BAD_INPUTS[name]
+    made = make(tmp_path)
+    before = tree(tmp_path)
+    result = invoke(*(arg.replace("{}", str(made)) for arg in args))
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
+    assert "Traceback" not in result.output
+    assert tree(tmp_path) == before
+
+
+def test_an_unexpected_exception_is_status_3_pointing_to_debug(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object) -> None:
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr("fuzzer.campaign.loop.prepare_case", broken)
+    result = invoke("gen", "--out", str(tmp_path / "g"))
+    (line,) = result.stderr.strip().splitlines()
+    assert result.exit_code == 3 and "ZeroDivisionError: float division by zero" in line and "--debug" in line
+    result = invoke("--debug", "gen", "--out", str(tmp_path / "g"))
+    assert result.exit_code == 3 and "Traceback" in result.stderr and "in broken" in result.stderr
+
+
+def test_help_documents_the_exit_statuses() -> None:
+    for args in ((), ("fuzz",), ("run",), ("replay",), ("reduce",)):
+        result = invoke(*args, "--help")
+        assert result.exit_code == 0
+        assert "2  bad input or usage" in result.output and "3  an internal error" in result.output
 
 
 def test_gen_writes_a_loadable_case(tmp_path: Path) -> None:
@@ -60,7 +222,7 @@ def test_reduce_writes_a_bug_folder_and_report_rerenders_it(tmp_path: Path) -> N
     case.save(tmp_path / "case")
     backend = "tests.oracles.faulty_backends:CrashOnSigmoid"
     result = invoke("reduce", str(tmp_path / "case"), "--backend", backend, "--out", str(tmp_path / "bug"))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # the case still fails: a bug found
     assert "-> 1 nodes, signature crash-sigmoid-crash-run-RuntimeError-" in result.output
     assert json.loads((tmp_path / "bug" / "meta.json").read_text())["ops"] == ["Sigmoid"]
     result = invoke("report", str(tmp_path / "bug"))
@@ -80,3 +242,11 @@ def test_bench_inputs_prints_figures_per_size_and_method_as_json() -> None:
 def test_bench_inputs_rejects_bad_sizes_in_one_line() -> None:
     result = invoke("bench", "inputs", "--nodes", "10,x")
     assert result.exit_code == 2 and "comma-separated node counts" in result.output
+
+
+def test_resuming_a_campaign_whose_budget_is_spent_says_so_without_starting_backends(tmp_path: Path) -> None:
+    campaign = a_campaign(tmp_path)
+    before = tree(tmp_path)
+    result = invoke("fuzz", "--resume", "--max-tests", "1", "--seed", "5", "--out", str(campaign))
+    assert result.exit_code == 0 and "has run its 1 cases; give a larger --max-tests" in result.stderr
+    assert tree(tmp_path) == before

@@ -8,12 +8,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fuzzer.campaign.feedback import Feedback, node_kinds
+from fuzzer.campaign.state import CAMPAIGN, POOL, STATS, CampaignOptions, Records, check_output, open_records
 from fuzzer.campaign.support import Progress as ProbeProgress
 from fuzzer.campaign.support import load_or_probe
 from fuzzer.core.files import append_line, write_atomic
@@ -32,26 +32,6 @@ from specs.lowering import to_onnx
 from specs.patterns import occurrences
 
 STATUSES = ("ok", "mismatch", "crash", "timeout", "died", "unsupported")
-
-
-@dataclass
-class CampaignOptions:
-    out: Path
-    seed: int = 0
-    max_tests: int | None = None
-    time_budget: float | None = None
-    backends: tuple[str, ...] = ("eager", "ort-noopt", "ort", "tvm", "inductor")
-    gen: GenOptions = field(default_factory=GenOptions)
-    search: SearchOptions | None = field(default_factory=SearchOptions)  # None: plain random sampling
-    timeout: float = 60.0
-    memory_mb: int | None = 8192
-    support_matrix: bool = True  # draw only op x dtype pairs every backend supports (probed, cached)
-    reduce_budget: float = 60.0  # seconds to reduce each new bug; 0: keep cases as found
-    feedback: bool = True  # steer draws by coverage and grow cases that fired something new; off: the blind draw
-
-
-class CampaignError(Exception):
-    """A campaign that cannot start (its output folder holds another campaign, say)."""
 
 
 @dataclass
@@ -133,23 +113,29 @@ def run_campaign(
     A caller may lend a started `session` (tests share warm workers); otherwise one is made.
     """
     out = options.out
-    stats_path = out / "stats.jsonl"
-    totals, lines, previous_seconds = _prepare(options, resume)
-    feedback = Feedback.resume(out / "pool", lines) if options.feedback else None
+    check_output(options, resume)
     owned = session is None
     if session is None:
         session = OracleSession(list(options.backends), options.timeout, options.memory_mb)
         session.start()
     try:
         weight = load_or_probe(session, probe_progress).draw_weight if options.support_matrix else None
-        _write_campaign(options, session)
+        records = open_records(out, resume)  # the folder is made only now that every backend started
+        _write_campaign(options, session, records)
+        totals = Totals()
+        for line in records.lines:
+            totals.add(line)
+        summary_path = out / "summary.json"  # written after each stats line: at most one case behind
+        resumed = records.lines and summary_path.exists()
+        previous_seconds = json.loads(summary_path.read_text())["seconds"] if resumed else 0.0
         started = time.monotonic()  # throughput and --time exclude start-up and the one-off support probe
-        index = len(lines)
-        while _budget_left(options, index, time.monotonic() - started):
+        feedback = Feedback.resume(out / POOL, records.lines) if options.feedback else None
+        index = len(records.lines)
+        while _budget_left(options, index, previous_seconds + time.monotonic() - started):
             line, graph = run_one(options, session, index, weight, feedback)
             if feedback:
                 feedback.learn(line, graph)
-            append_line(stats_path, line)
+            append_line(out / STATS, line)
             totals.add(line)
             elapsed = previous_seconds + time.monotonic() - started
             summary = totals.summary(elapsed)
@@ -170,74 +156,27 @@ def _budget_left(options: CampaignOptions, index: int, elapsed: float) -> bool:
     return options.time_budget is None or elapsed < options.time_budget
 
 
-def check_output(options: CampaignOptions, resume: bool) -> None:
-    """Refuse an output folder that would mix two campaigns, before any work starts."""
-    out = options.out
-    if out.exists() and not out.is_dir():
-        raise CampaignError(f"{out} exists and is not a folder")
-    campaign = out / "campaign.json"
-    if campaign.exists() and not resume:
-        raise CampaignError(f"{out} already holds a campaign; pass --resume to continue it or choose another --out")
-    if campaign.exists():
-        try:
-            previous = json.loads(campaign.read_text())
-        except ValueError:
-            raise CampaignError(f"{campaign} is damaged; cannot resume") from None
-        if previous.get("seed") != options.seed:
-            raise CampaignError(f"{out} was run with seed {previous.get('seed')}, not {options.seed}")
-
-
-def _prepare(options: CampaignOptions, resume: bool) -> tuple[Totals, list[dict[str, Any]], float]:
-    check_output(options, resume)
-    out = options.out
-    totals = Totals()
-    stats_path = out / "stats.jsonl"
-    out.mkdir(parents=True, exist_ok=True)
-    if not resume or not stats_path.exists():
-        stats_path.write_text("")
-        return totals, [], 0.0
-    lines = _complete_lines(stats_path)
-    for line in lines:
-        totals.add(line)
-    summary = out / "summary.json"
-    seconds = json.loads(summary.read_text()).get("seconds", 0.0) if summary.exists() else 0.0
-    return totals, lines, seconds
-
-
-def _complete_lines(stats_path: Path) -> list[dict[str, Any]]:
-    """The stats lines written whole; a line cut off by a kill is dropped so its case reruns."""
-    lines = []
-    for text in stats_path.read_text().splitlines():
-        try:
-            lines.append(json.loads(text))
-        except ValueError:
-            break
-    write_atomic(stats_path, "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines).encode())
-    return lines
-
-
-def _write_campaign(options: CampaignOptions, session: OracleSession) -> None:
-    path = options.out / "campaign.json"
+def _write_campaign(options: CampaignOptions, session: OracleSession, records: Records) -> None:
+    """campaign.json: the options a resume reads back, the versions, and every resume with what it repaired."""
+    path = options.out / CAMPAIGN
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    resumes = previous.get("resumes", [])
+    if previous:
+        resumes.append({"at": _now(), "cases_done": len(records.lines), "repaired": records.repaired})
     document = {
         "seed": options.seed,
-        "options": {
-            "max_tests": options.max_tests,
-            "time_budget": options.time_budget,
-            "backends": list(options.backends),
-            "timeout": options.timeout,
-            "memory_mb": options.memory_mb,
-            "reduce_budget": options.reduce_budget,
-            "gen": asdict(options.gen),
-            "search": asdict(options.search) if options.search else None,
-        },
+        "options": options.to_json(),
         "backends": {name: asdict(info) for name, info in session.infos.items()},
         "python": platform.python_version(),
         "machine": platform.machine(),
-        "started": json.loads(path.read_text())["started"]
-        if path.exists()
-        else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "started": previous.get("started", _now()),
+        "resumes": resumes,
     }
     write_atomic(path, json.dumps(document, indent=1, sort_keys=True).encode())
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 @dataclass

@@ -108,13 +108,28 @@ class Graph:
         for node in nodes:
             renamed = RENAMED_ATTRS.get(version, {})
             node.attrs = {renamed.get(key, key): value for key, value in node.attrs.items()}
-        return cls(
+        graph = cls(
             inputs=list(data["inputs"]),
             weights=list(data["weights"]),
             nodes=nodes,
             outputs=list(data["outputs"]),
             types={name: TensorType.from_json(t) for name, t in data["types"].items()},
         )
+        graph._check_wiring()
+        return graph
+
+    def _check_wiring(self) -> None:
+        """Refuse a graph read from a file that reads a tensor before it is made, or leaves one untyped."""
+        defined = set(self.leaves)
+        for node in self.nodes:
+            unknown = [name for name in node.inputs if name not in defined]
+            if unknown:
+                raise ValueError(f"node {node.op} reads {', '.join(unknown)} before any node makes it")
+            defined.update(node.outputs)
+        undefined = [name for name in self.outputs if name not in defined]
+        untyped = sorted(defined - set(self.types))
+        if undefined or untyped:
+            raise ValueError(f"outputs never made: {undefined}; tensors without a type: {untyped}")
 
     def dumps(self) -> str:
         """Canonical JSON: the same graph always gives the same bytes."""

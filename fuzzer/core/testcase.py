@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ class TestCase:
             graph = Graph.from_json(document["graph"])
             with np.load(values_file) as archive:
                 values = {name: archive[name] for name in archive.files}
-        except (OSError, ValueError, KeyError, TypeError) as error:
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as error:
             raise CaseFormatError(f"{folder}: unreadable case ({type(error).__name__}: {error})") from None
         missing = [n for n in graph.leaves if n not in values]
         if missing:

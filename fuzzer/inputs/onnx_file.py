@@ -17,8 +17,9 @@ def case_from_onnx(path: Path, seed: int = 0) -> TestCase:
     """A TestCase running the file as is; inputs are drawn at random from their declared types."""
     try:
         model = onnx.load(str(path))
+        onnx.checker.check_model(model)
     except Exception as error:
-        raise CaseFormatError(f"{path}: not an ONNX model ({type(error).__name__}: {error})") from None
+        raise CaseFormatError(f"{path}: not a valid ONNX model ({type(error).__name__}: {error})") from None
     initializers = {i.name for i in model.graph.initializer}
     types: dict[str, TensorType] = {}
     for info in [*model.graph.input, *model.graph.output]:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fuzzer.campaign.loop import CampaignError, CampaignOptions, run_campaign
+from fuzzer.campaign.loop import run_campaign
+from fuzzer.campaign.state import CampaignError, CampaignOptions
 from fuzzer.generate.generator import GenOptions
 from fuzzer.inputs.search import SearchOptions
 from oracles.session import OracleSession
@@ -83,7 +84,7 @@ def test_campaign_refuses_to_overwrite_and_resumes_where_it_stopped(tmp_path: Pa
     summary = run_campaign(more, resume=True)
     assert summary["cases"] == 3
     assert [line["id"] for line in read_stats(tmp_path / "c")] == ["000000", "000001", "000002"]
-    with pytest.raises(CampaignError, match="seed 5, not 6"):
+    with pytest.raises(CampaignError, match=r"was run with other options: seed 5 \(asked 6\)"):
         run_campaign(
             CampaignOptions(out=tmp_path / "c", seed=6, max_tests=4, backends=backends, support_matrix=False),
             resume=True,

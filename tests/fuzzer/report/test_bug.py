@@ -148,4 +148,4 @@ def test_report_command_rerenders_a_bug_folder_or_a_campaign_and_rejects_others(
     result = CliRunner().invoke(main, ["report", str(folder / "original")])
     assert result.exit_code == 2
     result = CliRunner().invoke(main, ["report", str(tmp_path / "bugs")])
-    assert result.exit_code == 1 and "neither a bug folder" in result.output
+    assert result.exit_code == 2 and "neither a bug folder" in result.output

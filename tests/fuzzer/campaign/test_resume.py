@@ -1,0 +1,92 @@
+"""Fault injection: a campaign killed with SIGKILL at random points, resumed each time, loses and
+repeats nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from fuzzer.campaign.loop import case_seed
+
+ROOT = Path(__file__).resolve().parents[3]
+FAULTY = "tests.oracles.faulty_backends"
+SEED, CASES, KILLS = 3, 40, 8
+CAMPAIGN = (
+    *("--seed", str(SEED), "--max-tests", str(CASES), "--max-nodes", "5", "--ops", "Sigmoid,Add,Relu,Mul,Neg"),
+    *("--backends", f"eager,ort-noopt,{FAULTY}:CrashOnSigmoid,{FAULTY}:WrongOnSigmoid"),
+    *("--reduce-budget", "2", "--include-unsupported"),
+)
+
+
+def launch(out: Path, *args: str) -> subprocess.Popen:
+    """`dlfuzz fuzz` in its own process group, so one kill takes its workers with it."""
+    command = [sys.executable, "-m", "fuzzer.cli", "fuzz", *args, "--out", str(out)]
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
+def recorded(out: Path) -> int:
+    stats = out / "stats.jsonl"
+    return stats.read_text().count("\n") if stats.exists() else 0
+
+
+def kill_while_running(process: subprocess.Popen, out: Path, delay: float) -> bool:
+    """Once the campaign has started (a resumed one: recorded a case), wait `delay` and kill -9 it with
+    its workers; False if it ended first."""
+    wanted, deadline = recorded(out) + (out / "campaign.json").exists(), time.monotonic() + 180
+    while not (out / "campaign.json").exists() or recorded(out) < wanted:
+        if process.poll() is not None:
+            return False
+        assert time.monotonic() < deadline, "the campaign records no case"
+        time.sleep(0.02)
+    time.sleep(delay)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    return True
+
+
+@pytest.mark.slow
+def test_a_campaign_killed_at_random_points_resumes_with_every_case_and_finding_once(tmp_path: Path) -> None:
+    out = tmp_path / "c"
+    rng = random.Random(0)
+    kills = 0
+    process = launch(out, *CAMPAIGN)
+    while kills < KILLS and kill_while_running(process, out, rng.uniform(0, 0.5)):
+        kills += 1
+        # agreeing options may be repeated; everything else comes from campaign.json
+        process = launch(out, "--resume", *(("--seed", str(SEED)) if kills % 2 else ()))
+    _, errors = process.communicate(timeout=300)
+    assert process.returncode == 0, errors.decode()
+    assert kills >= 5
+
+    lines = [json.loads(text) for text in (out / "stats.jsonl").read_text().splitlines()]
+    assert [line["id"] for line in lines] == [f"{i:06d}" for i in range(CASES)]
+    assert [line["seed"] for line in lines] == [case_seed(SEED, i) for i in range(CASES)]
+    filed = Counter((sig, line["id"]) for line in lines for sig in line.get("bugs", []))
+    sighted: Counter = Counter()
+    for folder in (out / "bugs").iterdir():
+        if folder.is_dir():
+            assert (folder / "meta.json").exists() and (folder / "report.md").exists()
+            for text in (folder / "occurrences.jsonl").read_text().splitlines():
+                sighted[(folder.name, json.loads(text)["case"])] += 1
+    assert sighted == filed
+    assert {"-".join(sig.split("-")[:2]) for sig, _ in filed} == {"crash-sigmoid", "wrong-sigmoid"}
+    aliases = (
+        json.loads((out / "bugs" / "aliases.json").read_text()) if (out / "bugs" / "aliases.json").exists() else {}
+    )
+    assert all((out / "bugs" / target).is_dir() for target in aliases.values())
+    assert not list(out.rglob("*.tmp"))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["cases"] == CASES and summary["bugs"] == len({sig for sig, _ in filed})
+    assert len(json.loads((out / "campaign.json").read_text())["resumes"]) == kills
