@@ -632,5 +632,29 @@ def bench_inputs_command(nodes, cases, seed, ops, dtypes, patterns, time_budget,
     click.echo(json.dumps(report, indent=1) if as_json else render_table(report))
 
 
+@bench.command("coverage", epilog=EXIT_STATUS_HELP)
+@click.option("--cases", type=click.IntRange(min=1), default=300, show_default=True, help="Cases per mode.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Campaign seed of both modes.")
+@click.option("--backends", default=DEFAULT_BACKENDS, show_default=True, callback=_backends)
+@click.option("--max-nodes", type=click.IntRange(min=1), default=10, show_default=True, help="Largest graph, in nodes.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def bench_coverage_command(cases, seed, backends, max_nodes, as_json) -> None:
+    """The blind draw against pattern-aware generation with feedback, the same number of cases each on the
+    same warm compilers: patterns, depth, op types, and the distinct optimizations each compiler fired."""
+    from fuzzer.campaign.bench_coverage import bench_coverage, render_table
+    from fuzzer.campaign.state import CampaignOptions
+
+    base = CampaignOptions(
+        out=Path("."), seed=seed, max_tests=cases, backends=backends, gen=GenOptions(max_nodes=max_nodes)
+    )
+
+    def progress(mode: str, done: int) -> None:
+        click.echo(f"\r{mode}: {done}/{cases}   ", nl=False, err=True)
+
+    report = bench_coverage(base, progress=progress)
+    click.echo("", err=True)
+    click.echo(json.dumps(report, indent=1) if as_json else render_table(report))
+
+
 if __name__ == "__main__":
     main()

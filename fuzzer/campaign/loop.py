@@ -51,6 +51,7 @@ class Totals:
     with_pattern: int = 0  # cases holding any
     optimizations: dict[str, set[str]] = field(default_factory=dict)  # backend -> optimizations fired
     changed: Counter = field(default_factory=Counter)  # backend -> cases in which it fired any optimization
+    op_types: set[str] = field(default_factory=set)  # drawn in some case
 
     def add(self, line: dict[str, Any]) -> None:
         self.cases += 1
@@ -63,6 +64,7 @@ class Totals:
         self.stage_seconds.update(line["stage_seconds"])
         self.bugs.update(line.get("bugs", []))
         self.depth += line.get("depth", 0)
+        self.op_types.update(line.get("ops", []))
         self.patterns.update(line.get("patterns", {}).keys())
         self.with_pattern += bool(line.get("patterns"))
         for name, result in line.get("backends", {}).items():
@@ -89,6 +91,7 @@ class Totals:
                 "pattern_share": round(self.with_pattern / self.cases, 3) if self.cases else 0.0,
                 "patterns": dict(self.patterns),
                 "mean_depth": round(self.depth / self.cases, 2) if self.cases else 0.0,
+                "op_types": len(self.op_types),
             },
         }
 

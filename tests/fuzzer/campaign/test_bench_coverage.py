@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from fuzzer.campaign.bench_coverage import MODES, bench_coverage, render_table
+from fuzzer.campaign.state import CampaignOptions
+from fuzzer.generate.generator import GenOptions
+from oracles.session import OracleSession
+from tests.conftest import ALL_BACKENDS
+
+
+def test_both_modes_run_the_same_cases_on_real_compilers_and_the_guided_one_holds_patterns(
+    real_session: OracleSession,
+) -> None:
+    base = CampaignOptions(
+        out=Path("unused"),
+        seed=4,
+        max_tests=6,
+        backends=ALL_BACKENDS,
+        gen=GenOptions(max_nodes=8),
+        support_matrix=False,
+    )
+    report = bench_coverage(base, session=real_session)
+    blind, guided = report["blind"], report["guided"]
+    assert set(report) == {*MODES, "ratios"}
+    assert blind["cases"] == guided["cases"] == 6 and blind["invalid"] == guided["invalid"] == 0
+    assert blind["pattern_share"] <= 0.5 < guided["pattern_share"]
+    assert guided["mean_depth"] > blind["mean_depth"]
+    for mode in (blind, guided):
+        assert set(mode["optimizations"]) == set(ALL_BACKENDS)
+        assert mode["optimizations"]["eager"] == mode["optimizations"]["ort-noopt"] == 0, "references fire nothing"
+        assert all(mode["optimizations"][system] > 0 for system in ("ort", "tvm", "inductor"))
+    assert report["ratios"]["mean_depth"] == round(guided["mean_depth"] / blind["mean_depth"], 2)
+    assert not Path("unused").exists(), "each mode runs in a temporary folder"
+    table = render_table(report)
+    assert table.splitlines()[0].split() == ["figure", "blind", "guided", "guided/blind"]
+    assert "optimizations inductor" in table
