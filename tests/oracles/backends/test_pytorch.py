@@ -24,3 +24,12 @@ def test_one_op_fires_no_pattern_and_counts_no_cache_bookkeeping(real_session: O
     assert fired["generated_kernel_count"] == 1
     assert not any(key.startswith(("pattern", "fxgraph_", "autograd_cache")) for key in fired)
     assert outcomes["eager"].optimizations == {}
+
+
+def test_a_graph_compiled_again_records_what_its_first_compile_did(real_session: OracleSession) -> None:
+    """Inductor's FX graph cache would serve the second compile and replay only part of the counters,
+    so what a case records (and the feedback draws from) would hang on the machine's cache."""
+    first, second = (real_session.run(graphs.matmul_add(), only=["inductor"])["inductor"] for _ in range(2))
+    assert first.status == second.status == "ok"
+    assert any(key.startswith("pattern:") for key in second.optimizations)
+    assert first.optimizations == second.optimizations
