@@ -94,8 +94,8 @@ class Coverage:
 class Plan:
     """How one case is drawn: the weights to use, and the pooled case it grows (if any)."""
 
-    pattern_weight: PatternWeight
-    op_weight: DrawWeight
+    op_weight: DrawWeight | None = None
+    pattern_weight: PatternWeight | None = None
     base_id: str | None = None
     base: Graph | None = None
 
@@ -121,7 +121,7 @@ class Feedback:
 
     def plan(self, seed: int, support: DrawWeight | None) -> Plan:
         """Deterministic in the seed and the coverage so far."""
-        plan = Plan(self.coverage.pattern_weight, self.coverage.op_weight(support))
+        plan = Plan(self.coverage.op_weight(support), self.coverage.pattern_weight)
         rng = random.Random(f"mutate-{seed}")  # a stream apart from the generator's own
         if self.pool and rng.random() < MUTATION_SHARE:
             plan.base_id = rng.choice(sorted(self.pool))

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from fuzzer.campaign.feedback import Feedback, node_kinds
+from fuzzer.campaign.feedback import Coverage, Feedback, Plan, node_kinds
 from fuzzer.campaign.state import CAMPAIGN, POOL, STATS, CampaignOptions, Records, check_output, open_records
 from fuzzer.campaign.support import Progress as ProbeProgress
 from fuzzer.campaign.support import load_or_probe
@@ -47,11 +47,9 @@ class Totals:
     stage_seconds: Counter = field(default_factory=Counter)
     bugs: set[str] = field(default_factory=set)
     depth: int = 0  # summed over cases, for the mean
-    patterns: Counter = field(default_factory=Counter)  # cases holding each optimization pattern
-    with_pattern: int = 0  # cases holding any
-    optimizations: dict[str, set[str]] = field(default_factory=dict)  # backend -> optimizations fired
+    with_pattern: int = 0  # cases holding any optimization pattern
     changed: Counter = field(default_factory=Counter)  # backend -> cases in which it fired any optimization
-    op_types: set[str] = field(default_factory=set)  # drawn in some case
+    coverage: Coverage = field(default_factory=Coverage)
 
     def add(self, line: dict[str, Any]) -> None:
         self.cases += 1
@@ -61,16 +59,12 @@ class Totals:
         self.verdicts[line["verdict"]] += 1
         for name, result in line.get("backends", {}).items():
             self.backends.setdefault(name, Counter())[result["status"]] += 1
+            self.changed[name] += any(count > 0 for count in result.get("optimizations", {}).values())
         self.stage_seconds.update(line["stage_seconds"])
         self.bugs.update(line.get("bugs", []))
         self.depth += line.get("depth", 0)
-        self.op_types.update(line.get("ops", []))
-        self.patterns.update(line.get("patterns", {}).keys())
         self.with_pattern += bool(line.get("patterns"))
-        for name, result in line.get("backends", {}).items():
-            fired = {key for key, count in result.get("optimizations", {}).items() if count > 0}
-            self.optimizations.setdefault(name, set()).update(fired)
-            self.changed[name] += bool(fired)
+        self.coverage.fold(line)
 
     def summary(self, seconds: float) -> dict[str, Any]:
         return {
@@ -86,12 +80,12 @@ class Totals:
             "cases_per_minute": round(60 * self.cases / seconds, 2) if seconds > 0 else 0.0,
             "stage_seconds": {k: round(v, 2) for k, v in self.stage_seconds.items()},
             "coverage": {
-                "optimizations": {name: len(keys) for name, keys in self.optimizations.items()},
+                "optimizations": {name: len(keys) for name, keys in self.coverage.optimizations.items()},
                 "changed_share": {n: round(c / self.cases, 3) for n, c in self.changed.items() if self.cases},
                 "pattern_share": round(self.with_pattern / self.cases, 3) if self.cases else 0.0,
-                "patterns": dict(self.patterns),
+                "patterns": dict(self.coverage.pattern_uses),
                 "mean_depth": round(self.depth / self.cases, 2) if self.cases else 0.0,
-                "op_types": len(self.op_types),
+                "op_types": len(self.coverage.ops),
             },
         }
 
@@ -229,12 +223,9 @@ def run_one(
     """One case through every stage; returns its stats line and graph."""
     seed = case_seed(options.seed, index)
     case_id = f"{index:06d}"
-    plan = feedback.plan(seed, weight) if feedback else None
+    plan = feedback.plan(seed, weight) if feedback else Plan(weight)
     try:
-        if plan:
-            prepared = prepare_case(options.gen, seed, plan.op_weight, options.search, plan.pattern_weight, plan.base)
-        else:
-            prepared = prepare_case(options.gen, seed, weight, options.search)
+        prepared = prepare_case(options.gen, seed, plan.op_weight, options.search, plan.pattern_weight, plan.base)
     except Exception as error:  # our own bug (a spec torch rejects, say): record it and go on
         problem = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
         failed = {
@@ -262,7 +253,7 @@ def run_one(
         "search": case.meta["search"],
         "stage_seconds": seconds,
     }
-    if plan and plan.base_id:
+    if plan.base_id:
         line["mutated_from"] = plan.base_id
     if problems:
         case.save(options.out / "invalid" / case_id)
