@@ -30,6 +30,9 @@ class Outcome:
     seconds: float = 0.0
     details: str = ""  # full traceback or worker log, kept for reports
     optimizations: dict[str, int] = field(default_factory=dict)  # what the compiler fired, by stable name
+    # What triage may take away to find the guilty configuration and pass (see Restriction).
+    stages: tuple[str, ...] = ()
+    switches: tuple[str, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -46,6 +49,18 @@ class Outcome:
         return data
 
 
+@dataclass(frozen=True)
+class Restriction:
+    """Less of a compiler for one run, so triage can find what a failure needs: only the first
+    `stages` of the backend's `stages` (None: all), and none of the `disabled` of its `switches`."""
+
+    stages: int | None = None
+    disabled: tuple[str, ...] = ()
+
+
+FULL = Restriction()
+
+
 class Backend(ABC):
     """A compiler or reference. Subclasses implement the three phases; the worker times them.
 
@@ -58,6 +73,8 @@ class Backend(ABC):
     reference: ClassVar[bool] = False
     # Whether compile keeps what `optimizations` reports; off only to measure what recording costs.
     record_optimizations: bool = True
+    # How much of the compiler the running case may use; the worker sets it per case.
+    restriction: Restriction = FULL
 
     def setup(self) -> None:
         """Pay imports and warm-up once per worker, before the first case."""
@@ -82,6 +99,15 @@ class Backend(ABC):
         """Which optimizations the last compile fired, with counts, under names stable across runs
         (a campaign counts them as coverage); called right after compile and timed with it."""
         return {}
+
+    def stages(self, case: TestCase) -> tuple[str, ...]:
+        """The configurations (passes, levels, compile backends) this backend runs in order, each
+        including those before it, so the first that shows a failure is the one that brings it in."""
+        return ()
+
+    def switches(self, case: TestCase) -> tuple[str, ...]:
+        """The passes or optimizers a run can leave out one by one: those a failure needs are guilty."""
+        return ()
 
     def teardown(self) -> None:
         """Drop per-case state (caches that grow with every compiled graph)."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from types import TracebackType
 
 from fuzzer.core.testcase import TestCase
-from oracles.base import BackendInfo, Outcome
+from oracles.base import FULL, BackendInfo, Outcome, Restriction
 from oracles.worker import BackendWorker
 
 
@@ -38,12 +38,14 @@ class OracleSession:
             raise
         return self.infos
 
-    def run(self, case: TestCase, only: Collection[str] | None = None) -> dict[str, Outcome]:
-        """Every backend's Outcome for the case (or those named in `only`), keyed by backend name;
-        they run concurrently."""
+    def run(
+        self, case: TestCase, only: Collection[str] | None = None, restrictions: Mapping[str, Restriction] | None = None
+    ) -> dict[str, Outcome]:
+        """Every backend's Outcome for the case (or those named in `only`, each under its restriction
+        if one is named), keyed by backend name; they run concurrently."""
         workers = [w for w in self.workers.values() if only is None or w.name in only]
         for worker in workers:
-            worker.submit(case)
+            worker.submit(case, (restrictions or {}).get(worker.name, FULL))
         return {worker.name: worker.collect() for worker in workers}
 
     @property

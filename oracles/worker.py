@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fuzzer.core.testcase import TestCase
-from oracles.base import PHASES, BackendInfo, Outcome, Unsupported
+from oracles.base import FULL, PHASES, BackendInfo, Outcome, Restriction, Unsupported
 from oracles.registry import load_backend
 
 LOG_TAIL_BYTES = 4000
@@ -95,15 +95,16 @@ class BackendWorker:
         self.info = payload
         return payload
 
-    def submit(self, case: TestCase) -> None:
-        """Send a case; `collect` waits for the result, so several backends can work at once."""
+    def submit(self, case: TestCase, restriction: Restriction = FULL) -> None:
+        """Send a case (to run with the restriction); `collect` waits for the result, so several
+        backends can work at once."""
         if self._process is None or not self._process.is_alive():
             self.restarts += self._process is not None
             self.start()
         assert self._conn is not None
         self._phase.value = 0
         self._log_start = self._log.stat().st_size if self._log is not None and self._log.exists() else 0
-        self._conn.send(case)
+        self._conn.send((case, restriction))
         self._submitted_at = time.monotonic()
 
     def collect(self) -> Outcome:
@@ -133,8 +134,8 @@ class BackendWorker:
             details=_without_module_list(log)[-LOG_TAIL_BYTES:],
         )
 
-    def run(self, case: TestCase) -> Outcome:
-        self.submit(case)
+    def run(self, case: TestCase, restriction: Restriction = FULL) -> Outcome:
+        self.submit(case, restriction)
         return self.collect()
 
     def close(self) -> None:
@@ -222,15 +223,25 @@ def _serve(ref: str, conn: multiprocessing.connection.Connection, phase: Any, me
     conn.send(("ready", info))
     while True:
         try:
-            case = conn.recv()
+            message = conn.recv()
         except EOFError:
             return
-        if case is None:
+        if message is None:
             return
-        conn.send(_execute(backend, case, phase))
+        case, backend.restriction = message
+        try:
+            conn.send(_execute(backend, case, phase))
+        finally:
+            backend.restriction = FULL
 
 
 def _execute(backend: Any, case: TestCase, phase: Any) -> Outcome:
+    outcome = _outcome(backend, case, phase)
+    outcome.stages, outcome.switches = tuple(backend.stages(case)), tuple(backend.switches(case))
+    return outcome
+
+
+def _outcome(backend: Any, case: TestCase, phase: Any) -> Outcome:
     start = time.monotonic()
     reason = backend.unsupported(case)
     if reason:

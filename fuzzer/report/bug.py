@@ -42,6 +42,7 @@ def write_bug(
     infos: dict[str, BackendInfo],
     reduction: dict[str, Any] | None = None,
     original: TestCase | None = None,
+    guilt: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write a bug folder for a new signature, run its repro.py once, and return its meta."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -70,6 +71,7 @@ def write_bug(
         },
         "case": case.meta,
         "reduction": reduction,
+        "guilt": guilt,
         "error": finding.outcome.details[-4000:] if finding.outcome else "",
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -99,6 +101,7 @@ def record_filing(folder: Path, filing: Filing) -> None:
             filing.infos,
             filing.reduction,
             original=filing.original,
+            guilt=filing.guilt,
         )
     add_occurrence(folder, filing.occurrence)
 
@@ -158,10 +161,12 @@ def _comparison(
 def title(meta: dict[str, Any]) -> str:
     finding, ops = meta["finding"], ", ".join(meta["ops"])
     project = meta["project"]
+    guilt = meta.get("guilt") or {}
+    by = f" by {guilt['label']}" if guilt.get("complete") else ""
     if meta["symptom"] == "mismatch":
-        return f"[{project}] wrong result for a graph of {ops}"
+        return f"[{project}] wrong result{by} for a graph of {ops}"
     where = f" ({meta['culprit']})" if meta.get("culprit") else ""
-    return f"[{project}] {finding.get('exc_type') or meta['symptom']} in {finding.get('phase')}{where} on {ops}"
+    return f"[{project}] {finding.get('exc_type') or meta['symptom']} in {finding.get('phase')}{where}{by} on {ops}"
 
 
 def render_report(folder: Path) -> str:
@@ -183,7 +188,8 @@ def render_report(folder: Path) -> str:
         + f"{meta['nodes']} node(s), found by dlfuzz and reduced automatically{_reduction_text(meta)}.\n\n"
         + f"![graph]({PICTURE})\n\n```\n{case.graph.text()}\n```\n\n"
         + "`model.onnx` holds this graph (opset 18, weights as initializers); `inputs.npz` its inputs."
-        + _trigger_text(meta),
+        + _trigger_text(meta)
+        + _guilt_text(meta),
         "## Reproduce\n" + _repro_text(meta, folder),
         "## Occurrences\n" + _occurrences(folder),
     ]
@@ -265,6 +271,22 @@ def _trigger_text(meta: dict[str, Any]) -> str:
         " or left out; for `broadcast`, inputs given the full shape they broadcast to), and every other"
         " graph it shows in is filed here too."
     )
+
+
+def _guilt_text(meta: dict[str, Any]) -> str:
+    guilt = meta.get("guilt")
+    if not guilt:
+        return ""
+    stages = " → ".join(f"**{s}**" if i == guilt["stage_index"] - 1 else s for i, s in enumerate(guilt["stages"]))
+    needs = ", ".join(f"`{s}`" for s in guilt["switches"])
+    text = (
+        f"\n\nWhere it comes in: {stages}; the failure first shows with `{guilt['stage']}` "
+        f"(stage {guilt['stage_index']} of {len(guilt['stages'])})"
+    )
+    text += f", and leaving out {needs} alone cures it." if needs else ", and no single switch left out cures it."
+    if not guilt["complete"]:
+        text += f" The search stopped by its time budget after {guilt['checks']} checks."
+    return text
 
 
 def _repro_text(meta: dict[str, Any], folder: Path) -> str:

@@ -16,8 +16,9 @@ from fuzzer.core.testcase import TestCase
 from fuzzer.inputs.sampling import values_finite
 from fuzzer.judge import judge_case
 from fuzzer.judge.compare import Finding, Verdict
+from fuzzer.triage.guilty import find_guilt
 from fuzzer.triage.reduce import Checker, Failure, prune, reduce_case
-from fuzzer.triage.signature import signature, triggered_signature
+from fuzzer.triage.signature import guilty_signature, signature, triggered_signature
 from fuzzer.triage.trigger import find_triggers
 from oracles.base import BackendInfo, Outcome
 from oracles.registry import REFERENCES
@@ -39,6 +40,7 @@ class Filing:
     infos: dict[str, BackendInfo]
     reduction: dict[str, Any] | None
     original: TestCase
+    guilt: dict[str, Any] | None = None  # the first stage showing it and the switches it needs
 
 
 Record = Callable[[Path, Filing], None]  # writes the folder (when it is new) and appends the occurrence
@@ -59,7 +61,8 @@ def file_findings(
     signature is the op types of its reduced graph, so every mismatch is reduced to be named. A
     crash whose reduced graph already computes a wrong value before the crashing op is filed under
     that wrong value: it is its symptom, not a second bug. A new finding whose trigger an ablation
-    finds is filed under it, with its plain signatures as aliases.
+    finds is filed under it, with its plain signatures as aliases; a new finding's signature also
+    names its guilty pass or configuration where its backend can be bisected.
     """
     if verdict.kind == "invalid":
         return []
@@ -68,7 +71,7 @@ def file_findings(
     for finding in verdict.findings:
         known = signature(finding, case.graph) if finding.symptom != "mismatch" else None
         known = aliases.get(known, known) if known else None
-        reduction = None
+        reduction, guilt = None, None
         if known is None or not (bugs / known / FILED).exists():
             reduction = reduce_case(session, case, finding, reduce_budget) if reduce_budget > 0 else None
         shown, shown_finding, shown_outcomes = (
@@ -83,6 +86,12 @@ def file_findings(
                 occurrence["downstream_crash"] = names[0]
                 names.append(signature(shown_finding, shown.graph))
             known, triggers = root_signature(session, bugs, aliases, shown, shown_finding, names[-1], reduce_budget)
+            if not (bugs / known / FILED).exists():
+                found = find_guilt(session, shown, shown_finding, shown_outcomes[shown_finding.backend], reduce_budget)
+                guilt = found.to_json() if found is not None else None
+                if found is not None and found.complete:
+                    names.append(known)
+                    known = guilty_signature(known, shown_finding.backend, found.label)
             added = {name: known for name in names if name != known and aliases.get(name) != known}
             if added:
                 aliases |= added
@@ -91,7 +100,8 @@ def file_findings(
         if reduction:
             occurrence["reduced_nodes"] = len(reduction.case.graph.nodes)
         summary = reduction.summary() | {"triggers": triggers} if reduction else None
-        record(bugs / sig, Filing(sig, occurrence, shown, shown_finding, shown_outcomes, session.infos, summary, case))
+        filing = Filing(sig, occurrence, shown, shown_finding, shown_outcomes, session.infos, summary, case, guilt)
+        record(bugs / sig, filing)
         signatures.append(sig)
     return signatures
 

@@ -130,6 +130,14 @@ def triggered_signature(finding: Finding, graph: Graph, triggers: list[str]) -> 
     return _slug(key)[:120] + "-" + _digest(key)
 
 
+def guilty_signature(plain: str, backend: str, guilty: str) -> str:
+    """The signature with the guilty pass or configuration after the backend (`tvm@FoldConstant-...`):
+    one symptom that two passes cause is two bugs, and the folder's name says where to look."""
+    if not plain.startswith(f"{backend}-") or not guilty:
+        return plain
+    return f"{backend}@{_slug(guilty)[:60]}{plain[len(backend) :]}"
+
+
 def _digest(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:8]
 

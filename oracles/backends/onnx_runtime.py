@@ -19,6 +19,59 @@ from oracles.base import Unsupported
 from oracles.frontends import OnnxBackend
 
 STANDARD_DOMAINS = ("", "ai.onnx")
+Level = onnxruntime.GraphOptimizationLevel
+# The levels in order, each running the optimizers of those before it too.
+LEVELS = {"basic": Level.ORT_ENABLE_BASIC, "extended": Level.ORT_ENABLE_EXTENDED, "all": Level.ORT_ENABLE_ALL}
+# The CPU graph transformers and rewrite rules of onnxruntime/core/optimizer/graph_transformer_utils.cc
+# that float graphs can reach (quantization ones left out), by the names `disabled_optimizers` takes;
+# each one is a string in ORT's library (tests check it).
+OPTIMIZERS = tuple(
+    [
+        "ConstantFolding",
+        "ConstantSharing",
+        "CommonSubexpressionElimination",
+        "TransposeOptimizer",
+        "EliminateIdentity",
+        "EliminateSlice",
+        "EliminateDropout",
+        "UnsqueezeElimination",
+        "ExpandElimination",
+        "CastElimination",
+        "CastChainElimination",
+        "PreShapeNodeElimination",
+        "NoopElimination",
+        "ReshapeFusion",
+        "DivMulFusion",
+        "FuseReluClip",
+        "GemmSumFusion",
+        "GemmTransposeFusion",
+        "NotWhereFusion",
+        "LabelEncoderFusion",
+        "ConvAddFusion",
+        "ConvMulFusion",
+        "ConvBNFusion",
+        "ConvAddActivationFusion",
+        "GemmActivationFusion",
+        "GeluFusionL1",
+        "GeluFusionL2",
+        "FastGeluFusion",
+        "QuickGeluFusion",
+        "BiasGeluFusion",
+        "SwiGluFusion",
+        "LayerNormFusionL1",
+        "LayerNormFusionL2",
+        "SimplifiedLayerNormFusion",
+        "EmbedLayerNormFusion",
+        "GatherToSliceFusion",
+        "MatmulTransposeFusion",
+        "MatMulScaleFusion",
+        "MatMulActivationFusion",
+        "BiasSoftmaxFusion",
+        "BiasDropoutFusion",
+        "NchwcTransformer",
+        "NhwcTransformer",
+    ]
+)
 # ORT's save of the optimized model costs ~2 ms on a disk and nothing on a RAM disk.
 RAM_DISK = Path("/dev/shm")
 
@@ -33,9 +86,18 @@ class OnnxRuntime(OnnxBackend):
     def version(self) -> str:
         return onnxruntime.__version__
 
+    def stages(self, case: TestCase) -> tuple[str, ...]:
+        """The optimization levels up to this backend's own."""
+        names = list(LEVELS)
+        return tuple(names[: list(LEVELS.values()).index(self.level) + 1]) if self.level in LEVELS.values() else ()
+
+    def switches(self, case: TestCase) -> tuple[str, ...]:
+        return OPTIMIZERS if self.stages(case) else ()
+
     def compile(self, converted: Any, case: TestCase) -> onnxruntime.InferenceSession:
         options = onnxruntime.SessionOptions()
-        options.graph_optimization_level = self.level
+        stages, disabled = self.restriction.stages, self.restriction.disabled
+        options.graph_optimization_level = self.level if stages is None else LEVELS[self.stages(case)[stages - 1]]
         options.intra_op_num_threads = 1
         options.log_severity_level = 3
         if self.record_optimizations:
@@ -45,7 +107,10 @@ class OnnxRuntime(OnnxBackend):
             options.optimized_model_filepath = str(self._optimized_path)
         try:
             return onnxruntime.InferenceSession(
-                converted.SerializeToString(), options, providers=["CPUExecutionProvider"]
+                converted.SerializeToString(),
+                options,
+                providers=["CPUExecutionProvider"],
+                disabled_optimizers=list(disabled) or None,
             )
         except OrtNotImplemented as error:  # no kernel for this op and dtype
             raise Unsupported(str(error)) from None

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch._dynamo.utils import counters
-from torch._inductor import metrics
+from torch._inductor import compiler_bisector, metrics
+from torch._inductor.compiler_bisector import BisectSubsystem, CompilerBisector, ConfigChange
 
 from fuzzer.core.testcase import TestCase
 from oracles.frontends import TorchBackend
@@ -46,6 +48,10 @@ BOOKKEEPING = ("fxgraph_", "async_compile_", "autograd_cache", "benchmarking.", 
 # (their names have no '-'), it turns on none of the per-node debug logging the variable also drives.
 PER_PATTERN_SWITCH = ("TORCHINDUCTOR_PATTERN_MATCH_DEBUG", "dlfuzz-count-per-pattern")
 PER_PATTERN = "inductor_pattern_matcher_per_pattern"
+# torch.compile backends that each add a layer to the one before (torch's compiler bisector walks them).
+LADDER = ("eager", "aot_eager", "aot_eager_decomp_partition", "inductor")
+# Inductor's subsystems that torch's compiler bisector can turn off on the CPU (cudagraphs is CUDA's).
+SUBSYSTEMS = {s.name: s for s in compiler_bisector.BACKENDS["inductor"] if s.name != "cudagraphs"}
 
 
 class Inductor(TorchBackend):
@@ -71,10 +77,24 @@ class Inductor(TorchBackend):
         warm(torch.ones(2))
         torch._dynamo.reset()
 
+    def stages(self, case: TestCase) -> tuple[str, ...]:
+        """torch.compile's backends up to plain Inductor, then this configuration where it is another."""
+        return LADDER if self.name == "inductor" else (*LADDER, self.name)
+
+    def switches(self, case: TestCase) -> tuple[str, ...]:
+        """Inductor's subsystems as torch's compiler bisector names them."""
+        return tuple(SUBSYSTEMS)
+
     def compile(self, converted: GraphModule, case: TestCase) -> Any:
         self._before = _inductor_counts() if self.record_optimizations else None
-        compiled = torch.compile(converted, backend="inductor", fullgraph=True, dynamic=self.dynamic, mode=self.mode)
-        with torch._inductor.config.patch(self.config), torch.no_grad():
+        stages = self.stages(case)
+        stage = stages[(self.restriction.stages or len(stages)) - 1]
+        configured = stage == self.name  # plain Inductor's configuration is no configuration
+        backend = "inductor" if configured else stage
+        mode = self.mode if configured else None
+        config = self.config if configured else {}
+        compiled = torch.compile(converted, backend=backend, fullgraph=True, dynamic=self.dynamic, mode=mode)
+        with torch._inductor.config.patch(config), _without(self.restriction.disabled), torch.no_grad():
             for inputs in self.compile_inputs(converted, case):
                 compiled(*inputs)  # torch.compile is lazy: the first call is the compilation
         return compiled
@@ -91,6 +111,31 @@ class Inductor(TorchBackend):
 
     def teardown(self) -> None:
         torch._dynamo.reset()
+
+
+@contextmanager
+def _without(disabled: tuple[str, ...]) -> Iterator[None]:
+    """Inductor with the subsystems turned off: a config change is patched, a bisected subsystem is
+    switched off from its first application (TORCH_BISECT_MAX=-1), one at a time as the bisector does."""
+    changes = [SUBSYSTEMS[name] for name in disabled if isinstance(SUBSYSTEMS[name], ConfigChange)]
+    bisected = [name for name in disabled if isinstance(SUBSYSTEMS[name], BisectSubsystem)]
+    if len(bisected) > 1:
+        raise ValueError(f"torch's bisector turns off one subsystem at a time, not {bisected}")
+    patch = {change.config_field: change.config_value for change in changes}  # type: ignore[union-attr]
+    variables = {"TORCH_BISECT_BACKEND": "inductor", "TORCH_BISECT_SUBSYSTEM": bisected[0]} if bisected else {}
+    variables |= {"TORCH_BISECT_MAX": "-1"} if bisected else {}
+    os.environ.update(variables)
+    compiler_bisector.get_env_val.cache_clear()
+    CompilerBisector.reset_counters()
+    enabled, CompilerBisector.bisection_enabled = CompilerBisector.bisection_enabled, bool(bisected)
+    try:
+        with torch._inductor.config.patch(patch):
+            yield
+    finally:
+        CompilerBisector.bisection_enabled = enabled
+        for name in variables:
+            del os.environ[name]
+        compiler_bisector.get_env_val.cache_clear()
 
 
 def tensors(arrays: Iterable[Any]) -> list[torch.Tensor]:

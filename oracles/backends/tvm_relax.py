@@ -28,6 +28,7 @@ OP_PATTERNS = {
 }
 OPAQUE = 8  # what FuseOps takes a kernel without "op_pattern" to be
 FUSING_PASS = "FuseOps"
+BUILD_STAGE = "tvm.compile"  # the first stage: no pass of ours, only the build's own pipeline
 
 
 class TvmRelax(OnnxBackend):
@@ -49,11 +50,21 @@ class TvmRelax(OnnxBackend):
         """The Relax passes run before tvm.compile, in order."""
         return PASS_LISTS[self.name](case)
 
+    def stages(self, case: TestCase) -> tuple[str, ...]:
+        """The build alone, then each of our passes in turn."""
+        return (BUILD_STAGE, *self.pass_names(case))
+
+    def switches(self, case: TestCase) -> tuple[str, ...]:
+        """Our passes by name, which PassContext's disabled_pass also takes from the build's pipeline."""
+        return tuple(dict.fromkeys(self.pass_names(case)))
+
     def compile(self, converted: tvm.IRModule, case: TestCase) -> relax.VirtualMachine:
         self._fired = Counter()
-        with tvm.transform.PassContext(opt_level=3):
+        restriction = self.restriction
+        passes = self.pass_names(case)[: None if restriction.stages is None else restriction.stages - 1]
+        with tvm.transform.PassContext(opt_level=3, disabled_pass=list(restriction.disabled)):
             optimized = converted
-            for name in self.pass_names(case):
+            for name in (name for name in passes if name not in restriction.disabled):
                 before = optimized
                 try:
                     optimized = getattr(relax.transform, name)(*PASS_ARGUMENTS.get(name, ()))(optimized)

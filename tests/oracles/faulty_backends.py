@@ -103,6 +103,25 @@ class WrongOnSigmoid(PlantedBug):
         return tuple(r + 0.5 for r in results)
 
 
+class StagedWrongOnSigmoid(WrongOnSigmoid):
+    """Wrong on Sigmoid from its second stage on, and only while its switch FoldSigmoid is on: the
+    guilty stage and pass a triage search must name."""
+
+    name = "staged-sigmoid"
+
+    def stages(self, case: TestCase) -> tuple[str, ...]:
+        return ("parse", "fold", "fuse")
+
+    def switches(self, case: TestCase) -> tuple[str, ...]:
+        return ("Cleanup", "FoldSigmoid", "Fuse")
+
+    def corrupt(self, node: Node, results: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        stages, disabled = self.restriction.stages, self.restriction.disabled
+        if (stages is not None and stages < 2) or "FoldSigmoid" in disabled:
+            return results
+        return super().corrupt(node, results)
+
+
 class Float64Sigmoid(PlantedBug):
     """Returns Sigmoid in float64, and, like a compiler type-checking the next op, fails on any node
     that then reads operands of another dtype than the graph declares."""
