@@ -24,7 +24,7 @@ Level = onnxruntime.GraphOptimizationLevel
 LEVELS = {"basic": Level.ORT_ENABLE_BASIC, "extended": Level.ORT_ENABLE_EXTENDED, "all": Level.ORT_ENABLE_ALL}
 # The CPU graph transformers and rewrite rules of onnxruntime/core/optimizer/graph_transformer_utils.cc
 # that float graphs can reach (quantization ones left out), by the names `disabled_optimizers` takes;
-# each one is a string in ORT's library (tests check it).
+# each one is a name or class in ORT's library (tests check it).
 OPTIMIZERS = tuple(
     [
         "ConstantFolding",
@@ -51,6 +51,13 @@ OPTIMIZERS = tuple(
         "ConvMulFusion",
         "ConvBNFusion",
         "ConvAddActivationFusion",
+        "ConvActivationFusion",
+        "MatMulAddFusion",
+        "AttentionFusion",
+        "SkipLayerNormFusion",
+        "MatmulBNFusion",
+        "PadFusion",
+        "GatherSliceToSplitFusion",
         "GemmActivationFusion",
         "GeluFusionL1",
         "GeluFusionL2",

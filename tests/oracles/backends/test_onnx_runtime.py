@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+from pathlib import Path
+
+import onnxruntime
 import pytest
 
 from fuzzer.core.testcase import TestCase
+from oracles.backends.onnx_runtime import OPTIMIZERS
+from oracles.base import Restriction
 from oracles.session import OracleSession
 from tests.oracles.backends import graphs
 
@@ -38,3 +43,23 @@ def test_a_batch_normalization_folded_into_a_layout_transformed_conv_is_recorded
 def test_a_graph_with_nothing_to_optimize_records_nothing(real_session: OracleSession) -> None:
     outcomes = real_session.run(graphs.add_relu(), only=BOTH)
     assert outcomes["ort"].status == "ok" and outcomes["ort"].optimizations == {}
+
+
+def test_a_restriction_runs_a_lower_level_or_without_an_optimizer(real_session: OracleSession) -> None:
+    case = graphs.conv1d_relu()
+    basic = real_session.run(case, ["ort"], {"ort": Restriction(stages=1)})["ort"]
+    without = real_session.run(case, ["ort"], {"ort": Restriction(disabled=("ConvActivationFusion",))})["ort"]
+    assert basic.stages == ("basic", "extended", "all") and "ConvActivationFusion" in basic.switches
+    assert basic.status == without.status == "ok"
+    assert "gained:com.microsoft.FusedConv" not in basic.optimizations
+    assert "gained:com.microsoft.FusedConv" not in without.optimizations
+
+
+def test_every_optimizer_name_is_one_that_ort_holds() -> None:
+    """disabled_optimizers ignores a name it does not know: a misspelt one would silently disable nothing.
+    A name is a string of ORT's library or, where the compiler inlined it, its class's type name."""
+    library = b"".join(path.read_bytes() for path in Path(onnxruntime.__file__).parent.glob("capi/*.so*"))
+    spellings = {
+        name: (b"\0%s\0" % name.encode(), b"N11onnxruntime%d%sE" % (len(name), name.encode())) for name in OPTIMIZERS
+    }
+    assert [name for name, known in spellings.items() if not any(s in library for s in known)] == []

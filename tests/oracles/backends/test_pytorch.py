@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from oracles.base import Restriction
 from oracles.session import OracleSession
 from tests.oracles.backends import graphs
 
@@ -33,3 +34,14 @@ def test_a_graph_compiled_again_records_what_its_first_compile_did(real_session:
     assert first.status == second.status == "ok"
     assert any(key.startswith("pattern:") for key in second.optimizations)
     assert first.optimizations == second.optimizations
+
+
+def test_a_restriction_compiles_with_an_earlier_backend_or_without_a_subsystem(real_session: OracleSession) -> None:
+    case = graphs.add_relu()
+    eager = real_session.run(case, ["inductor"], {"inductor": Restriction(1)})["inductor"]
+    unlowered = real_session.run(case, ["inductor"], {"inductor": Restriction(disabled=("lowerings",))})["inductor"]
+    assert eager.stages == ("eager", "aot_eager", "aot_eager_decomp_partition", "inductor")
+    assert "lowerings" in eager.switches and "post_grad_passes" in eager.switches
+    assert eager.status == unlowered.status == "ok"
+    assert eager.optimizations.get("generated_kernel_count", 0) == 0
+    assert unlowered.optimizations.get("generated_kernel_count", 0) == 0, "every op falls back to aten"

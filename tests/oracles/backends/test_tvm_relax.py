@@ -5,7 +5,9 @@ import pytest
 
 from fuzzer.core.ir import Graph, Node, TensorType
 from fuzzer.core.testcase import TestCase
+from oracles.backends.tvm_passes import OPTIMIZING_PASSES
 from oracles.backends.tvm_relax import TvmRelax
+from oracles.base import FULL, Restriction
 from oracles.session import OracleSession
 from tests.oracles.backends import graphs
 
@@ -58,3 +60,19 @@ def test_folding_a_decomposed_batch_normalization_is_recorded(real_session: Orac
 def test_one_op_is_legalized_and_nothing_else_fires(real_session: OracleSession) -> None:
     fired = real_session.run(graphs.relu(), only=["tvm"])["tvm"].optimizations
     assert fired == {"pass:LegalizeOps": 1, "pass:AnnotateTIROpPattern": 1}
+
+
+def test_a_restriction_runs_fewer_of_our_passes_or_disables_one(real_session: OracleSession) -> None:
+    case = graphs.add_relu()
+    runs = {
+        name: real_session.run(case, ["tvm"], {"tvm": restriction})["tvm"]
+        for name, restriction in {
+            "full": FULL,
+            "build": Restriction(1),
+            "no-fuse": Restriction(disabled=("FuseOps",)),
+        }.items()
+    }
+    assert runs["full"].stages == ("tvm.compile", *OPTIMIZING_PASSES)
+    assert all(outcome.status == "ok" for outcome in runs.values())
+    assert "pass:FuseOps" in runs["full"].optimizations and runs["build"].optimizations == {}
+    assert "pass:FuseOps" not in runs["no-fuse"].optimizations and "pass:LegalizeOps" in runs["no-fuse"].optimizations
