@@ -68,6 +68,9 @@ class _State:
     consumed: set[str] = field(default_factory=set)
     needs: dict[str, list[Need]] = field(default_factory=dict)  # tensor -> what its readers need of it
     output_count: int = 0
+    # The model of the last check that was sat; it satisfies every assertion kept since (unknown and
+    # unsat steps are popped), so the final solve needs no check of its own that Z3 may cancel.
+    model: z3.ModelRef | None = None
 
     def is_dangling(self, name: str) -> bool:
         """A node output nothing reads yet: reusing it makes graphs deeper, not wider."""
@@ -338,7 +341,7 @@ def _try_insert(
         return None
     state.solver.push()
     state.solver.add(*(c for c in cons if not isinstance(c, bool)))
-    if state.solver.check() != z3.sat:
+    if not _satisfiable(state):
         state.solver.pop()
         return None
     for tensor, kind in fresh:
@@ -502,14 +505,25 @@ def _spread(state: _State) -> None:
         target = rng.randint(low, state.options.max_dim)
         solver.push()
         solver.add(var == target)
-        if solver.check() != z3.sat:
+        if not _satisfiable(state):
             solver.pop()
 
 
-def _concretize(state: _State) -> Graph:
+def _satisfiable(state: _State) -> bool:
+    """Whether the assertions so far are sat (not unsat, nor unknown under the work limit), keeping the model."""
     if state.solver.check() != z3.sat:
-        raise GenerationError("constraints became unsatisfiable")  # cannot happen: every step was sat
-    model = state.solver.model()
+        return False
+    state.model = state.solver.model()
+    return True
+
+
+def _concretize(state: _State) -> Graph:
+    # The work limit counts over a solver's life: a last check can be cancelled where every step was sat.
+    model = state.model
+    if model is None:
+        if not _satisfiable(state):
+            raise GenerationError("constraints became unsatisfiable")
+        model = state.model
     types = {t.name: TensorType(tuple(concrete(model, d) for d in t.abs.shape), t.abs.dtype) for t in state.tensors}
     nodes = [
         Node(op.name(), ins, outs, {k: concrete(model, v) for k, v in op.attrs.items()})

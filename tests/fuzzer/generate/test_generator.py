@@ -179,3 +179,9 @@ def test_a_mutation_keeps_its_base_and_adds_nodes_that_read_it() -> None:
         added = grown.nodes[len(base.nodes) :]
         made = {name for node in base.nodes for name in node.outputs} | set(base.leaves)
         assert any(name in made for node in added for name in node.inputs), "grown nodes read the base graph"
+
+
+def test_a_final_solve_that_z3_cancels_keeps_the_last_sat_model() -> None:
+    """Seed 287 once ended in 'constraints became unsatisfiable': Z3's work limit cancelled the last check."""
+    graph = generate(287, GenOptions(max_nodes=12, patterns="none"))
+    assert len(graph.nodes) >= 6 and graph.dumps() == generate(287, GenOptions(max_nodes=12, patterns="none")).dumps()
