@@ -213,6 +213,7 @@ CAMPAIGN_FLAGS = {  # campaign option (as `differences` names it) -> the fuzz pa
     "timeout": "timeout",
     "support_matrix": "include_unsupported",
     "reduce_budget": "reduce_budget",
+    "known": "known",
 }
 
 
@@ -280,6 +281,12 @@ CAMPAIGN_FLAGS = {  # campaign option (as `differences` names it) -> the fuzz pa
     show_default=True,
     help="Seconds to reduce each new bug (0: off).",
 )
+@click.option(
+    "--known",
+    default=None,
+    help="Corpus whose kept bugs count as known: not filed again, and what triggers them is drawn less "
+    "(default: corpus/ when it holds kept cases; 'off': none).",
+)
 @click.pass_context
 def fuzz(
     ctx,
@@ -299,6 +306,7 @@ def fuzz(
     resume,
     include_unsupported,
     reduce_budget,
+    known,
 ) -> Status:
     """Run a fuzzing campaign and write campaign.json, stats.jsonl, summary.json and bugs/."""
     from fuzzer.campaign.loop import Totals, run_campaign
@@ -316,6 +324,7 @@ def fuzz(
         support_matrix=not include_unsupported,
         reduce_budget=reduce_budget,
         feedback=feedback == "on",
+        known=_known_corpus(known),
     )
     if resume:
         options = _resumed(ctx, requested)
@@ -332,7 +341,7 @@ def fuzz(
         limit = options.max_tests
         click.echo(
             f"\r[{done}{'/' + str(limit) if limit else ''}] {rate:.1f} cases/min  valid {totals.valid}"
-            f"  finite {totals.finite}  bugs {len(totals.bugs)}  failures {per_backend}   ",
+            f"  finite {totals.finite}  new {len(totals.bugs)}  known {len(totals.known)}  failures {per_backend}   ",
             nl=False,
             err=True,
         )
@@ -347,6 +356,17 @@ def fuzz(
     click.echo("", err=True)
     click.echo(json.dumps(summary, indent=1, sort_keys=True))
     return Status.OK
+
+
+def _known_corpus(given: str | None) -> str | None:
+    """The corpus of known bugs, checked now: bad input is reported before any backend starts."""
+    from fuzzer.campaign.replay import corpus_cases
+
+    if given == "off" or (given is None and not Path("corpus").is_dir()):
+        return None
+    corpus = Path(given or "corpus")
+    corpus_cases(corpus)
+    return str(corpus.resolve())
 
 
 def _resumed(ctx: click.Context, requested: CampaignOptions) -> CampaignOptions:
