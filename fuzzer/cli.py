@@ -213,6 +213,7 @@ CAMPAIGN_FLAGS = {  # campaign option (as `differences` names it) -> the fuzz pa
     "timeout": "timeout",
     "support_matrix": "include_unsupported",
     "reduce_budget": "reduce_budget",
+    "known": "known",
 }
 
 
@@ -280,6 +281,12 @@ CAMPAIGN_FLAGS = {  # campaign option (as `differences` names it) -> the fuzz pa
     show_default=True,
     help="Seconds to reduce each new bug (0: off).",
 )
+@click.option(
+    "--known",
+    default=None,
+    help="Corpus whose kept bugs count as known: not filed again, and what triggers them is drawn less "
+    "(default: corpus/ when it holds kept cases; 'off': none).",
+)
 @click.pass_context
 def fuzz(
     ctx,
@@ -299,6 +306,7 @@ def fuzz(
     resume,
     include_unsupported,
     reduce_budget,
+    known,
 ) -> Status:
     """Run a fuzzing campaign and write campaign.json, stats.jsonl, summary.json and bugs/."""
     from fuzzer.campaign.loop import Totals, run_campaign
@@ -316,6 +324,7 @@ def fuzz(
         support_matrix=not include_unsupported,
         reduce_budget=reduce_budget,
         feedback=feedback == "on",
+        known=_known_corpus(known),
     )
     if resume:
         options = _resumed(ctx, requested)
@@ -332,7 +341,7 @@ def fuzz(
         limit = options.max_tests
         click.echo(
             f"\r[{done}{'/' + str(limit) if limit else ''}] {rate:.1f} cases/min  valid {totals.valid}"
-            f"  finite {totals.finite}  bugs {len(totals.bugs)}  failures {per_backend}   ",
+            f"  finite {totals.finite}  new {len(totals.bugs)}  known {len(totals.known)}  failures {per_backend}   ",
             nl=False,
             err=True,
         )
@@ -347,6 +356,17 @@ def fuzz(
     click.echo("", err=True)
     click.echo(json.dumps(summary, indent=1, sort_keys=True))
     return Status.OK
+
+
+def _known_corpus(given: str | None) -> str | None:
+    """The corpus of known bugs, checked now: bad input is reported before any backend starts."""
+    from fuzzer.campaign.replay import corpus_cases
+
+    if given == "off" or (given is None and not Path("corpus").is_dir()):
+        return None
+    corpus = Path(given or "corpus")
+    corpus_cases(corpus)
+    return str(corpus.resolve())
 
 
 def _resumed(ctx: click.Context, requested: CampaignOptions) -> CampaignOptions:
@@ -421,35 +441,65 @@ def run(case_path, backends, timeout, as_json) -> Status:
     return {"consistent": Status.OK, "nonfinite": Status.OK, "invalid": Status.BAD_INPUT}.get(verdict.kind, Status.BUG)
 
 
-@main.command(epilog=EXIT_STATUS_HELP)
+REPLAY_STATUS_HELP = """\b
+Exit status of replay:
+  0  no regression (known bugs still failing, fixed or flaky are reported, not failed)
+  1  a regression: a backend that passed a kept case now fails, or fails
+     another way; with --strict also a kept bug that still fails
+  2  bad input or usage (one line on stderr)
+  3  an internal error of dlfuzz"""
+
+
+@main.command(epilog=REPLAY_STATUS_HELP)
 @click.argument("corpus", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("corpus"))
 @click.option("--backends", default=DEFAULT_BACKENDS, show_default=True, callback=_backends)
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write JUnit XML here.")
+@click.option(
+    "--markdown",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write a Markdown summary here (for a CI log or a pull-request comment).",
+)
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Cases replayed at once.")
+@click.option("--strict", is_flag=True, help="Also exit 1 when a kept bug still fails.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True)
-def replay(corpus, backends, junit, timeout) -> Status:
-    """Replay the kept cases of CORPUS (default: corpus/); exit 1 on any regression.
+def replay(corpus, backends, junit, markdown, jobs, strict, timeout) -> Status:
+    """Replay the kept cases of CORPUS (default: corpus/) and classify each backend on each case.
 
-    A backend that passed a kept case and now crashes or mismatches is a regression; a known bug
-    that still happens is reported as skipped; one that no longer happens is reported as fixed.
+    pass; still-failing (a kept bug still happens); fixed (it no longer does: update the corpus);
+    regressed (a backend that passed now fails); changed (a kept bug fails another way); flaky (a
+    re-run of a case that differed from the corpus disagreed with the first run).
     """
-    from fuzzer.campaign.replay import corpus_cases, junit_xml, replay_case
+    from contextlib import ExitStack
+
+    from fuzzer.campaign.replay import (
+        STILL_BROKEN,
+        corpus_cases,
+        junit_xml,
+        load_expectations,
+        markdown_summary,
+        replay_all,
+    )
     from fuzzer.core.files import write_atomic
 
     cases = corpus_cases(corpus)
-    if junit:
-        _writable(junit.parent)
-    results = []
-    with _session(backends, timeout) as session:
-        for folder in cases:
-            case_results = replay_case(folder, session)
-            for r in case_results:
-                click.echo(f"{r.result:11} {r.case} {r.backend} (expected {r.expected}, got {r.actual}) {r.detail}")
-            results += case_results
+    titles = {folder.name: load_expectations(folder).get("title", "") for folder in cases}
+    for path in (junit, markdown):
+        if path:
+            _writable(path.parent)
+    with ExitStack() as stack:
+        sessions = [stack.enter_context(_session(backends, timeout)) for _ in range(min(jobs, len(cases)))]
+        results = replay_all(cases, sessions)
+    for r in results:
+        click.echo(f"{r.result:13} {r.case} {r.backend} (expected {r.expected}, got {r.actual}) {r.detail}")
     if junit:
         write_atomic(junit, junit_xml(results))
+    if markdown:
+        write_atomic(markdown, markdown_summary(results, titles).encode())
     failed = sum(r.failed for r in results)
-    click.echo(f"{len(cases)} cases, {len(results)} checks, {failed} regressions")
-    return Status.BUG if failed else Status.OK
+    still = sum(r.result == STILL_BROKEN for r in results)
+    click.echo(f"{len(cases)} cases, {len(results)} checks, {failed} regressions, {still} still failing")
+    return Status.BUG if failed or (strict and still) else Status.OK
 
 
 @main.command(epilog=EXIT_STATUS_HELP)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 
@@ -150,6 +151,8 @@ BAD_INPUTS = {  # what a new user might type -> (the command, with {} for the pa
     "bench x-node graphs": (a_folder, ("bench", "inputs", "--nodes", "10,x"), "comma-separated node counts"),
     "replay a missing corpus": (a_folder, ("replay", "{}/missing"), "does not exist"),
     "replay an empty corpus": (a_folder, ("replay", "{}"), "no kept cases"),
+    "replay with no jobs": (a_folder, ("replay", "{}", "-j", "0"), "0 is not in the range x>=1"),
+    "fuzz against an empty known corpus": (a_folder, ("fuzz", "--max-tests", "1", "--known", "{}"), "no kept cases"),
     "reduce for an unknown backend": (a_case, ("reduce", "{}", "--backend", "nosuch"), "unknown backend"),
     "report a folder of something else": (a_folder, ("report", "{}"), "neither a bug folder"),
     "keep a folder that is no bug": (a_case, ("keep", "{}", "--corpus", "{}/../corpus"), "not a dlfuzz bug folder"),
@@ -250,3 +253,30 @@ def test_resuming_a_campaign_whose_budget_is_spent_says_so_without_starting_back
     result = invoke("fuzz", "--resume", "--max-tests", "1", "--seed", "5", "--out", str(campaign))
     assert result.exit_code == 0 and "has run its 1 cases; give a larger --max-tests" in result.stderr
     assert tree(tmp_path) == before
+
+
+def test_replay_exit_status_junit_and_markdown(tmp_path: Path) -> None:
+    from tests.fuzzer.campaign.test_replay import RAISES, kept_case
+
+    kept_case(tmp_path / "corpus", "kept", {"raises": {"status": "crash"}, "eager": {"status": "ok"}})
+    backends = f"eager,ort-noopt,{RAISES}"
+    junit, markdown = tmp_path / "out" / "r.xml", tmp_path / "out" / "r.md"
+    args = (
+        "replay",
+        str(tmp_path / "corpus"),
+        "--backends",
+        backends,
+        "--junit",
+        str(junit),
+        "--markdown",
+        str(markdown),
+    )
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert "1 cases, 2 checks, 0 regressions, 1 still failing" in result.output
+    suite = ET.fromstring(junit.read_bytes())
+    assert (suite.tag, suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("testsuite", "2", "0", "1")
+    assert "| still-failing | kept | raises | crash | crash |" in markdown.read_text()
+    assert invoke(*args, "--strict").exit_code == 1
+    kept_case(tmp_path / "corpus", "regressed", {"raises": {"status": "ok"}})
+    assert invoke(*args).exit_code == 1

@@ -8,11 +8,13 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fuzzer.campaign.feedback import Coverage, Feedback, Plan, node_kinds
+from fuzzer.campaign.known import KnownBugs
 from fuzzer.campaign.state import CAMPAIGN, POOL, STATS, CampaignOptions, Records, check_output, open_records
 from fuzzer.campaign.support import Progress as ProbeProgress
 from fuzzer.campaign.support import load_or_probe
@@ -46,6 +48,9 @@ class Totals:
     backends: dict[str, Counter] = field(default_factory=dict)
     stage_seconds: Counter = field(default_factory=Counter)
     bugs: set[str] = field(default_factory=set)
+    known_bugs: KnownBugs = field(default_factory=KnownBugs)
+    known: set[str] = field(default_factory=set)  # kept bugs seen again
+    known_cases: int = 0
     depth: int = 0  # summed over cases, for the mean
     with_pattern: int = 0  # cases holding any optimization pattern
     changed: Counter = field(default_factory=Counter)  # backend -> cases in which it fired any optimization
@@ -62,6 +67,8 @@ class Totals:
             self.changed[name] += any(count > 0 for count in result.get("optimizations", {}).values())
         self.stage_seconds.update(line["stage_seconds"])
         self.bugs.update(line.get("bugs", []))
+        self.known.update(line.get("known", []))
+        self.known_cases += bool(line.get("known"))
         self.depth += line.get("depth", 0)
         self.with_pattern += bool(line.get("patterns"))
         self.coverage.fold(line)
@@ -76,6 +83,9 @@ class Totals:
             "backends": {n: {s: c.get(s, 0) for s in STATUSES} for n, c in self.backends.items()},
             "bugs": len(self.bugs),
             "bug_signatures": sorted(self.bugs),
+            "known_bugs": len(self.known),
+            "known_cases": self.known_cases,
+            "known": {sig: self.known_bugs.folders.get(sig, "") for sig in sorted(self.known)},
             "seconds": round(seconds, 2),
             "cases_per_minute": round(60 * self.cases / seconds, 2) if seconds > 0 else 0.0,
             "stage_seconds": {k: round(v, 2) for k, v in self.stage_seconds.items()},
@@ -117,9 +127,11 @@ def run_campaign(
         session.start()
     try:
         weight = load_or_probe(session, probe_progress).draw_weight if options.support_matrix else None
+        known = KnownBugs.load(Path(options.known)) if options.known else KnownBugs()
+        weight = known.weight(weight) if known.triggers else weight
         records = open_records(out, resume)  # the folder is made only now that every backend started
         _write_campaign(options, session, records)
-        totals = Totals()
+        totals = Totals(known_bugs=known)
         for line in records.lines:
             totals.add(line)
         summary_path = out / "summary.json"  # written after each stats line: at most one case behind
@@ -129,7 +141,7 @@ def run_campaign(
         feedback = Feedback.resume(out / POOL, records.lines) if options.feedback else None
         index = len(records.lines)
         while _budget_left(options, index, previous_seconds + time.monotonic() - started):
-            line, graph = run_one(options, session, index, weight, feedback)
+            line, graph = run_one(options, session, index, weight, feedback, known)
             if feedback:
                 feedback.learn(line, graph)
             append_line(out / STATS, line)
@@ -219,6 +231,7 @@ def run_one(
     index: int,
     weight: DrawWeight | None = None,
     feedback: Feedback | None = None,
+    known: KnownBugs | None = None,
 ) -> tuple[dict[str, Any], Graph | None]:
     """One case through every stage; returns its stats line and graph."""
     seed = case_seed(options.seed, index)
@@ -272,7 +285,10 @@ def run_one(
         case.save(options.out / "invalid" / case_id)
     clock = time.monotonic()
     bugs = options.out / "bugs"
-    line["bugs"] = file_findings(bugs, case, outcomes, verdict, session, options.reduce_budget, record_filing)
+    kept = known.folders if known else {}
+    found = file_findings(bugs, case, outcomes, verdict, session, options.reduce_budget, record_filing, kept)
+    line["bugs"] = [sig for sig in found if sig not in kept]
+    line["known"] = [sig for sig in found if sig in kept]
     seconds["triage"] = time.monotonic() - clock
     line["stage_seconds"] = {k: round(v, 4) for k, v in seconds.items()}
     return line, graph

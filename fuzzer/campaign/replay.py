@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import xml.etree.ElementTree as ET
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,11 +16,14 @@ from fuzzer.core.testcase import CASE_FILE, VALUES_FILE, CaseFormatError, TestCa
 from fuzzer.inputs.sampling import values_finite
 from fuzzer.judge import judge_case
 from fuzzer.judge.compare import Verdict
+from fuzzer.report.bug import title
 from fuzzer.triage.signature import signature
 from oracles.session import OracleSession
 
 EXPECT_FILE = "expect.json"
-PASS, REGRESSION, STILL_BROKEN, FIXED, CHANGED = "pass", "regression", "known-bug", "fixed", "changed"
+PASS, REGRESSION, STILL_BROKEN, FIXED, CHANGED = "pass", "regressed", "still-failing", "fixed", "changed"
+FLAKY = "flaky"  # a second run of the case disagreed with the first
+SETTLED = (PASS, STILL_BROKEN)  # what the corpus expected: anything else is run again to tell flakiness apart
 
 
 @dataclass
@@ -58,7 +63,47 @@ def load_expectations(folder: Path) -> dict[str, Any]:
 
 
 def replay_case(folder: Path, session: OracleSession) -> list[ReplayResult]:
-    """Run one kept case; a backend the corpus expected to pass and that now fails is a regression."""
+    """Run one kept case; a backend the corpus expected to pass and that now fails is a regression.
+
+    A case whose run differs from the corpus runs once more: a backend whose two runs disagree is flaky.
+    """
+    first = _run_once(folder, session)
+    if all(r.result in SETTLED for r in first):
+        return first
+    again = {r.backend: r for r in _run_once(folder, session)}
+    return [
+        r
+        if r.backend in again and again[r.backend].result == r.result
+        else ReplayResult(
+            r.case,
+            r.backend,
+            r.expected,
+            r.actual,
+            FLAKY,
+            f"{r.result}, then a re-run: {again[r.backend].result if r.backend in again else 'not run'}",
+            r.seconds,
+        )
+        for r in first
+    ]
+
+
+def replay_all(cases: list[Path], sessions: list[OracleSession]) -> list[ReplayResult]:
+    """Every kept case, spread over the sessions (one thread each, each session its own workers), in corpus order."""
+    queue = list(enumerate(cases))
+    done: dict[int, list[ReplayResult]] = {}
+
+    def drain(session: OracleSession) -> None:
+        while queue:
+            index, folder = queue.pop(0)  # list.pop is atomic under the GIL: no case runs twice
+            done[index] = replay_case(folder, session)
+
+    with ThreadPoolExecutor(len(sessions)) as pool:
+        for future in [pool.submit(drain, session) for session in sessions]:
+            future.result()
+    return [r for index in sorted(done) for r in done[index]]
+
+
+def _run_once(folder: Path, session: OracleSession) -> list[ReplayResult]:
     case = TestCase.load(folder)
     expect = load_expectations(folder)
     outcomes, verdict = judge_case(session, case, values_finite(case))
@@ -98,6 +143,24 @@ def _classify(
     return ReplayResult(name, backend, expected, actual, result, detail, seconds)
 
 
+def markdown_summary(results: list[ReplayResult], titles: dict[str, str]) -> str:
+    """A Markdown table for a CI log or a pull-request comment: counts, then every case that is not a plain pass."""
+    counts = Counter(r.result for r in results)
+    order = (REGRESSION, CHANGED, FLAKY, FIXED, STILL_BROKEN, PASS)
+    lines = [
+        "## dlfuzz replay",
+        "",
+        " · ".join(f"**{counts[name]}** {name}" for name in order if counts[name]) or "no checks",
+        "",
+        "| result | case | backend | expected | got | detail |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in sorted((r for r in results if r.result != PASS), key=lambda r: (order.index(r.result), r.case)):
+        case = f"{r.case}: {titles[r.case]}" if titles.get(r.case) else r.case
+        lines.append(f"| {r.result} | {case} | {r.backend} | {r.expected} | {r.actual} | {r.detail} |")
+    return "\n".join(lines) + "\n"
+
+
 def junit_xml(results: list[ReplayResult]) -> bytes:
     """JUnit XML that CI systems render: a regression is a failure, a known bug is skipped."""
     suite = ET.Element(
@@ -105,7 +168,7 @@ def junit_xml(results: list[ReplayResult]) -> bytes:
         name="dlfuzz-replay",
         tests=str(len(results)),
         failures=str(sum(r.failed for r in results)),
-        skipped=str(sum(r.result == STILL_BROKEN for r in results)),
+        skipped=str(sum(r.result in (STILL_BROKEN, FLAKY) for r in results)),
         time=f"{sum(r.seconds for r in results):.3f}",
     )
     for r in results:
@@ -118,6 +181,8 @@ def junit_xml(results: list[ReplayResult]) -> bytes:
             ).text = r.detail
         elif r.result == STILL_BROKEN:
             ET.SubElement(testcase, "skipped", message=f"known bug: {r.detail}")
+        elif r.result == FLAKY:
+            ET.SubElement(testcase, "skipped", message=f"flaky: {r.detail}")
         elif r.result == FIXED:
             ET.SubElement(testcase, "system-out").text = r.detail
     return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
@@ -136,6 +201,6 @@ def keep(bug_folder: Path, corpus: Path, name: str | None = None) -> Path:
     status = "mismatch" if meta["symptom"] == "mismatch" else "crash"
     backends = {b: {"status": "ok"} for b in meta["versions"] if b != meta["backend"]}
     backends[meta["backend"]] = {"status": status, "signature": meta["signature"]}
-    expect = {"backends": backends, "versions": meta["versions"], "note": meta.get("title", "")}
+    expect = {"backends": backends, "versions": meta["versions"], "title": title(meta)}
     write_atomic(target / EXPECT_FILE, json.dumps(expect, indent=1, sort_keys=True).encode())
     return target

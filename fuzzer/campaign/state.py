@@ -39,6 +39,7 @@ class CampaignOptions:
     support_matrix: bool = True  # draw only op x dtype pairs every backend supports (probed, cached)
     reduce_budget: float = 60.0  # seconds to reduce each new bug; 0: keep cases as found
     feedback: bool = True  # steer draws by coverage and grow cases that fired something new; off: the blind draw
+    known: str | None = None  # a corpus whose kept bugs are counted as known, not filed again, and drawn less
 
     def to_json(self) -> dict[str, Any]:
         """Everything but the folder: what campaign.json stores so that a resume needs no options."""

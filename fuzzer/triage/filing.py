@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,8 +54,10 @@ def file_findings(
     session: OracleSession,
     reduce_budget: float,
     record: Record,
+    known: Container[str] = frozenset(),
 ) -> list[str]:
-    """The signature of every finding of the case, each one on disk before this returns.
+    """The signature of every finding of the case, each one on disk before this returns; a finding
+    whose signature is in `known` (a kept bug) is named but not filed, and a known crash is not reduced.
 
     A crash's signature does not depend on the graph, so only new crashes are reduced; a mismatch's
     signature is the op types of its reduced graph, so every mismatch is reduced to be named. A
@@ -69,10 +71,13 @@ def file_findings(
     aliases = _read_aliases(bugs)
     signatures = []
     for finding in verdict.findings:
-        known = signature(finding, case.graph) if finding.symptom != "mismatch" else None
-        known = aliases.get(known, known) if known else None
+        plain = signature(finding, case.graph) if finding.symptom != "mismatch" else None
+        if plain in known:
+            signatures.append(plain)
+            continue
+        filed = aliases.get(plain, plain) if plain else None
         reduction, guilt = None, None
-        if known is None or not (bugs / known / FILED).exists():
+        if filed is None or not (bugs / filed / FILED).exists():
             reduction = reduce_case(session, case, finding, reduce_budget) if reduce_budget > 0 else None
         shown, shown_finding, shown_outcomes = (
             (reduction.case, reduction.finding, reduction.outcomes) if reduction else (case, finding, outcomes)
@@ -85,24 +90,29 @@ def file_findings(
                 shown, shown_finding, shown_outcomes = cause
                 occurrence["downstream_crash"] = names[0]
                 names.append(signature(shown_finding, shown.graph))
-            known, triggers = root_signature(session, bugs, aliases, shown, shown_finding, names[-1], reduce_budget)
-            if not (bugs / known / FILED).exists():
+            if hit := next((name for name in names if name in known), None):
+                signatures.append(hit)
+                continue
+            filed, triggers = root_signature(session, bugs, aliases, shown, shown_finding, names[-1], reduce_budget)
+            if not (bugs / filed / FILED).exists():
                 found = find_guilt(session, shown, shown_finding, shown_outcomes[shown_finding.backend], reduce_budget)
                 guilt = found.to_json() if found is not None else None
                 if found is not None and found.complete:
-                    names.append(known)
-                    known = guilty_signature(known, shown_finding.backend, found.label)
-            added = {name: known for name in names if name != known and aliases.get(name) != known}
+                    names.append(filed)
+                    filed = guilty_signature(filed, shown_finding.backend, found.label)
+            added = {name: filed for name in names if name != filed and aliases.get(name) != filed}
             if added:
                 aliases |= added
                 write_atomic(bugs / ALIASES, json.dumps(aliases, indent=1, sort_keys=True).encode())
-        sig = known or signature(shown_finding, shown.graph)
+        sig = filed or signature(shown_finding, shown.graph)
+        signatures.append(sig)
+        if sig in known:
+            continue
         if reduction:
             occurrence["reduced_nodes"] = len(reduction.case.graph.nodes)
         summary = reduction.summary() | {"triggers": triggers} if reduction else None
         filing = Filing(sig, occurrence, shown, shown_finding, shown_outcomes, session.infos, summary, case, guilt)
         record(bugs / sig, filing)
-        signatures.append(sig)
     return signatures
 
 

@@ -211,3 +211,20 @@ class FiresThenFailsToRun(Faulty):
 
     def run(self, compiled: Any, case: TestCase) -> dict[str, np.ndarray]:
         raise RuntimeError("planted failure at run time")
+
+
+class CrashesEveryOtherRun(PlantedBug):
+    """Computes every case as eager does, but crashes on every second run in its worker: a flaky compiler."""
+
+    name = "flaky"
+    target = ""  # every node
+    runs = 0
+
+    def run(self, compiled: Any, case: TestCase) -> dict[str, np.ndarray]:
+        type(self).runs += 1
+        return super().run(compiled, case)
+
+    def corrupt(self, node: Node, results: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        if type(self).runs % 2 == 0:
+            raise RuntimeError("planted crash on an even run")
+        return results

@@ -9,11 +9,15 @@ import pytest
 from fuzzer.campaign.replay import (
     EXPECT_FILE,
     FIXED,
+    FLAKY,
     PASS,
     REGRESSION,
     STILL_BROKEN,
+    ReplayResult,
     corpus_cases,
     junit_xml,
+    markdown_summary,
+    replay_all,
     replay_case,
 )
 from fuzzer.core.testcase import CaseFormatError, TestCase
@@ -64,3 +68,34 @@ def test_junit_report_marks_regressions_as_failures(tmp_path: Path, session: Ora
 def test_a_folder_without_kept_cases_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CaseFormatError, match="no kept cases"):
         corpus_cases(tmp_path)
+
+
+def test_a_backend_whose_re_run_disagrees_is_flaky(tmp_path: Path) -> None:
+    kept_case(tmp_path, "kept", {"flaky": {"status": "crash"}, "eager": {"status": "ok"}})
+    with OracleSession(["eager", "ort-noopt", "tests.oracles.faulty_backends:CrashesEveryOtherRun"], 30) as flaky:
+        results = {r.backend: r for r in replay_all(corpus_cases(tmp_path), [flaky])}
+    assert results["eager"].result == PASS
+    assert results["flaky"].result == FLAKY and results["flaky"].detail == f"{FIXED}, then a re-run: {STILL_BROKEN}"
+
+
+def test_replay_spreads_cases_over_sessions_and_keeps_corpus_order(tmp_path: Path, session: OracleSession) -> None:
+    for name in ("a", "b", "c"):
+        kept_case(tmp_path, name, {"raises": {"status": "crash"}})
+    with OracleSession(["eager", "ort-noopt", RAISES], timeout=30) as other:
+        results = replay_all(corpus_cases(tmp_path), [session, other])
+    assert [(r.case, r.result) for r in results] == [(name, STILL_BROKEN) for name in ("a", "b", "c")]
+
+
+def test_markdown_summary_lists_what_is_not_a_plain_pass_worst_first() -> None:
+    results = [
+        ReplayResult("ok-case", "tvm", "ok", "ok", PASS, "", 1.0),
+        ReplayResult("kept", "tvm", "crash", "crash", STILL_BROKEN, "tvm-crash-x", 1.0),
+        ReplayResult("broke", "ort", "ok", "mismatch", REGRESSION, "now mismatch: ort-mismatch-y", 1.0),
+    ]
+    text = markdown_summary(results, {"kept": "[Apache TVM] ValueError in convert on Resize"})
+    assert "**1** regressed · **1** still-failing · **1** pass" in text
+    rows = [line for line in text.splitlines() if line.startswith(("| regressed", "| still-failing", "| pass"))]
+    assert rows == [
+        "| regressed | broke | ort | ok | mismatch | now mismatch: ort-mismatch-y |",
+        "| still-failing | kept: [Apache TVM] ValueError in convert on Resize | tvm | crash | crash | tvm-crash-x |",
+    ]

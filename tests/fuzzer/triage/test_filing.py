@@ -87,3 +87,12 @@ def test_every_face_of_one_triggered_defect_shares_a_folder(tmp_path: Path, faul
     assert {name.split("-")[4] for name in aliases if "-crash-run-" in name} == {"ValueError", "IndexError"}
     assert "What triggers it: `noop_with_empty_axes`." in (tmp_path / noop / "report.md").read_text()
     assert "What triggers it" not in (tmp_path / int32_mean / "report.md").read_text()
+
+
+def test_a_known_finding_is_named_but_not_filed(tmp_path: Path, planted_session: OracleSession) -> None:
+    case = cases_with_sigmoid(1)[0]
+    outcomes, verdict = judge_case(planted_session, case, values_finite(case))
+    filed = file_findings(tmp_path / "a", case, outcomes, verdict, planted_session, 60, record_filing)
+    assert len(filed) == 2, "a crash and a mismatch"
+    again = file_findings(tmp_path / "b", case, outcomes, verdict, planted_session, 60, record_filing, set(filed))
+    assert again == filed and not (tmp_path / "b").exists()

@@ -1,0 +1,44 @@
+"""Known bugs: the kept bugs of a corpus, so that a campaign counts a finding it already holds as known
+instead of filing it again, and draws less of what triggers one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fuzzer.campaign.replay import corpus_cases, load_expectations
+from fuzzer.core.testcase import TestCase
+from fuzzer.generate.generator import DrawWeight
+
+KNOWN_WEIGHT = 0.2  # draw share left to an (op, dtypes) pair that triggers a kept bug: still drawn, seldom
+
+
+@dataclass
+class KnownBugs:
+    """Signature of each kept bug -> its corpus folder name, and the (op, input dtypes) of its failing node."""
+
+    folders: dict[str, str] = field(default_factory=dict)
+    triggers: set[tuple[str, tuple[str, ...]]] = field(default_factory=set)
+
+    @classmethod
+    def load(cls, corpus: Path) -> KnownBugs:
+        """Read every kept case of `corpus` that some backend is expected to fail."""
+        known = cls()
+        for folder in corpus_cases(corpus):
+            failing = [e["signature"] for e in load_expectations(folder)["backends"].values() if e.get("signature")]
+            if not failing:
+                continue
+            graph = TestCase.load(folder).graph
+            last = graph.nodes[-1]  # the reducer leaves the failing node last
+            known.triggers.add((last.op, tuple(graph.types[name].dtype for name in last.inputs)))
+            known.folders |= {sig: folder.name for sig in failing}
+        return known
+
+    def weight(self, inner: DrawWeight | None) -> DrawWeight:
+        """`inner`'s share (1 without one), lowered for the pairs that trigger a kept bug."""
+
+        def weight(op: str, dtypes: tuple[str, ...]) -> float:
+            share = inner(op, dtypes) if inner else 1.0
+            return share * KNOWN_WEIGHT if (op, dtypes) in self.triggers else share
+
+        return weight

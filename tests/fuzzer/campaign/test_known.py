@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fuzzer.campaign.known import KNOWN_WEIGHT, KnownBugs
+from fuzzer.campaign.loop import run_campaign
+from fuzzer.campaign.replay import keep
+from fuzzer.campaign.state import CampaignOptions
+from fuzzer.generate.generator import GenOptions
+
+BACKENDS = ("eager", "ort-noopt", "tests.oracles.faulty_backends:CrashOnSigmoid")
+GEN = GenOptions(max_nodes=6, ops=("Sigmoid", "Add", "Relu"))
+
+
+def campaign(out: Path, seed: int, known: Path | None = None) -> dict:
+    options = CampaignOptions(
+        out=out, seed=seed, max_tests=3, backends=BACKENDS, gen=GEN, support_matrix=False, known=known and str(known)
+    )
+    return run_campaign(options)
+
+
+def test_a_kept_bug_is_counted_as_known_and_not_filed_again(tmp_path: Path) -> None:
+    first = campaign(tmp_path / "first", 2)
+    (sig,) = first["bug_signatures"]
+    keep(tmp_path / "first" / "bugs" / sig, tmp_path / "corpus", "sigmoid-crash")
+    known = KnownBugs.load(tmp_path / "corpus")
+    assert known.folders == {sig: "sigmoid-crash"} and [op for op, _ in known.triggers] == ["Sigmoid"]
+
+    summary = campaign(tmp_path / "second", 2, tmp_path / "corpus")
+    lines = [json.loads(line) for line in (tmp_path / "second" / "stats.jsonl").read_text().splitlines()]
+    crashed = [line for line in lines if line["verdict"] == "crash"]
+    assert crashed and all(line["known"] == [sig] and line["bugs"] == [] for line in crashed)
+    assert (summary["bugs"], summary["known_bugs"], summary["known_cases"]) == (0, 1, len(crashed))
+    assert summary["known"] == {sig: "sigmoid-crash"}
+    assert not (tmp_path / "second" / "bugs" / sig).exists()
+
+
+def test_what_triggers_a_kept_bug_is_drawn_less() -> None:
+    known = KnownBugs({"s": "kept"}, {("Sigmoid", ("float32",))})
+    weight = known.weight(lambda op, dtypes: 0.5)
+    assert weight("Sigmoid", ("float32",)) == 0.5 * KNOWN_WEIGHT
+    assert weight("Sigmoid", ("float64",)) == 0.5 and weight("Relu", ("float32",)) == 0.5
+    assert known.weight(None)("Sigmoid", ("float32",)) == KNOWN_WEIGHT
