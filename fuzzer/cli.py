@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from enum import IntEnum
 from importlib.util import find_spec
@@ -280,6 +282,7 @@ CAMPAIGN_FLAGS = {  # campaign option (as `differences` names it) -> the fuzz pa
     show_default=True,
     help="Seconds to reduce each new bug (0: off).",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print summary.json at the end instead of the table.")
 @click.pass_context
 def fuzz(
     ctx,
@@ -299,10 +302,13 @@ def fuzz(
     resume,
     include_unsupported,
     reduce_budget,
+    as_json,
 ) -> Status:
     """Run a fuzzing campaign and write campaign.json, stats.jsonl, summary.json and bugs/."""
     from fuzzer.campaign.loop import Totals, run_campaign
     from fuzzer.campaign.state import CampaignOptions, check_output, recorded_cases
+    from fuzzer.report.campaign import load_campaign
+    from fuzzer.report.console import LiveProgress, backend_counts, print_closing
 
     requested = CampaignOptions(
         out=out,
@@ -324,29 +330,44 @@ def fuzz(
     else:
         options = requested
 
-    def progress(done: int, totals: Totals, seconds: float) -> None:
-        per_backend = " ".join(
-            f"{name}:{sum(c.values()) - c['ok'] - c['unsupported']}" for name, c in totals.backends.items()
-        )
-        rate = 60 * totals.cases / seconds if seconds else 0.0
-        limit = options.max_tests
-        click.echo(
-            f"\r[{done}{'/' + str(limit) if limit else ''}] {rate:.1f} cases/min  valid {totals.valid}"
-            f"  finite {totals.finite}  bugs {len(totals.bugs)}  failures {per_backend}   ",
-            nl=False,
-            err=True,
-        )
-
     check_output(options, resume)  # before the backends spend their start-up
     if resume and options.max_tests is not None and recorded_cases(options.out) >= options.max_tests:
         click.echo(f"{options.out} has run its {options.max_tests} cases; give a larger --max-tests to go on", err=True)
         return Status.OK
     click.echo(f"starting backends {', '.join(options.backends)} ...", err=True)
-    with _session(options.backends, options.timeout) as session:
-        summary = run_campaign(options, resume, progress, session, _probe_progress)
-    click.echo("", err=True)
-    click.echo(json.dumps(summary, indent=1, sort_keys=True))
+    with LiveProgress("fuzzing", "cases") as display, _session(options.backends, options.timeout) as session:
+        newest = _NewestBug(options.out)
+
+        def progress(done: int, totals: Totals, seconds: float) -> None:
+            detail = [
+                "  ".join(backend_counts(name, counts) for name, counts in totals.backends.items()),
+                f"bugs {len(totals.bugs)}{newest.line(totals.bugs)}",
+            ]
+            display.show(done, options.max_tests, seconds, options.time_budget, detail)
+
+        with _probe_display() as probing:
+            summary = run_campaign(options, resume, progress, session, probing)
+    if as_json:
+        click.echo(json.dumps(summary, indent=1, sort_keys=True))
+    else:
+        print_closing(load_campaign(options.out))
     return Status.OK
+
+
+class _NewestBug:
+    """The title of the bug a campaign found last, for its progress display."""
+
+    def __init__(self, out: Path):
+        self.out, self.seen, self.title = out, set[str](), ""
+
+    def line(self, bugs: set[str]) -> str:
+        from fuzzer.report.campaign import bug_title
+
+        fresh = sorted(bugs - self.seen)
+        if fresh:
+            self.seen |= bugs
+            self.title = bug_title(self.out, fresh[-1])
+        return f", newest: {self.title}" if self.title else ""
 
 
 def _resumed(ctx: click.Context, requested: CampaignOptions) -> CampaignOptions:
@@ -528,11 +549,25 @@ def reduce(case_path, backend, budget, timeout, out) -> Status:
 
 @main.command(epilog=EXIT_STATUS_HELP)
 @click.argument("path", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def report(path) -> None:
-    """Render report.md again: for one bug folder, or a campaign's summary of bugs by system and symptom."""
-    from fuzzer.report.bug import rerender
+@click.option(
+    "--html", "as_html", is_flag=True, help="Also write report.html (self-contained; a campaign's links each bug's)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the bug's meta, or the campaign's bugs, as JSON.")
+def report(path, as_html, as_json) -> None:
+    """Render report.md again: for one bug folder, or a campaign's bugs (new first, known marked)."""
+    from fuzzer.report.bug import META
+    from fuzzer.report.campaign import load_campaign, rerender
+    from fuzzer.report.html import write_html
 
-    click.echo(rerender(path).read_text())
+    markdown = rerender(path)
+    page = write_html(path) if as_html else None
+    if as_json:
+        document = json.loads((path / META).read_text()) if (path / META).exists() else load_campaign(path).to_json()
+        click.echo(json.dumps(document | {"report": str(markdown), "html": page and str(page)}, indent=1))
+    elif page:
+        click.echo(f"wrote {page}")
+    else:
+        click.echo(markdown.read_text())
 
 
 @main.command(epilog=EXIT_STATUS_HELP)
@@ -556,9 +591,8 @@ def specs(as_json, backends, no_probe) -> None:
 
     matrix: SupportMatrix | None = None
     if not no_probe:
-        with _session(backends) as session:
-            matrix = load_or_probe(session, _probe_progress)
-        click.echo("", err=True)
+        with _session(backends) as session, _probe_display() as probing:
+            matrix = load_or_probe(session, probing)
     rows = []
     for name, cls in sorted(REGISTRY.items()):
         keys = sorted({dtype_key(combo) for combo in cls.dtypes})
@@ -589,8 +623,13 @@ def _support_cell(statuses: dict[str, str]) -> str:
     return " ".join(odd) if odd else "all"
 
 
-def _probe_progress(done: int, total: int) -> None:
-    click.echo(f"\rprobing backend support: {done}/{total} op x dtype x backend", nl=False, err=True)
+@contextmanager
+def _probe_display() -> Iterator[Callable[[int, int], None]]:
+    """The support probe's progress, shown only if the matrix is not cached."""
+    from fuzzer.report.console import LiveProgress
+
+    with LiveProgress("probing backend support", "checks") as display:
+        yield lambda done, total: display.show(done, total)
 
 
 @main.group(epilog=EXIT_STATUS_HELP)
