@@ -123,13 +123,14 @@ def _bugs_over_time(campaign: Campaign) -> list[tuple[float, float]]:
 
 
 def _rate_over_time(campaign: Campaign) -> list[tuple[float, float]]:
-    """Cases finished per minute in each of RATE_WINDOWS equal spans of the campaign."""
+    """Cases finished per minute in each of (at most RATE_WINDOWS) equal spans of the campaign."""
     times = campaign.elapsed()
     if not times or times[-1] <= 0:
         return []
-    span = times[-1] / RATE_WINDOWS
-    counts = Counter(min(int(t / span), RATE_WINDOWS - 1) for t in times)
-    return [((window + 1) * span / 60, 60 * counts[window] / span) for window in range(RATE_WINDOWS)]
+    windows = min(RATE_WINDOWS, len(times))
+    span = times[-1] / windows
+    counts = Counter(min(int(t / span), windows - 1) for t in times)
+    return [((window + 1) * span / 60, 60 * counts[window] / span) for window in range(windows)]
 
 
 def _outcomes(summary: dict[str, Any]) -> str:

@@ -26,7 +26,7 @@ def _svg(width: float, height: float, body: list[str], label: str) -> str:
 
 
 def _tick(value: float) -> str:
-    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.2g}"
 
 
 def line_chart(points: list[tuple[float, float]], label: str, x_label: str, y_label: str, step: bool = False) -> str:
@@ -78,7 +78,8 @@ def bar_chart(rows: list[tuple[str, float]], label: str) -> str:
 
 def stacked_bars(rows: dict[str, dict[str, int]], label: str) -> str:
     """One bar per row split by status, with a legend of the statuses shown."""
-    statuses = list(dict.fromkeys(s for counts in rows.values() for s, n in counts.items() if n))
+    present = {s for counts in rows.values() for s, n in counts.items() if n}
+    statuses = [s for s in STATUS_COLORS if s in present] + sorted(present - set(STATUS_COLORS))
     top = max((sum(counts.values()) for counts in rows.values()), default=0) or 1
     span = WIDTH - LABEL - 60
     body = []
