@@ -7,7 +7,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import asdict, replace
 from enum import IntEnum
 from importlib.util import find_spec
 from pathlib import Path
@@ -396,7 +396,8 @@ def _resumed(ctx: click.Context, requested: CampaignOptions) -> CampaignOptions:
 @click.option("--dtypes", default=None, help="Comma-separated dtypes to generate.")
 @PATTERNS_OPTION
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Case folder to write.")
-def gen(seed, max_nodes, ops, dtypes, patterns, out) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def gen(seed, max_nodes, ops, dtypes, patterns, out, as_json) -> None:
     """Generate one case (graph, values, model.onnx) into a folder."""
     from fuzzer.campaign.loop import prepare_case
     from fuzzer.core.files import write_atomic
@@ -408,6 +409,10 @@ def gen(seed, max_nodes, ops, dtypes, patterns, out) -> None:
     case = prepared.case
     case.save(out)
     write_atomic(out / "model.onnx", to_onnx(case.graph, case.weights).SerializeToString())
+    if as_json:
+        document = {"case": str(out), "seed": seed, "nodes": len(case.graph.nodes), "ops": case.graph.op_types()}
+        click.echo(json.dumps(document | {"finite": prepared.finite, "problems": prepared.problems}, indent=1))
+        return
     click.echo(case.graph.text())
     for problem in prepared.problems:
         click.echo(f"validity problem: {problem}", err=True)
@@ -447,7 +452,8 @@ def run(case_path, backends, timeout, as_json) -> Status:
 @click.option("--backends", default=DEFAULT_BACKENDS, show_default=True, callback=_backends)
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write JUnit XML here.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True)
-def replay(corpus, backends, junit, timeout) -> Status:
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def replay(corpus, backends, junit, timeout, as_json) -> Status:
     """Replay the kept cases of CORPUS (default: corpus/); exit 1 on any regression.
 
     A backend that passed a kept case and now crashes or mismatches is a regression; a known bug
@@ -463,13 +469,17 @@ def replay(corpus, backends, junit, timeout) -> Status:
     with _session(backends, timeout) as session:
         for folder in cases:
             case_results = replay_case(folder, session)
-            for r in case_results:
+            for r in case_results if not as_json else ():
                 click.echo(f"{r.result:11} {r.case} {r.backend} (expected {r.expected}, got {r.actual}) {r.detail}")
             results += case_results
     if junit:
         write_atomic(junit, junit_xml(results))
     failed = sum(r.failed for r in results)
-    click.echo(f"{len(cases)} cases, {len(results)} checks, {failed} regressions")
+    if as_json:
+        totals = {"cases": len(cases), "checks": len(results), "regressions": failed}
+        click.echo(json.dumps(totals | {"results": [asdict(r) for r in results]}, indent=1))
+    else:
+        click.echo(f"{len(cases)} cases, {len(results)} checks, {failed} regressions")
     return Status.BUG if failed else Status.OK
 
 
@@ -477,11 +487,13 @@ def replay(corpus, backends, junit, timeout) -> Status:
 @click.argument("bug", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--corpus", type=click.Path(file_okay=False, path_type=Path), default=Path("corpus"), show_default=True)
 @click.option("--name", default=None, help="Folder name in the corpus (default: the bug signature).")
-def keep(bug, corpus, name) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def keep(bug, corpus, name, as_json) -> None:
     """Keep a bug folder's case in the corpus so `dlfuzz replay` checks it from now on."""
     from fuzzer.campaign.replay import keep as keep_case
 
-    click.echo(f"kept {keep_case(bug, _writable(corpus), name)}")
+    kept = keep_case(bug, _writable(corpus), name)
+    click.echo(json.dumps({"kept": str(kept)}) if as_json else f"kept {kept}")
 
 
 @main.command(epilog=EXIT_STATUS_HELP)
@@ -503,7 +515,8 @@ def keep(bug, corpus, name) -> None:
 @click.option(
     "--out", type=click.Path(path_type=Path), default=None, help="Bug folder to write (default: CASE-reduced)."
 )
-def reduce(case_path, backend, budget, timeout, out) -> Status:
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def reduce(case_path, backend, budget, timeout, out, as_json) -> Status:
     """Shrink a failing case while it fails the same way; write a bug folder with report and repro.py.
 
     Runs only the affected system and the references. Exit status 1: the case still fails and its
@@ -527,6 +540,8 @@ def reduce(case_path, backend, budget, timeout, out) -> Status:
         findings = [f for f in verdict.findings if wanted in (None, f.backend)]
         if not findings:
             click.echo(f"nothing to reduce: verdict {verdict.kind}", err=True)
+            if as_json:
+                click.echo(json.dumps({"verdict": verdict.kind, "bug": None}))
             return Status.OK
         finding = findings[0]
         click.echo(f"reducing {finding.backend} {finding.symptom} ({len(case.graph.nodes)} nodes)", err=True)
@@ -542,6 +557,15 @@ def reduce(case_path, backend, budget, timeout, out) -> Status:
             reduction.summary(),
             original=case,
         )
+    if as_json:
+        document = {"verdict": verdict.kind, "bug": str(folder), "signature": sig, "backend": finding.backend}
+        sizes = {
+            "symptom": finding.symptom,
+            "nodes": len(case.graph.nodes),
+            "reduced_nodes": len(reduction.case.graph.nodes),
+        }
+        click.echo(json.dumps(document | sizes, indent=1))
+        return Status.BUG
     click.echo(reduction.case.graph.text())
     click.echo(f"{len(case.graph.nodes)} -> {len(reduction.case.graph.nodes)} nodes, signature {sig}; wrote {folder}")
     return Status.BUG
@@ -659,15 +683,17 @@ def _sizes(text: str) -> list[int]:
 def bench_inputs_command(nodes, cases, seed, ops, dtypes, patterns, time_budget, as_json) -> None:
     """Input search against random sampling with the same time per case: finite share, time, usefulness."""
     from fuzzer.campaign.bench import bench_inputs, render_table
+    from fuzzer.report.console import PhasedProgress
 
     sizes = _sizes(nodes)
     options = _gen_options(max(sizes), ops, dtypes, patterns)
 
-    def progress(size: int, done: int, total: int) -> None:
-        click.echo(f"\r{size} nodes: {done}/{total}   ", nl=False, err=True)
+    with PhasedProgress("cases") as display:
 
-    report = bench_inputs(sizes, cases, seed, options, _search_options(time_budget), progress)
-    click.echo("", err=True)
+        def progress(size: int, done: int, total: int) -> None:
+            display.show(f"{size} nodes", done, total)
+
+        report = bench_inputs(sizes, cases, seed, options, _search_options(time_budget), progress)
     click.echo(json.dumps(report, indent=1) if as_json else render_table(report))
 
 
@@ -682,16 +708,14 @@ def bench_coverage_command(cases, seed, backends, max_nodes, as_json) -> None:
     same warm compilers: patterns, depth, op types, and the distinct optimizations each compiler fired."""
     from fuzzer.campaign.bench_coverage import bench_coverage, render_table
     from fuzzer.campaign.state import CampaignOptions
+    from fuzzer.report.console import PhasedProgress
 
     base = CampaignOptions(
         out=Path("."), seed=seed, max_tests=cases, backends=backends, gen=GenOptions(max_nodes=max_nodes)
     )
 
-    def progress(mode: str, done: int) -> None:
-        click.echo(f"\r{mode}: {done}/{cases}   ", nl=False, err=True)
-
-    report = bench_coverage(base, progress=progress)
-    click.echo("", err=True)
+    with PhasedProgress("cases") as display:
+        report = bench_coverage(base, progress=lambda mode, done: display.show(mode, done, cases))
     click.echo(json.dumps(report, indent=1) if as_json else render_table(report))
 
 

@@ -278,3 +278,12 @@ def test_fuzz_ends_with_a_table_for_people_or_with_summary_json(tmp_path: Path) 
     assert f"summary.json: {tmp_path / 'a' / 'summary.json'}" in result.stdout
     result = invoke(*args, "--reduce-budget", "5", "--out", str(tmp_path / "b"), "--json")
     assert json.loads(result.stdout) == json.loads((tmp_path / "b" / "summary.json").read_text())
+
+
+def test_gen_json_says_what_it_wrote(tmp_path: Path) -> None:
+    result = invoke("gen", "--seed", "4", "--out", str(tmp_path / "case"), "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    graph = json.loads((tmp_path / "case" / "case.json").read_text())["graph"]
+    assert document["case"] == str(tmp_path / "case") and document["nodes"] == len(graph["nodes"])
+    assert set(document) == {"case", "seed", "nodes", "ops", "finite", "problems"}

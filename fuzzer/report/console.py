@@ -114,6 +114,29 @@ class LiveProgress:
             self.close()
 
 
+class PhasedProgress:
+    """Phases of one job shown one after the other (a benchmark's graph sizes or modes), each with its bar."""
+
+    def __init__(self, unit: str, console: Console | None = None):
+        self.unit, self.console = unit, console
+        self.phase: str | None = None
+        self.display: LiveProgress | None = None
+
+    def __enter__(self) -> PhasedProgress:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None):
+        if self.display:
+            self.display.close()
+
+    def show(self, phase: str, done: int, total: int) -> None:
+        if phase != self.phase or self.display is None:
+            if self.display:
+                self.display.close()
+            self.phase, self.display = phase, LiveProgress(phase, self.unit, self.console)
+        self.display.show(done, total)
+
+
 def backend_counts(name: str, counts: dict[str, int]) -> str:
     """One backend's outcomes so far: ok, then each other status it had."""
     return f"{name} ok {counts.get('ok', 0)}" + "".join(
