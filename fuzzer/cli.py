@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import sys
 import traceback
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, replace
 from enum import IntEnum
 from importlib.util import find_spec
 from pathlib import Path
@@ -287,6 +289,7 @@ CAMPAIGN_FLAGS = {  # campaign option (as `differences` names it) -> the fuzz pa
     help="Corpus whose kept bugs count as known: not filed again, and what triggers them is drawn less "
     "(default: corpus/ when it holds kept cases; 'off': none).",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print summary.json at the end instead of the table.")
 @click.pass_context
 def fuzz(
     ctx,
@@ -307,10 +310,13 @@ def fuzz(
     include_unsupported,
     reduce_budget,
     known,
+    as_json,
 ) -> Status:
     """Run a fuzzing campaign and write campaign.json, stats.jsonl, summary.json and bugs/."""
     from fuzzer.campaign.loop import Totals, run_campaign
     from fuzzer.campaign.state import CampaignOptions, check_output, recorded_cases
+    from fuzzer.report.campaign import load_campaign
+    from fuzzer.report.console import LiveProgress, backend_counts, print_closing
 
     requested = CampaignOptions(
         out=out,
@@ -333,28 +339,27 @@ def fuzz(
     else:
         options = requested
 
-    def progress(done: int, totals: Totals, seconds: float) -> None:
-        per_backend = " ".join(
-            f"{name}:{sum(c.values()) - c['ok'] - c['unsupported']}" for name, c in totals.backends.items()
-        )
-        rate = 60 * totals.cases / seconds if seconds else 0.0
-        limit = options.max_tests
-        click.echo(
-            f"\r[{done}{'/' + str(limit) if limit else ''}] {rate:.1f} cases/min  valid {totals.valid}"
-            f"  finite {totals.finite}  new {len(totals.bugs)}  known {len(totals.known)}  failures {per_backend}   ",
-            nl=False,
-            err=True,
-        )
-
     check_output(options, resume)  # before the backends spend their start-up
     if resume and options.max_tests is not None and recorded_cases(options.out) >= options.max_tests:
         click.echo(f"{options.out} has run its {options.max_tests} cases; give a larger --max-tests to go on", err=True)
         return Status.OK
     click.echo(f"starting backends {', '.join(options.backends)} ...", err=True)
-    with _session(options.backends, options.timeout) as session:
-        summary = run_campaign(options, resume, progress, session, _probe_progress)
-    click.echo("", err=True)
-    click.echo(json.dumps(summary, indent=1, sort_keys=True))
+    with LiveProgress("fuzzing", "cases") as display, _session(options.backends, options.timeout) as session:
+        newest = _NewestBug(options.out)
+
+        def progress(done: int, totals: Totals, seconds: float) -> None:
+            detail = [
+                "  ".join(backend_counts(name, counts) for name, counts in totals.backends.items()),
+                f"bugs {len(totals.bugs)}{newest.line(totals.bugs)}",
+            ]
+            display.show(done, options.max_tests, seconds, options.time_budget, detail)
+
+        with _probe_display() as probing:
+            summary = run_campaign(options, resume, progress, session, probing)
+    if as_json:
+        click.echo(json.dumps(summary, indent=1, sort_keys=True))
+    else:
+        print_closing(load_campaign(options.out))
     return Status.OK
 
 
@@ -367,6 +372,22 @@ def _known_corpus(given: str | None) -> str | None:
     corpus = Path(given or "corpus")
     corpus_cases(corpus)
     return str(corpus.resolve())
+
+
+class _NewestBug:
+    """The title of the bug a campaign found last, for its progress display."""
+
+    def __init__(self, out: Path):
+        self.out, self.seen, self.title = out, set[str](), ""
+
+    def line(self, bugs: set[str]) -> str:
+        from fuzzer.report.campaign import bug_title
+
+        fresh = sorted(bugs - self.seen)
+        if fresh:
+            self.seen |= bugs
+            self.title = bug_title(self.out, fresh[-1])
+        return f", newest: {self.title}" if self.title else ""
 
 
 def _resumed(ctx: click.Context, requested: CampaignOptions) -> CampaignOptions:
@@ -395,7 +416,8 @@ def _resumed(ctx: click.Context, requested: CampaignOptions) -> CampaignOptions:
 @click.option("--dtypes", default=None, help="Comma-separated dtypes to generate.")
 @PATTERNS_OPTION
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Case folder to write.")
-def gen(seed, max_nodes, ops, dtypes, patterns, out) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def gen(seed, max_nodes, ops, dtypes, patterns, out, as_json) -> None:
     """Generate one case (graph, values, model.onnx) into a folder."""
     from fuzzer.campaign.loop import prepare_case
     from fuzzer.core.files import write_atomic
@@ -407,6 +429,10 @@ def gen(seed, max_nodes, ops, dtypes, patterns, out) -> None:
     case = prepared.case
     case.save(out)
     write_atomic(out / "model.onnx", to_onnx(case.graph, case.weights).SerializeToString())
+    if as_json:
+        document = {"case": str(out), "seed": seed, "nodes": len(case.graph.nodes), "ops": case.graph.op_types()}
+        click.echo(json.dumps(document | {"finite": prepared.finite, "problems": prepared.problems}, indent=1))
+        return
     click.echo(case.graph.text())
     for problem in prepared.problems:
         click.echo(f"validity problem: {problem}", err=True)
@@ -463,7 +489,8 @@ Exit status of replay:
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Cases replayed at once.")
 @click.option("--strict", is_flag=True, help="Also exit 1 when a kept bug still fails.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True)
-def replay(corpus, backends, junit, markdown, jobs, strict, timeout) -> Status:
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def replay(corpus, backends, junit, markdown, jobs, strict, timeout, as_json) -> Status:
     """Replay the kept cases of CORPUS (default: corpus/) and classify each backend on each case.
 
     pass; still-failing (a kept bug still happens); fixed (it no longer does: update the corpus);
@@ -490,7 +517,7 @@ def replay(corpus, backends, junit, markdown, jobs, strict, timeout) -> Status:
     with ExitStack() as stack:
         sessions = [stack.enter_context(_session(backends, timeout)) for _ in range(min(jobs, len(cases)))]
         results = replay_all(cases, sessions)
-    for r in results:
+    for r in results if not as_json else ():
         click.echo(f"{r.result:13} {r.case} {r.backend} (expected {r.expected}, got {r.actual}) {r.detail}")
     if junit:
         write_atomic(junit, junit_xml(results))
@@ -498,7 +525,11 @@ def replay(corpus, backends, junit, markdown, jobs, strict, timeout) -> Status:
         write_atomic(markdown, markdown_summary(results, titles).encode())
     failed = sum(r.failed for r in results)
     still = sum(r.result == STILL_BROKEN for r in results)
-    click.echo(f"{len(cases)} cases, {len(results)} checks, {failed} regressions, {still} still failing")
+    if as_json:
+        totals = {"cases": len(cases), "checks": len(results), "regressions": failed, "still_failing": still}
+        click.echo(json.dumps(totals | {"results": [asdict(r) for r in results]}, indent=1))
+    else:
+        click.echo(f"{len(cases)} cases, {len(results)} checks, {failed} regressions, {still} still failing")
     return Status.BUG if failed or (strict and still) else Status.OK
 
 
@@ -506,11 +537,13 @@ def replay(corpus, backends, junit, markdown, jobs, strict, timeout) -> Status:
 @click.argument("bug", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--corpus", type=click.Path(file_okay=False, path_type=Path), default=Path("corpus"), show_default=True)
 @click.option("--name", default=None, help="Folder name in the corpus (default: the bug signature).")
-def keep(bug, corpus, name) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def keep(bug, corpus, name, as_json) -> None:
     """Keep a bug folder's case in the corpus so `dlfuzz replay` checks it from now on."""
     from fuzzer.campaign.replay import keep as keep_case
 
-    click.echo(f"kept {keep_case(bug, _writable(corpus), name)}")
+    kept = keep_case(bug, _writable(corpus), name)
+    click.echo(json.dumps({"kept": str(kept)}) if as_json else f"kept {kept}")
 
 
 @main.command(epilog=EXIT_STATUS_HELP)
@@ -532,7 +565,8 @@ def keep(bug, corpus, name) -> None:
 @click.option(
     "--out", type=click.Path(path_type=Path), default=None, help="Bug folder to write (default: CASE-reduced)."
 )
-def reduce(case_path, backend, budget, timeout, out) -> Status:
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def reduce(case_path, backend, budget, timeout, out, as_json) -> Status:
     """Shrink a failing case while it fails the same way; write a bug folder with report and repro.py.
 
     Runs only the affected system and the references. Exit status 1: the case still fails and its
@@ -556,6 +590,8 @@ def reduce(case_path, backend, budget, timeout, out) -> Status:
         findings = [f for f in verdict.findings if wanted in (None, f.backend)]
         if not findings:
             click.echo(f"nothing to reduce: verdict {verdict.kind}", err=True)
+            if as_json:
+                click.echo(json.dumps({"verdict": verdict.kind, "bug": None}))
             return Status.OK
         finding = findings[0]
         click.echo(f"reducing {finding.backend} {finding.symptom} ({len(case.graph.nodes)} nodes)", err=True)
@@ -571,6 +607,15 @@ def reduce(case_path, backend, budget, timeout, out) -> Status:
             reduction.summary(),
             original=case,
         )
+    if as_json:
+        document = {"verdict": verdict.kind, "bug": str(folder), "signature": sig, "backend": finding.backend}
+        sizes = {
+            "symptom": finding.symptom,
+            "nodes": len(case.graph.nodes),
+            "reduced_nodes": len(reduction.case.graph.nodes),
+        }
+        click.echo(json.dumps(document | sizes, indent=1))
+        return Status.BUG
     click.echo(reduction.case.graph.text())
     click.echo(f"{len(case.graph.nodes)} -> {len(reduction.case.graph.nodes)} nodes, signature {sig}; wrote {folder}")
     return Status.BUG
@@ -578,11 +623,25 @@ def reduce(case_path, backend, budget, timeout, out) -> Status:
 
 @main.command(epilog=EXIT_STATUS_HELP)
 @click.argument("path", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def report(path) -> None:
-    """Render report.md again: for one bug folder, or a campaign's summary of bugs by system and symptom."""
-    from fuzzer.report.bug import rerender
+@click.option(
+    "--html", "as_html", is_flag=True, help="Also write report.html (self-contained; a campaign's links each bug's)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the bug's meta, or the campaign's bugs, as JSON.")
+def report(path, as_html, as_json) -> None:
+    """Render report.md again: for one bug folder, or a campaign's bugs (new first, known marked)."""
+    from fuzzer.report.bug import META
+    from fuzzer.report.campaign import load_campaign, rerender
+    from fuzzer.report.html import write_html
 
-    click.echo(rerender(path).read_text())
+    markdown = rerender(path)
+    page = write_html(path) if as_html else None
+    if as_json:
+        document = json.loads((path / META).read_text()) if (path / META).exists() else load_campaign(path).to_json()
+        click.echo(json.dumps(document | {"report": str(markdown), "html": page and str(page)}, indent=1))
+    elif page:
+        click.echo(f"wrote {page}")
+    else:
+        click.echo(markdown.read_text())
 
 
 @main.command(epilog=EXIT_STATUS_HELP)
@@ -606,9 +665,8 @@ def specs(as_json, backends, no_probe) -> None:
 
     matrix: SupportMatrix | None = None
     if not no_probe:
-        with _session(backends) as session:
-            matrix = load_or_probe(session, _probe_progress)
-        click.echo("", err=True)
+        with _session(backends) as session, _probe_display() as probing:
+            matrix = load_or_probe(session, probing)
     rows = []
     for name, cls in sorted(REGISTRY.items()):
         keys = sorted({dtype_key(combo) for combo in cls.dtypes})
@@ -639,8 +697,13 @@ def _support_cell(statuses: dict[str, str]) -> str:
     return " ".join(odd) if odd else "all"
 
 
-def _probe_progress(done: int, total: int) -> None:
-    click.echo(f"\rprobing backend support: {done}/{total} op x dtype x backend", nl=False, err=True)
+@contextmanager
+def _probe_display() -> Iterator[Callable[[int, int], None]]:
+    """The support probe's progress, shown only if the matrix is not cached."""
+    from fuzzer.report.console import LiveProgress
+
+    with LiveProgress("probing backend support", "checks") as display:
+        yield lambda done, total: display.show(done, total)
 
 
 @main.group(epilog=EXIT_STATUS_HELP)
@@ -670,15 +733,17 @@ def _sizes(text: str) -> list[int]:
 def bench_inputs_command(nodes, cases, seed, ops, dtypes, patterns, time_budget, as_json) -> None:
     """Input search against random sampling with the same time per case: finite share, time, usefulness."""
     from fuzzer.campaign.bench import bench_inputs, render_table
+    from fuzzer.report.console import PhasedProgress
 
     sizes = _sizes(nodes)
     options = _gen_options(max(sizes), ops, dtypes, patterns)
 
-    def progress(size: int, done: int, total: int) -> None:
-        click.echo(f"\r{size} nodes: {done}/{total}   ", nl=False, err=True)
+    with PhasedProgress("cases") as display:
 
-    report = bench_inputs(sizes, cases, seed, options, _search_options(time_budget), progress)
-    click.echo("", err=True)
+        def progress(size: int, done: int, total: int) -> None:
+            display.show(f"{size} nodes", done, total)
+
+        report = bench_inputs(sizes, cases, seed, options, _search_options(time_budget), progress)
     click.echo(json.dumps(report, indent=1) if as_json else render_table(report))
 
 
@@ -693,16 +758,14 @@ def bench_coverage_command(cases, seed, backends, max_nodes, as_json) -> None:
     same warm compilers: patterns, depth, op types, and the distinct optimizations each compiler fired."""
     from fuzzer.campaign.bench_coverage import bench_coverage, render_table
     from fuzzer.campaign.state import CampaignOptions
+    from fuzzer.report.console import PhasedProgress
 
     base = CampaignOptions(
         out=Path("."), seed=seed, max_tests=cases, backends=backends, gen=GenOptions(max_nodes=max_nodes)
     )
 
-    def progress(mode: str, done: int) -> None:
-        click.echo(f"\r{mode}: {done}/{cases}   ", nl=False, err=True)
-
-    report = bench_coverage(base, progress=progress)
-    click.echo("", err=True)
+    with PhasedProgress("cases") as display:
+        report = bench_coverage(base, progress=lambda mode, done: display.show(mode, done, cases))
     click.echo(json.dumps(report, indent=1) if as_json else render_table(report))
 
 

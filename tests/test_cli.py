@@ -280,3 +280,40 @@ def test_replay_exit_status_junit_and_markdown(tmp_path: Path) -> None:
     assert invoke(*args, "--strict").exit_code == 1
     kept_case(tmp_path / "corpus", "regressed", {"raises": {"status": "ok"}})
     assert invoke(*args).exit_code == 1
+
+
+def test_report_prints_a_campaign_as_json_new_bugs_first_and_writes_its_html(tmp_path: Path) -> None:
+    from tests.fuzzer.report.test_html import planted_campaign
+
+    campaign = planted_campaign(tmp_path)
+    result = invoke("report", str(campaign), "--html", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert [bug["signature"] for bug in document["new"]] == ["planted-new"]
+    assert [(bug["signature"], bug["known"]) for bug in document["known"]] == [("planted-known", "kept-case")]
+    assert document["html"] == str(campaign / "report.html") and (campaign / "report.html").is_file()
+    result = invoke("report", str(campaign / "bugs" / "planted-new"), "--json")
+    assert json.loads(result.stdout)["signature"] == "planted-new"
+
+
+@pytest.mark.slow
+def test_fuzz_ends_with_a_table_for_people_or_with_summary_json(tmp_path: Path) -> None:
+    args = ("fuzz", "--max-tests", "3", "--seed", "2", "--max-nodes", "6", "--ops", "Sigmoid,Add,Relu")
+    args += ("--backends", "eager,ort-noopt,tests.oracles.faulty_backends:CrashOnSigmoid", "--include-unsupported")
+    result = invoke(*args, "--reduce-budget", "5", "--out", str(tmp_path / "a"))
+    assert result.exit_code == 0, result.output
+    assert "fuzzing 3/3 cases (100%)" in result.stderr and "\r" not in result.stderr
+    assert "cases/min" in result.stdout and "1 new bug(s):" in result.stdout
+    assert str(tmp_path / "a" / "bugs" / "crash-sigmoid-crash-run-RuntimeError") in result.stdout
+    assert f"summary.json: {tmp_path / 'a' / 'summary.json'}" in result.stdout
+    result = invoke(*args, "--reduce-budget", "5", "--out", str(tmp_path / "b"), "--json")
+    assert json.loads(result.stdout) == json.loads((tmp_path / "b" / "summary.json").read_text())
+
+
+def test_gen_json_says_what_it_wrote(tmp_path: Path) -> None:
+    result = invoke("gen", "--seed", "4", "--out", str(tmp_path / "case"), "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    graph = json.loads((tmp_path / "case" / "case.json").read_text())["graph"]
+    assert document["case"] == str(tmp_path / "case") and document["nodes"] == len(graph["nodes"])
+    assert set(document) == {"case", "seed", "nodes", "ops", "finite", "problems"}

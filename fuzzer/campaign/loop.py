@@ -144,9 +144,10 @@ def run_campaign(
             line, graph = run_one(options, session, index, weight, feedback, known)
             if feedback:
                 feedback.learn(line, graph)
+            elapsed = previous_seconds + time.monotonic() - started
+            line["elapsed"] = round(elapsed, 2)
             append_line(out / STATS, line)
             totals.add(line)
-            elapsed = previous_seconds + time.monotonic() - started
             summary = totals.summary(elapsed)
             summary["worker_restarts"] = session.restarts
             write_atomic(out / "summary.json", json.dumps(summary, indent=1, sort_keys=True).encode())
@@ -261,6 +262,7 @@ def run_one(
         "nodes": len(graph.nodes),
         "depth": graph.depth(),
         "ops": graph.op_types(),
+        "dtypes": sorted({t.dtype for t in graph.types.values()}),
         "kinds": node_kinds(graph),
         "patterns": occurrences(graph),
         "search": case.meta["search"],

@@ -1,12 +1,10 @@
-"""Bug folders and their Markdown: report.md ready for the affected project's tracker, and a
-campaign summary of bugs by system and symptom."""
+"""Bug folders and their Markdown: report.md ready for the affected project's tracker."""
 
 from __future__ import annotations
 
 import json
 import platform
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -322,50 +320,6 @@ def _occurrences(folder: Path) -> str:
     listed = ", ".join(f"{o.get('case')} (seed {o.get('seed')})" for o in lines[:30])
     more = f" and {len(lines) - 30} more" if len(lines) > 30 else ""
     return f"Seen {len(lines)} time(s) in the campaign: {listed}{more}."
-
-
-def render_summary(campaign: Path) -> str:
-    """Markdown index of a campaign's bug folders, by system and symptom, with links."""
-    bugs = sorted((campaign / "bugs").glob(f"*/{META}")) if (campaign / "bugs").is_dir() else []
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for path in bugs:
-        meta = json.loads(path.read_text())
-        meta["folder"] = path.parent.relative_to(campaign).as_posix()
-        occurrences = path.parent / OCCURRENCES
-        meta["count"] = len(occurrences.read_text().splitlines()) if occurrences.exists() else 1
-        groups[(meta["project"], meta["symptom"])].append(meta)
-    summary_path = campaign / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    lines = [f"# dlfuzz campaign: {len(bugs)} unique bug(s)", ""]
-    if summary:
-        lines.append(
-            f"{summary.get('cases', 0)} cases ({summary.get('valid', 0)} valid, {summary.get('finite', 0)} finite) "
-            f"in {summary.get('seconds', 0)} s."
-        )
-    for (project, symptom), metas in sorted(groups.items()):
-        lines += ["", f"## {project}: {symptom} ({len(metas)})", "", "| bug | ops | nodes | seen | repro |"]
-        lines.append("|---|---|---|---|---|")
-        for meta in sorted(metas, key=lambda m: -m["count"]):
-            repro = {True: "reproduces", False: "did not reproduce", None: "needs dlfuzz"}[
-                (meta.get("repro") or {}).get("reproduced")
-            ]
-            lines.append(
-                f"| [{title(meta)}]({meta['folder']}/{REPORT}) | {', '.join(meta['ops'])} | {meta['nodes']} | "
-                f"{meta['count']} | {repro} |"
-            )
-    return "\n".join(lines) + "\n"
-
-
-def rerender(path: Path) -> Path:
-    """Write report.md again for a bug folder, or the summary report.md for a campaign folder."""
-    if (path / META).exists():
-        target, text = path / REPORT, render_report(path)
-    elif (path / "bugs").is_dir() or (path / "summary.json").exists():
-        target, text = path / REPORT, render_summary(path)
-    else:
-        raise ReportError(f"{path}: neither a bug folder (no {META}) nor a campaign (no bugs/ or summary.json)")
-    write_atomic(target, text.encode())
-    return target
 
 
 _DLFUZZ_REPRO = '''"""Reproducer written by dlfuzz for a backend without a standalone one: reruns the case."""

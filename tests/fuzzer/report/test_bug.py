@@ -15,7 +15,8 @@ from fuzzer.core.ir import Graph, Node, TensorType
 from fuzzer.core.testcase import TestCase
 from fuzzer.judge.compare import Finding, judge
 from fuzzer.judge.rounding import refine
-from fuzzer.report.bug import render_summary, write_bug
+from fuzzer.report.bug import write_bug
+from fuzzer.report.campaign import load_campaign, render_summary
 from fuzzer.report.picture import graph_svg
 from fuzzer.report.repro import run_repro, write_repro
 from oracles.base import BackendInfo, Outcome
@@ -124,15 +125,23 @@ def test_report_has_title_versions_measures_graph_picture_and_repro_status(tmp_p
         assert (tmp_path / name).is_file(), name
 
 
-def test_campaign_summary_groups_bugs_by_system_and_symptom_with_links(tmp_path: Path) -> None:
+def test_campaign_summary_lists_new_bugs_first_and_marks_known_ones_with_links(tmp_path: Path) -> None:
     case = small_case()
     for backend in ("ort", "tvm"):
         outcomes, finding, infos = planted_mismatch(case, backend)
         write_bug(tmp_path / "bugs" / f"{backend}-bug", f"{backend}-bug", finding, case, outcomes, infos)
-    summary = render_summary(tmp_path)
-    assert summary.startswith("# dlfuzz campaign: 2 unique bug(s)")
-    assert "## Apache TVM: mismatch (1)" in summary and "## ONNX Runtime: mismatch (1)" in summary
-    assert "(bugs/ort-bug/report.md)" in summary and "(bugs/tvm-bug/report.md)" in summary
+    known = {"ort-bug": "ort-kept-case", "inductor-gone": "inductor-kept-case"}
+    (tmp_path / "summary.json").write_text(json.dumps({"cases": 3, "bugs": 1, "known": known}))
+    lines = [{"id": "0", "bugs": [], "known": ["ort-bug"]}, {"id": "1", "bugs": ["tvm-bug"]}]
+    (tmp_path / "stats.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    campaign = load_campaign(tmp_path)
+    assert [bug.signature for bug in campaign.bugs] == ["tvm-bug", "ort-bug", "inductor-gone"]
+    assert [bug.known for bug in campaign.bugs] == [None, "ort-kept-case", "inductor-kept-case"]
+    summary = render_summary(campaign)
+    assert summary.startswith("# dlfuzz campaign: 1 new bug(s), 2 known")
+    new, known = summary.split("## Known bugs")
+    assert "(bugs/tvm-bug/report.md)" in new and "ort-bug" not in new
+    assert "(bugs/ort-bug/report.md) (known: corpus/ort-kept-case)" in known and "`inductor-gone`" in known
 
 
 def test_report_command_rerenders_a_bug_folder_or_a_campaign_and_rejects_others(tmp_path: Path) -> None:
