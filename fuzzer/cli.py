@@ -752,8 +752,14 @@ def bench_inputs_command(nodes, cases, seed, ops, dtypes, patterns, time_budget,
 @click.option("--seed", type=int, default=0, show_default=True, help="Campaign seed of both modes.")
 @click.option("--backends", default=DEFAULT_BACKENDS, show_default=True, callback=_backends)
 @click.option("--max-nodes", type=click.IntRange(min=1), default=10, show_default=True, help="Largest graph, in nodes.")
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep each mode's campaign folder under DIR/blind and DIR/guided (default: temporary, removed).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def bench_coverage_command(cases, seed, backends, max_nodes, as_json) -> None:
+def bench_coverage_command(cases, seed, backends, max_nodes, keep, as_json) -> None:
     """The blind draw against pattern-aware generation with feedback, the same number of cases each on the
     same warm compilers: patterns, depth, op types, and the distinct optimizations each compiler fired."""
     from fuzzer.campaign.bench_coverage import bench_coverage, render_table
@@ -765,7 +771,7 @@ def bench_coverage_command(cases, seed, backends, max_nodes, as_json) -> None:
     )
 
     with PhasedProgress("cases") as display:
-        report = bench_coverage(base, progress=lambda mode, done: display.show(mode, done, cases))
+        report = bench_coverage(base, progress=lambda mode, done: display.show(mode, done, cases), keep=keep)
     click.echo(json.dumps(report, indent=1) if as_json else render_table(report))
 
 

@@ -149,6 +149,11 @@ BAD_INPUTS = {  # what a new user might type -> (the command, with {} for the pa
     "gen an unknown op": (a_folder, ("gen", "--ops", "NoSuchOp", "--out", "{}/g"), "unknown op(s) NoSuchOp"),
     "bench 0-node graphs": (a_folder, ("bench", "inputs", "--nodes", "0"), "node counts must be at least 1"),
     "bench x-node graphs": (a_folder, ("bench", "inputs", "--nodes", "10,x"), "comma-separated node counts"),
+    "bench coverage keeping under a file": (
+        a_file,
+        ("bench", "coverage", "--cases", "1", "--backends", "eager,ort-noopt", "--keep", "{}"),
+        "is a file",
+    ),
     "replay a missing corpus": (a_folder, ("replay", "{}/missing"), "does not exist"),
     "replay an empty corpus": (a_folder, ("replay", "{}"), "no kept cases"),
     "replay with no jobs": (a_folder, ("replay", "{}", "-j", "0"), "0 is not in the range x>=1"),

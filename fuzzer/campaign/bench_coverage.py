@@ -4,13 +4,14 @@ the same cases of each on the same warm compilers."""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from fuzzer.campaign.loop import run_campaign
-from fuzzer.campaign.state import CampaignOptions
+from fuzzer.campaign.state import CampaignOptions, check_output
 from oracles.session import OracleSession
 from specs import REGISTRY
 
@@ -21,10 +22,17 @@ Progress = Callable[[str, int], None]  # (mode, cases done)
 
 
 def bench_coverage(
-    base: CampaignOptions, session: OracleSession | None = None, progress: Progress | None = None
+    base: CampaignOptions,
+    session: OracleSession | None = None,
+    progress: Progress | None = None,
+    keep: Path | None = None,
 ) -> dict[str, Any]:
-    """Run `base` once per mode (its out folder is replaced by a temporary one; reduction is off, as it
-    measures triage, not generation) and compare their coverage; `ratios` is guided over blind."""
+    """Run `base` once per mode (its out folder is replaced by `keep`/<mode>, or a temporary one so the
+    benchmark leaves nothing behind; reduction is off, as it measures triage, not generation) and compare
+    their coverage; `ratios` is guided over blind."""
+    if keep is not None:
+        for mode in MODES:
+            check_output(replace(base, out=keep / mode), resume=False)
     owned = session is None
     if session is None:
         session = OracleSession(list(base.backends), base.timeout, base.memory_mb)
@@ -32,10 +40,10 @@ def bench_coverage(
     report: dict[str, Any] = {}
     try:
         for mode, changes in MODES.items():
-            with tempfile.TemporaryDirectory(prefix=f"dlfuzz-bench-{mode}-") as folder:
+            with _folder(mode, keep) as folder:
                 options = replace(
                     base,
-                    out=Path(folder) / "campaign",
+                    out=folder,
                     gen=replace(base.gen, patterns=changes["patterns"]),
                     feedback=changes["feedback"],
                     reduce_budget=0.0,
@@ -49,6 +57,15 @@ def bench_coverage(
     return report
 
 
+@contextmanager
+def _folder(mode: str, keep: Path | None) -> Iterator[Path]:
+    if keep is not None:
+        yield keep / mode
+        return
+    with tempfile.TemporaryDirectory(prefix=f"dlfuzz-bench-{mode}-") as folder:
+        yield Path(folder) / "campaign"
+
+
 def _per_case(mode: str, progress: Progress | None) -> Callable[[int, Any, float], None] | None:
     return (lambda done, totals, elapsed: progress(mode, done)) if progress else None
 
@@ -58,6 +75,7 @@ def _figures(summary: dict[str, Any]) -> dict[str, Any]:
     return {
         "cases": summary["cases"],
         "invalid": summary["invalid"],
+        "finite_share": round(summary["finite"] / summary["cases"], 3) if summary["cases"] else 0.0,
         "bugs": summary["bugs"],
         "cases_per_minute": summary["cases_per_minute"],
         "pattern_share": coverage["pattern_share"],
@@ -88,7 +106,8 @@ def render_table(report: dict[str, Any]) -> str:
     rows = [("figure", "blind", "guided", "guided/blind")]
     for key in ("cases", "invalid", "bugs", "cases_per_minute", "pattern_share", "distinct_patterns", "mean_depth"):
         rows.append((key, str(blind[key]), str(guided[key]), str(ratios.get(key, ""))))
-    rows.append(("op_type_share", f"{blind['op_type_share']:.1%}", f"{guided['op_type_share']:.1%}", ""))
+    for key in ("finite_share", "op_type_share"):
+        rows.append((key, f"{blind[key]:.1%}", f"{guided[key]:.1%}", ""))
     for name in guided["optimizations"]:
         shown = ratios["optimizations"][name]
         rows.append(

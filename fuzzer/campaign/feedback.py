@@ -19,6 +19,7 @@ from fuzzer.core.ir import Graph
 from fuzzer.generate.generator import DrawWeight, PatternWeight
 
 MUTATION_SHARE = 0.3  # of cases, once the pool holds any, that grow a pooled case instead of a new graph
+UNDER_DRAWN_BOOST = 4.0
 POOL_SIZE = 256  # the newest cases that fired something new
 
 
@@ -78,14 +79,16 @@ class Coverage:
         return (1 + self.pattern_finds[name]) / (1 + self.pattern_uses[name])
 
     def op_weight(self, support: DrawWeight | None) -> DrawWeight:
-        """The support matrix's share, lowered for ops drawn more often than the average op."""
+        """The support matrix's share, lowered for ops drawn more often than the average op and raised
+        (up to UNDER_DRAWN_BOOST) for those drawn less: spliced patterns take node slots, so without the
+        raise a guided campaign drew fewer op types than the blind draw and fired fewer distinct fusions."""
 
         def weight(op: str, dtypes: tuple[str, ...]) -> float:
             share = support(op, dtypes) if support else 1.0
             if not self.ops:
                 return share
             mean = sum(self.ops.values()) / len(self.ops)
-            return share * min(1.0, max(0.25, (mean + 1) / (self.ops[op] + 1)))
+            return share * min(UNDER_DRAWN_BOOST, max(0.25, (mean + 1) / (self.ops[op] + 1)))
 
         return weight
 

@@ -19,7 +19,7 @@ from oracles.session import OracleSession
 from specs import REGISTRY
 
 SUPPORTED, UNSUPPORTED, CRASHES = "supported", "unsupported", "crashes"
-KNOWN_CRASH_WEIGHT = 0.2
+RARELY = 0.2  # draw weight of what a backend crashes on alone or lacks
 GROUP_SIZE = 16
 Progress = Callable[[int, int], None]
 
@@ -49,12 +49,15 @@ class SupportMatrix:
         return self.entries.get(self.key(op, dtypes), {}).get(backend)
 
     def draw_weight(self, op: str, dtypes: tuple[str, ...]) -> float:
-        """The generator's weight: never what a backend of the campaign lacks; rarely what one crashes
-        on alone (the bug is found on its first draws, and a crash hides the rest of its graph)."""
-        statuses = self.entries.get(self.key(op, dtypes), {}).values()
-        if UNSUPPORTED in statuses:
+        """The generator's weight: never what fewer than two backends of the campaign run (nothing to
+        compare it with); rarely what one lacks (the others still compare it, but that one loses the
+        whole graph) or crashes on alone (the bug is found on its first draws, and a crash hides the
+        rest of its graph)."""
+        statuses = list(self.entries.get(self.key(op, dtypes), {}).values())
+        running = sum(status != UNSUPPORTED for status in statuses)
+        if running < min(2, len(statuses)):
             return 0.0
-        return KNOWN_CRASH_WEIGHT if CRASHES in statuses else 1.0
+        return RARELY if UNSUPPORTED in statuses or CRASHES in statuses else 1.0
 
     def to_json(self) -> dict[str, Any]:
         return {"versions": self.versions, "entries": self.entries}

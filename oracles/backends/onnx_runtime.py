@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +83,8 @@ OPTIMIZERS = tuple(
 )
 # ORT's save of the optimized model costs ~2 ms on a disk and nothing on a RAM disk.
 RAM_DISK = Path("/dev/shm")
+# graph_transformer.cc logs each transformer it applied: "GraphTransformer <name> modified: 1 with status: OK".
+TRANSFORMER_LOG = re.compile(r"GraphTransformer (\w+) modified: 1 ")
 
 
 class OnnxRuntime(OnnxBackend):
@@ -88,6 +92,7 @@ class OnnxRuntime(OnnxBackend):
 
     def __init__(self) -> None:
         self._input_ops: Counter[str] = Counter()
+        self._transformers: Counter[str] = Counter()
         self._optimized_path: Path | None = None
 
     def version(self) -> str:
@@ -107,32 +112,39 @@ class OnnxRuntime(OnnxBackend):
         options.graph_optimization_level = self.level if stages is None else LEVELS[self.stages(case)[stages - 1]]
         options.intra_op_num_threads = 1
         options.log_severity_level = 3
-        if self.record_optimizations:
-            # ORT writes the graph it will run, layout transforms (com.microsoft.nchwc) included, as ONNX.
-            self._input_ops = op_types(converted.graph)
-            self._optimized_path = _temporary_path(".onnx")
-            options.optimized_model_filepath = str(self._optimized_path)
-        try:
-            return onnxruntime.InferenceSession(
-                converted.SerializeToString(),
-                options,
-                providers=["CPUExecutionProvider"],
-                disabled_optimizers=list(disabled) or None,
-            )
-        except OrtNotImplemented as error:  # no kernel for this op and dtype
-            raise Unsupported(str(error)) from None
+        if not self.record_optimizations:
+            return _session(converted, options, disabled)
+        # ORT writes the graph it will run, layout transforms (com.microsoft.nchwc) included, as ONNX.
+        self._input_ops = op_types(converted.graph)
+        self._optimized_path = _temporary_path(".onnx")
+        options.optimized_model_filepath = str(self._optimized_path)
+        # At INFO, ORT's session logger names each graph transformer that changed the graph; it writes
+        # to the process's stderr, so that is where it is read from.
+        options.log_severity_level = 1
+        with _stderr_captured() as log:
+            session = _session(converted, options, disabled)
+            log.seek(0)
+            self._transformers = Counter(TRANSFORMER_LOG.findall(log.read().decode(errors="replace")))
+        return session
 
     def optimizations(self, compiled: onnxruntime.InferenceSession, case: TestCase) -> dict[str, int]:
-        """Op types the optimized graph gained (fused kernels, layout reorders) and lost (folded,
-        fused away), by domain-qualified name: `gained:com.microsoft.FusedConv`, `lost:Relu`."""
+        """The graph transformers that changed the graph (`transformer:ConvActivationFusion`), the fused
+        kernels with the activation folded into them (`fused:com.microsoft.FusedConv+Relu`), and the op
+        types the optimized graph gained and lost, by domain-qualified name (`gained:Gemm`, `lost:Relu`)."""
         if self._optimized_path is None:
             return {}
         try:
-            optimized = op_types(onnx.load(self._optimized_path, load_external_data=False).graph)
+            graph = onnx.load(self._optimized_path, load_external_data=False).graph
         finally:
             self.teardown()
+        optimized = op_types(graph)
         gained, lost = optimized - self._input_ops, self._input_ops - optimized
-        return {f"gained:{op}": n for op, n in gained.items()} | {f"lost:{op}": n for op, n in lost.items()}
+        return (
+            {f"transformer:{name}": n for name, n in self._transformers.items()}
+            | _fused(graph)
+            | {f"gained:{op}": n for op, n in gained.items()}
+            | {f"lost:{op}": n for op, n in lost.items()}
+        )
 
     def run(self, compiled: onnxruntime.InferenceSession, case: TestCase) -> dict[str, np.ndarray]:
         results = compiled.run(case.graph.outputs, case.inputs)
@@ -169,6 +181,43 @@ class OrtExtended(OnnxRuntime):
 
     name = "ort-extended"
     level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+
+
+def _session(
+    converted: onnx.ModelProto, options: onnxruntime.SessionOptions, disabled: Collection[str]
+) -> onnxruntime.InferenceSession:
+    try:
+        return onnxruntime.InferenceSession(
+            converted.SerializeToString(),
+            options,
+            providers=["CPUExecutionProvider"],
+            disabled_optimizers=list(disabled) or None,
+        )
+    except OrtNotImplemented as error:  # no kernel for this op and dtype
+        raise Unsupported(str(error)) from None
+
+
+@contextmanager
+def _stderr_captured() -> Iterator[Any]:
+    """A file that takes what the process writes to file descriptor 2 meanwhile, native code included."""
+    with tempfile.TemporaryFile(dir=RAM_DISK if RAM_DISK.is_dir() else None) as log:
+        saved = os.dup(2)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield log
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _fused(graph: onnx.GraphProto) -> dict[str, int]:
+    """Fused kernels that carry the activation ORT folded into them (FusedConv, FusedGemm, NCHWc Conv)."""
+    fused: Counter[str] = Counter()
+    for node in _nodes(graph):
+        for attribute in node.attribute:
+            if attribute.name == "activation" and attribute.s:
+                fused[f"fused:{_qualified(node)}+{attribute.s.decode()}"] += 1
+    return dict(fused)
 
 
 def op_types(graph: onnx.GraphProto) -> Counter[str]:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch._dynamo.utils import counters
 from torch._inductor import compiler_bisector, metrics
+from torch._inductor.codegen import cpp as cpp_codegen
 from torch._inductor.compiler_bisector import BisectSubsystem, CompilerBisector, ConfigChange
 
 from fuzzer.core.testcase import TestCase
@@ -52,6 +53,9 @@ PER_PATTERN = "inductor_pattern_matcher_per_pattern"
 LADDER = ("eager", "aot_eager", "aot_eager_decomp_partition", "inductor")
 # Inductor's subsystems that torch's compiler bisector can turn off on the CPU (cudagraphs is CUDA's).
 SUBSYSTEMS = {s.name: s for s in compiler_bisector.BACKENDS["inductor"] if s.name != "cudagraphs"}
+# Process-wide running totals, as Inductor's own counters: the name each generated C++ kernel got from
+# the ops fused into it (fused_add_relu), which Inductor counts nowhere itself.
+KERNEL_NAMES: Counter[str] = Counter()
 
 
 class Inductor(TorchBackend):
@@ -73,6 +77,7 @@ class Inductor(TorchBackend):
         # and so what the feedback draws next, would hang on what this machine compiled before.
         # Fuzzed graphs are new, and compiled kernels stay cached, so this costs a campaign nothing.
         torch._inductor.config.fx_graph_cache = False
+        _count_kernel_names()
         warm = torch.compile(lambda x: torch.relu(x) + 1, backend="inductor", fullgraph=True, dynamic=False)
         warm(torch.ones(2))
         torch._dynamo.reset()
@@ -105,8 +110,8 @@ class Inductor(TorchBackend):
 
     def optimizations(self, compiled: Any, case: TestCase) -> dict[str, int]:
         """What Inductor counted during the compile: kernel metrics, pattern-matcher and other
-        counters under their torch names, and `pattern:<name>` per matched pattern. A graph served
-        from Inductor's compile cache replays only the metrics and the post-grad passes' counters."""
+        counters under their torch names, `pattern:<name>` per matched pattern, and `kernel:<name>`
+        per generated C++ kernel, named after the ops fused into it (`kernel:fused_add_relu`)."""
         return {} if self._before is None else dict(_inductor_counts() - self._before)
 
     def teardown(self) -> None:
@@ -148,4 +153,20 @@ def _inductor_counts() -> Counter[str]:
     totals = Counter({name: getattr(metrics, name) for name in KERNEL_METRICS})
     totals.update({name: n for name, n in counters["inductor"].items() if not name.startswith(BOOKKEEPING)})
     totals.update({f"pattern:{name}": n for name, n in counters[PER_PATTERN].items()})
+    totals.update({f"kernel:{name}": n for name, n in KERNEL_NAMES.items()})
     return totals
+
+
+def _count_kernel_names() -> None:
+    """Wrap the namer Inductor's C++ codegen looks up for each new kernel, so KERNEL_NAMES counts them."""
+    namer = cpp_codegen.get_fused_kernel_name
+    if getattr(namer, "counted_by_dlfuzz", False):
+        return
+
+    def counted(*args: Any, **kwargs: Any) -> str:
+        name = namer(*args, **kwargs)
+        KERNEL_NAMES[name] += 1
+        return name
+
+    counted.counted_by_dlfuzz = True  # type: ignore[attr-defined]
+    cpp_codegen.get_fused_kernel_name = counted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
@@ -78,7 +79,8 @@ class TvmRelax(OnnxBackend):
 
     def optimizations(self, compiled: relax.VirtualMachine, case: TestCase) -> dict[str, int]:
         """`pass:<name>`: how often the pass changed the module; `fused_functions`: how many
-        functions FuseOps built; `fused:<op patterns>`: how many of them joined those patterns."""
+        functions FuseOps built; `fused:<op patterns>`: how many of them joined those patterns;
+        `fused_ops:<ops>`: how many fused those ops, in order (`fused_ops:conv2d+add+relu`)."""
         return dict(self._fired)
 
     def run(self, compiled: relax.VirtualMachine, case: TestCase) -> dict[str, np.ndarray]:
@@ -103,6 +105,9 @@ class TvmDrawnPasses(TvmRelax):
             raise
 
 
+KERNEL_NUMBER = re.compile(r"(?<=[a-z_])\d+$")
+
+
 def _what_changed(name: str, before: tvm.IRModule, after: tvm.IRModule) -> Counter[str]:
     """One pass's record. Every pass returns a new module, so only structure tells a change."""
     if tvm_ffi.structural_equal(before, after):
@@ -112,20 +117,33 @@ def _what_changed(name: str, before: tvm.IRModule, after: tvm.IRModule) -> Count
         for function in after.functions.values():
             if isinstance(function, relax.Function) and function.attrs is not None and "Primitive" in function.attrs:
                 fired["fused_functions"] += 1
-                fired["fused:" + "+".join(_op_patterns(function, after))] += 1
+                kernels = _kernels(function)
+                fired["fused:" + "+".join(_op_patterns(kernels, after))] += 1
+                fired["fused_ops:" + "+".join(_kernel_op(kernel) for kernel in kernels)] += 1
     return fired
 
 
-def _op_patterns(fused: relax.Function, module: tvm.IRModule) -> list[str]:
-    """The distinct op patterns of the kernels a fused function calls, from simplest to most complex."""
+def _kernels(fused: relax.Function) -> list[tvm.ir.GlobalVar]:
+    """The TIR kernels a fused function calls, in order."""
     call_tir = tvm.ir.Op.get("relax.call_tir")
-    kinds = {
-        int(module[binding.value.args[0]].attrs.get("op_pattern", OPAQUE))
+    return [
+        binding.value.args[0]
         for block in fused.body.blocks
         for binding in block.bindings
         if isinstance(binding.value, relax.Call) and binding.value.op.same_as(call_tir)
-    }
+    ]
+
+
+def _op_patterns(kernels: list[tvm.ir.GlobalVar], module: tvm.IRModule) -> list[str]:
+    """The distinct op patterns of the kernels, from simplest to most complex."""
+    kinds = {int(module[kernel].attrs.get("op_pattern", OPAQUE)) for kernel in kernels}
     return [OP_PATTERNS.get(kind, f"kind{kind}") for kind in sorted(kinds)]
+
+
+def _kernel_op(kernel: tvm.ir.GlobalVar) -> str:
+    """The op a kernel computes: LegalizeOps names it after the op and numbers repeats (add, add1), so the
+    number goes (an op whose name ends in a digit, log2, reads as log)."""
+    return KERNEL_NUMBER.sub("", kernel.name_hint)
 
 
 def _as_array(value: Any) -> np.ndarray:

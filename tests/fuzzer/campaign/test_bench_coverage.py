@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
+
 from fuzzer.campaign.bench_coverage import MODES, bench_coverage, render_table
-from fuzzer.campaign.state import CampaignOptions
+from fuzzer.campaign.state import CampaignError, CampaignOptions
 from fuzzer.generate.generator import GenOptions
 from oracles.session import OracleSession
 from tests.conftest import ALL_BACKENDS
@@ -25,6 +28,7 @@ def test_both_modes_run_the_same_cases_on_real_compilers_and_the_guided_one_hold
     assert set(report) == {*MODES, "ratios"}
     assert blind["cases"] == guided["cases"] == 6 and blind["invalid"] == guided["invalid"] == 0
     assert blind["pattern_share"] <= 0.5 < guided["pattern_share"]
+    assert 0.5 < blind["finite_share"] <= 1 and 0.5 < guided["finite_share"] <= 1
     assert guided["mean_depth"] > blind["mean_depth"]
     for mode in (blind, guided):
         assert set(mode["optimizations"]) == set(ALL_BACKENDS)
@@ -34,4 +38,23 @@ def test_both_modes_run_the_same_cases_on_real_compilers_and_the_guided_one_hold
     assert not Path("unused").exists(), "each mode runs in a temporary folder"
     table = render_table(report)
     assert table.splitlines()[0].split() == ["figure", "blind", "guided", "guided/blind"]
-    assert "optimizations inductor" in table
+    assert "optimizations inductor" in table and "finite_share" in table
+
+
+def test_keep_holds_each_modes_campaign_and_refuses_a_folder_already_used(
+    tmp_path: Path, real_session: OracleSession
+) -> None:
+    base = CampaignOptions(
+        out=Path("unused"),
+        seed=2,
+        max_tests=2,
+        backends=ALL_BACKENDS,
+        gen=GenOptions(max_nodes=4),
+        support_matrix=False,
+    )
+    report = bench_coverage(base, session=real_session, keep=tmp_path / "kept")
+    for mode in MODES:
+        summary = json.loads((tmp_path / "kept" / mode / "summary.json").read_text())
+        assert summary["cases"] == report[mode]["cases"] == 2
+    with pytest.raises(CampaignError, match="already holds a campaign"):
+        bench_coverage(base, session=real_session, keep=tmp_path / "kept")

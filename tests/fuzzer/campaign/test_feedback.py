@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fuzzer.campaign.feedback import MUTATION_SHARE, Coverage, Feedback, attribute_bin, node_kinds
+from fuzzer.campaign.feedback import MUTATION_SHARE, UNDER_DRAWN_BOOST, Coverage, Feedback, attribute_bin, node_kinds
 from fuzzer.generate.generator import GenOptions, generate
 
 
@@ -49,13 +49,14 @@ def test_patterns_whose_cases_keep_finding_new_coverage_keep_their_weight_and_sp
     assert coverage.pattern_weight("spent") < 0.3
 
 
-def test_over_drawn_ops_are_drawn_less_within_the_support_matrix() -> None:
+def test_over_drawn_ops_are_drawn_less_and_under_drawn_ones_more_within_the_support_matrix() -> None:
     coverage = Coverage()
     for number in range(20):
         coverage.fold(line(f"{number:06d}", {}, ["Relu(float32){}"], []))
     coverage.fold(line("000020", {}, ["Abs(float32){}"], []))
     weight = coverage.op_weight(lambda op, dtypes: 0.0 if op == "Neg" else 1.0)
-    assert weight("Relu", ("float32",)) < weight("Abs", ("float32",)) == 1.0
+    assert weight("Relu", ("float32",)) < 1.0 < weight("Abs", ("float32",)) == weight("Sigmoid", ("float32",))
+    assert weight("Sigmoid", ("float32",)) == UNDER_DRAWN_BOOST, "an op never drawn yet is drawn most"
     assert weight("Neg", ("float32",)) == 0.0, "feedback never draws what the support matrix rules out"
 
 

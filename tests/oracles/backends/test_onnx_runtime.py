@@ -17,13 +17,25 @@ BOTH = ("ort", "ort-noopt")
 @pytest.mark.parametrize(
     ("case", "fired"),
     [
-        (graphs.conv1d_relu(), {"gained:com.microsoft.FusedConv": 1, "lost:Conv": 1, "lost:Relu": 1}),
-        (graphs.matmul_add(), {"gained:Gemm": 1, "lost:MatMul": 1, "lost:Add": 1}),
-        (graphs.folded_weights(), {"lost:Add": 1}),
+        (
+            graphs.conv1d_relu(),
+            {
+                "transformer:ConvActivationFusion": 1,
+                "fused:com.microsoft.FusedConv+Relu": 1,
+                "gained:com.microsoft.FusedConv": 1,
+                "lost:Conv": 1,
+                "lost:Relu": 1,
+            },
+        ),
+        (
+            graphs.matmul_add(),
+            {"transformer:MatMulAddFusion": 1, "gained:Gemm": 1, "lost:MatMul": 1, "lost:Add": 1},
+        ),
+        (graphs.folded_weights(), {"transformer:ConstantFolding": 1, "lost:Add": 1}),
     ],
     ids=["fused-conv", "gemm", "constant-folding"],
 )
-def test_the_optimized_graph_is_recorded_as_op_types_gained_and_lost(
+def test_the_optimized_graph_is_recorded_as_transformers_fusions_and_op_types_gained_and_lost(
     real_session: OracleSession, case: TestCase, fired: dict[str, int]
 ) -> None:
     outcomes = real_session.run(case, only=BOTH)
@@ -37,6 +49,7 @@ def test_a_batch_normalization_folded_into_a_layout_transformed_conv_is_recorded
     """ORT saves the NCHWc layout (where the CPU has it) as ONNX nodes of the com.microsoft.nchwc domain."""
     fired = real_session.run(graphs.conv_batchnorm(), only=["ort"])["ort"].optimizations
     assert fired["lost:BatchNormalization"] == 1
+    assert fired["transformer:Level1_RuleBasedTransformer"] == 1, "ConvBNFusion is one of its rules"
     assert sum(n for key, n in fired.items() if key.startswith("gained:") and key.endswith("Conv")) == 1
 
 

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tvm
 
 from fuzzer.core.ir import Graph, Node, TensorType
 from fuzzer.core.testcase import TestCase
 from oracles.backends.tvm_passes import OPTIMIZING_PASSES
-from oracles.backends.tvm_relax import TvmRelax
+from oracles.backends.tvm_relax import TvmRelax, _kernel_op
 from oracles.base import FULL, Restriction
 from oracles.session import OracleSession
 from tests.oracles.backends import graphs
@@ -48,13 +49,22 @@ def test_fusing_two_pointwise_ops_is_recorded(real_session: OracleSession) -> No
     assert outcome.status == "ok"
     fired = outcome.optimizations
     assert fired["pass:FuseOps"] == fired["pass:FuseTIR"] == 1
-    assert fired["fused_functions"] == fired["fused:elemwise"] == 1
+    assert fired["fused_functions"] == fired["fused:elemwise"] == fired["fused_ops:add+relu"] == 1
 
 
 def test_folding_a_decomposed_batch_normalization_is_recorded(real_session: OracleSession) -> None:
     fired = real_session.run(graphs.conv_batchnorm(), only=["tvm"])["tvm"].optimizations
     assert fired["pass:DecomposeOpsForInference"] == 1 and fired["pass:FoldConstant"] >= 1
     assert fired["fused:elemwise+out_ewise_fusable"] >= 1
+    assert fired["fused_ops:conv2d+subtract+divide+multiply+add"] == 1, "the folded normalization joins the conv"
+
+
+@pytest.mark.parametrize(
+    ("kernel", "op"),
+    [("add", "add"), ("add1", "add"), ("add12", "add"), ("conv2d", "conv2d"), ("max_pool2d", "max_pool2d")],
+)
+def test_a_kernel_reads_as_its_op_without_the_number_legalization_gave_a_repeat(kernel: str, op: str) -> None:
+    assert _kernel_op(tvm.ir.GlobalVar(kernel)) == op
 
 
 def test_one_op_is_legalized_and_nothing_else_fires(real_session: OracleSession) -> None:
