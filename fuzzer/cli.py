@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -160,6 +161,14 @@ def _gen_options(max_nodes: int, ops: str | None, dtypes: str | None, patterns: 
     return GenOptions(max_nodes=max_nodes, ops=chosen_ops, dtypes=chosen_dtypes, patterns=patterns)
 
 
+def _jobs(ctx: click.Context, param: click.Parameter, text: str) -> int:
+    if text == "auto":
+        return max(1, len(os.sched_getaffinity(0)))
+    if not text.isdigit() or int(text) < 1:
+        raise click.BadParameter(f"{text!r} is not a number of jobs >= 1 or 'auto'")
+    return int(text)
+
+
 def _search_options(time_budget: float | None) -> SearchOptions:
     return SearchOptions() if time_budget is None else replace(SearchOptions(), time_budget=time_budget)
 
@@ -216,6 +225,7 @@ CAMPAIGN_FLAGS = {  # campaign option (as `differences` names it) -> the fuzz pa
     "support_matrix": "include_unsupported",
     "reduce_budget": "reduce_budget",
     "known": "known",
+    "jobs": "jobs",
 }
 
 
@@ -290,6 +300,15 @@ CAMPAIGN_FLAGS = {  # campaign option (as `differences` names it) -> the fuzz pa
     "(default: corpus/ when it holds kept cases; 'off': none).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json at the end instead of the table.")
+@click.option(
+    "-j",
+    "--jobs",
+    default="1",
+    show_default=True,
+    callback=_jobs,
+    help="Cases run side by side, each lane with its own backend workers; auto: one per core. The same seed "
+    "and jobs file the same cases.",
+)
 @click.pass_context
 def fuzz(
     ctx,
@@ -311,6 +330,7 @@ def fuzz(
     reduce_budget,
     known,
     as_json,
+    jobs,
 ) -> Status:
     """Run a fuzzing campaign and write campaign.json, stats.jsonl, summary.json and bugs/."""
     from fuzzer.campaign.loop import Totals, run_campaign
@@ -331,6 +351,7 @@ def fuzz(
         reduce_budget=reduce_budget,
         feedback=feedback == "on",
         known=_known_corpus(known),
+        jobs=jobs,
     )
     if resume:
         options = _resumed(ctx, requested)
@@ -343,8 +364,9 @@ def fuzz(
     if resume and options.max_tests is not None and recorded_cases(options.out) >= options.max_tests:
         click.echo(f"{options.out} has run its {options.max_tests} cases; give a larger --max-tests to go on", err=True)
         return Status.OK
-    click.echo(f"starting backends {', '.join(options.backends)} ...", err=True)
-    with LiveProgress("fuzzing", "cases") as display, _session(options.backends, options.timeout) as session:
+    lanes = f" in {options.jobs} lanes" if options.jobs > 1 else ""
+    click.echo(f"starting backends {', '.join(options.backends)}{lanes} ...", err=True)
+    with LiveProgress("fuzzing", "cases") as display:
         newest = _NewestBug(options.out)
 
         def progress(done: int, totals: Totals, seconds: float) -> None:
@@ -355,7 +377,7 @@ def fuzz(
             display.show(done, options.max_tests, seconds, options.time_budget, detail)
 
         with _probe_display() as probing:
-            summary = run_campaign(options, resume, progress, session, probing)
+            summary = run_campaign(options, resume, progress, probe_progress=probing)
     if as_json:
         click.echo(json.dumps(summary, indent=1, sort_keys=True))
     else:
@@ -419,13 +441,14 @@ def _resumed(ctx: click.Context, requested: CampaignOptions) -> CampaignOptions:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def gen(seed, max_nodes, ops, dtypes, patterns, out, as_json) -> None:
     """Generate one case (graph, values, model.onnx) into a folder."""
-    from fuzzer.campaign.loop import prepare_case
+    from fuzzer.campaign.pipeline import prepare_case
     from fuzzer.core.files import write_atomic
+    from fuzzer.generate.generator import generate
     from specs.lowering import to_onnx
 
     options = _gen_options(max_nodes, ops, dtypes, patterns)
     _writable(out)
-    prepared = prepare_case(options, seed)
+    prepared = prepare_case(generate(seed, options), seed, SearchOptions())
     case = prepared.case
     case.save(out)
     write_atomic(out / "model.onnx", to_onnx(case.graph, case.weights).SerializeToString())

@@ -45,8 +45,8 @@ class OracleSession:
         if one is named), keyed by backend name; they run concurrently."""
         workers = [w for w in self.workers.values() if only is None or w.name in only]
         for worker in workers:
-            worker.submit(case, (restrictions or {}).get(worker.name, FULL))
-        return {worker.name: worker.collect() for worker in workers}
+            worker.submit_case(case, (restrictions or {}).get(worker.name, FULL))
+        return {worker.name: worker.collect_outcome() for worker in workers}
 
     @property
     def restarts(self) -> dict[str, int]:

@@ -1,8 +1,10 @@
-"""Backends run in long-lived child processes, so a crash, abort, hang or leak costs one case."""
+"""Work that may crash runs in long-lived child processes, so a crash, abort, hang or leak costs one
+request: backends (one per worker) and the campaign's own graph-executing stages alike."""
 
 from __future__ import annotations
 
 import faulthandler
+import functools
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -12,6 +14,9 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -22,121 +27,141 @@ from oracles.registry import load_backend
 LOG_TAIL_BYTES = 4000
 FAULTHANDLER_REPORT = "Fatal Python error:"
 
+Setup = Callable[[], tuple[Any, Any]]  # run once in the child: (its state, what it reports when ready)
+
 
 class WorkerStartError(RuntimeError):
-    """A backend's worker could not start (import error, setup failure, start-up timeout)."""
+    """A worker could not start (import error, setup failure, start-up timeout)."""
 
 
-class BackendWorker:
-    """One backend in one child process; replaced by a fresh one whenever it dies or hangs."""
+@dataclass
+class Reply:
+    """What came back for one request: its value, or how the child failed to give one."""
+
+    status: str  # "ok", "timeout" or "died"
+    value: Any = None
+    stage: str | None = None  # the stage the child had marked when it stopped answering
+    exit: str | None = None  # "SIGSEGV", "exit 1", ...
+    message: str = ""
+    log: str = ""
+    seconds: float = 0.0
+
+
+class ChildWorker:
+    """One long-lived spawned child serving calls `call(state, stage, *args)` on the state its setup
+    made; replaced by a fresh one whenever it dies or overruns a request's limit."""
 
     def __init__(
-        self,
-        ref: str,
-        timeout: float = 60.0,
-        memory_mb: int | None = 8192,
-        startup_timeout: float = 300.0,
+        self, setup: Setup, label: str, stages: tuple[str, ...], memory_mb: int | None, startup_timeout: float
     ) -> None:
-        self.ref = ref
-        self.timeout = timeout
+        self.setup = setup
+        self.label = label
+        self.stages = stages
         self.memory_mb = memory_mb
         self.startup_timeout = startup_timeout
-        self.info: BackendInfo | None = None
+        self.ready_payload: Any = None
         self.restarts = 0
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: multiprocessing.connection.Connection | None = None
-        self._phase: Any = None
+        self._stage: Any = None
         self._log: Path | None = None
-        self._log_start = 0  # where the running case's output begins in the worker's log
+        self._log_start = 0  # where the running request's output begins in the child's log
         self._submitted_at: float | None = None
 
     @property
-    def name(self) -> str:
-        return self.info.name if self.info else self.ref
+    def connection(self) -> multiprocessing.connection.Connection | None:
+        """The pipe to wait on (multiprocessing.connection.wait) while several children work."""
+        return self._conn
 
-    def start(self) -> BackendInfo:
-        """Start the child and wait for its backend to be imported and warmed up."""
+    @property
+    def busy(self) -> bool:
+        return self._submitted_at is not None
+
+    def overdue(self, limit: float) -> bool:
+        """Whether the request in flight has run past `limit` seconds."""
+        return self._submitted_at is not None and time.monotonic() - self._submitted_at > limit
+
+    def start(self) -> Any:
+        """Start the child and wait for its setup (imports, warm-up) to finish."""
         self.launch()
         return self.wait_ready()
 
     def launch(self) -> None:
-        """Start the child without waiting, so several backends warm up at once."""
+        """Start the child without waiting, so several children warm up at once."""
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
-        self._phase = context.Value("i", 0)
+        self._stage = context.Value("i", 0)
         handle, log_name = tempfile.mkstemp(prefix="dlfuzz-worker-", suffix=".log")
         os.close(handle)
         if self._log is not None:
             self._log.unlink(missing_ok=True)
         self._log = Path(log_name)
         self._process = context.Process(
-            target=_serve, args=(self.ref, child, self._phase, self.memory_mb, log_name), daemon=True
+            target=_serve, args=(self.setup, child, self._stage, self.memory_mb, log_name), daemon=True
         )
         self._process.start()
         child.close()
         self._conn = parent
 
-    def wait_ready(self) -> BackendInfo:
+    def wait_ready(self) -> Any:
         assert self._conn is not None
         if not self._conn.poll(self.startup_timeout):
             self._kill()
-            raise WorkerStartError(f"backend {self.ref}: worker did not start in {self.startup_timeout:.0f}s")
+            raise WorkerStartError(f"{self.label}: worker did not start in {self.startup_timeout:.0f}s")
         try:
             kind, payload = self._conn.recv()
         except EOFError:
             tail = self._log_tail().strip().splitlines()
             self._kill()
-            raise WorkerStartError(
-                f"backend {self.ref}: worker died while starting: {tail[-1] if tail else ''}"
-            ) from None
+            raise WorkerStartError(f"{self.label}: worker died while starting: {tail[-1] if tail else ''}") from None
         if kind != "ready":
             self._kill()
-            raise WorkerStartError(f"backend {self.ref}: {payload}")
-        self.info = payload
+            raise WorkerStartError(f"{self.label}: {payload}")
+        self.ready_payload = payload
         return payload
 
-    def submit(self, case: TestCase, restriction: Restriction = FULL) -> None:
-        """Send a case (to run with the restriction); `collect` waits for the result, so several
-        backends can work at once."""
+    def submit(self, call: Callable[..., Any], *args: Any) -> None:
+        """Send a request; `collect` waits for its reply, so several children can work at once."""
         if self._process is None or not self._process.is_alive():
             self.restarts += self._process is not None
             self.start()
         assert self._conn is not None
-        self._phase.value = 0
+        self._stage.value = 0
         self._log_start = self._log.stat().st_size if self._log is not None and self._log.exists() else 0
-        self._conn.send((case, restriction))
+        self._conn.send((call, args))
         self._submitted_at = time.monotonic()
 
-    def collect(self) -> Outcome:
+    def collect(self, timeout: float) -> Reply:
+        """The reply to the request in flight, or how the child failed within `timeout` seconds of its
+        submission; a child that failed is gone, and the next request starts a fresh one."""
         assert self._conn is not None and self._process is not None and self._submitted_at is not None
-        remaining = self.timeout - (time.monotonic() - self._submitted_at)
-        ready = self._conn.poll(max(remaining, 0))
-        elapsed = time.monotonic() - self._submitted_at
-        phase = _phase_name(self._phase.value)
+        submitted, self._submitted_at = self._submitted_at, None
+        ready = self._conn.poll(max(timeout - (time.monotonic() - submitted), 0))
+        elapsed = time.monotonic() - submitted
+        stage = self.stage_name()
         if ready:
             try:
-                return self._conn.recv()
+                return Reply("ok", self._conn.recv(), seconds=elapsed)
             except (EOFError, ConnectionResetError):
-                pass  # the child died after the case arrived; report below
+                pass  # the child died after the request arrived; report below
         if self._process.is_alive() and not ready:
             self._kill()
-            return Outcome("timeout", phase=phase, message=f"no result after {self.timeout:.0f}s", seconds=elapsed)
+            return Reply("timeout", stage=stage, message=f"no result after {timeout:.0f}s", seconds=elapsed)
         self._process.join(5)
         code = self._process.exitcode
-        log = self._case_log()
+        log = self.request_log()
         self._kill()
-        return Outcome(
+        return Reply(
             "died",
-            phase=phase,
-            exc_type=_exit_name(code),
-            message=_death_message(code, log),
+            stage=stage,
+            exit=exit_name(code),
+            message=death_message(code, log),
+            log=_without_module_list(log)[-LOG_TAIL_BYTES:],
             seconds=elapsed,
-            details=_without_module_list(log)[-LOG_TAIL_BYTES:],
         )
 
-    def run(self, case: TestCase, restriction: Restriction = FULL) -> Outcome:
-        self.submit(case, restriction)
-        return self.collect()
+    def stage_name(self) -> str | None:
+        return _stage_label(self.stages, self._stage.value if self._stage is not None else 0)
 
     def close(self) -> None:
         if self._conn is not None and self._process is not None and self._process.is_alive():
@@ -157,6 +182,7 @@ class BackendWorker:
         if self._conn is not None:
             self._conn.close()
         self._conn = None
+        self._submitted_at = None
 
     def _log_tail(self) -> str:
         if self._log is None or not self._log.exists():
@@ -164,8 +190,8 @@ class BackendWorker:
         data = self._log.read_bytes()[-LOG_TAIL_BYTES:]
         return data.decode(errors="replace")
 
-    def _case_log(self) -> str:
-        """What the worker printed since the running case arrived (not what earlier cases printed)."""
+    def request_log(self) -> str:
+        """What the child printed since the running request arrived (not what earlier ones printed)."""
         if self._log is None or not self._log.exists():
             return ""
         with open(self._log, "rb") as handle:
@@ -173,11 +199,59 @@ class BackendWorker:
             return handle.read().decode(errors="replace")
 
 
-def _phase_name(code: int) -> str | None:
-    return PHASES[code - 1] if 0 < code <= len(PHASES) else None
+class BackendWorker(ChildWorker):
+    """One backend in one child process."""
+
+    def __init__(
+        self,
+        ref: str,
+        timeout: float = 60.0,
+        memory_mb: int | None = 8192,
+        startup_timeout: float = 300.0,
+    ) -> None:
+        super().__init__(functools.partial(_load, ref), f"backend {ref}", PHASES, memory_mb, startup_timeout)
+        self.ref = ref
+        self.timeout = timeout
+
+    @property
+    def info(self) -> BackendInfo | None:
+        return self.ready_payload
+
+    @property
+    def name(self) -> str:
+        return self.info.name if self.info else self.ref
+
+    def submit_case(self, case: TestCase, restriction: Restriction = FULL) -> None:
+        """Send a case (to run with the restriction); `collect_outcome` waits for its Outcome."""
+        self.submit(_execute, case, restriction)
+
+    def collect_outcome(self) -> Outcome:
+        reply = self.collect(self.timeout)
+        if reply.status == "ok":
+            return reply.value
+        if reply.status == "timeout":
+            return Outcome("timeout", phase=reply.stage, message=reply.message, seconds=reply.seconds)
+        return Outcome(
+            "died",
+            phase=reply.stage,
+            exc_type=reply.exit,
+            message=reply.message,
+            seconds=reply.seconds,
+            details=reply.log,
+        )
+
+    def run(self, case: TestCase, restriction: Restriction = FULL) -> Outcome:
+        self.submit_case(case, restriction)
+        return self.collect_outcome()
 
 
-def _exit_name(code: int | None) -> str:
+def _stage_label(stages: tuple[str, ...], code: int) -> str | None:
+    """A stage marked in shared memory as its 1-based index (0: none yet)."""
+    return stages[code - 1] if 0 < code <= len(stages) else None
+
+
+def exit_name(code: int | None) -> str:
+    """A child's exit as people name it: the signal that ended it, or its exit status."""
     if code is not None and code < 0:
         try:
             return signal.Signals(-code).name
@@ -186,23 +260,23 @@ def _exit_name(code: int | None) -> str:
     return f"exit {code}"
 
 
-def _death_message(code: int | None, log: str) -> str:
-    """The line of the case's log that best says why the worker died. faulthandler's report names
-    only the signal, and its module list runs longer in a warm worker: it is not read."""
+def death_message(code: int | None, log: str) -> str:
+    """The line of the request's log that best says why the child died. faulthandler's report names
+    only the signal, and its module list runs longer in a warm child: it is not read."""
     before_report = log.split(FAULTHANDLER_REPORT, 1)[0]
     for line in reversed(before_report.splitlines()):
         if any(word in line for word in ("Error", "error", "Check failed", "Assertion", "Fatal", "terminate")):
             return line.strip()[:500]
-    return f"worker process ended ({_exit_name(code)})"
+    return f"worker process ended ({exit_name(code)})"
 
 
 def _without_module_list(log: str) -> str:
-    """The log without faulthandler's list of loaded extension modules (hundreds in a warm worker)."""
+    """The log without faulthandler's list of loaded extension modules (hundreds in a warm child)."""
     return "\n".join(line for line in log.splitlines() if not line.startswith("Extension modules:"))
 
 
-def _serve(ref: str, conn: multiprocessing.connection.Connection, phase: Any, memory_mb: int | None, log: str) -> None:
-    """The child's loop: load the backend once, then run cases until told to stop."""
+def _serve(setup: Setup, conn: Connection, stage: Any, memory_mb: int | None, log: str) -> None:
+    """The child's loop: set up once, then serve calls until told to stop or the parent is gone."""
     log_fd = os.open(log, os.O_WRONLY | os.O_APPEND)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
@@ -213,30 +287,35 @@ def _serve(ref: str, conn: multiprocessing.connection.Connection, phase: Any, me
         limit = memory_mb * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     try:
-        backend_class, source = load_backend(ref)
-        backend = backend_class()
-        backend.setup()
-        info = BackendInfo(backend.name, backend.frontend, backend.reference, backend.version(), source)
+        state, payload = setup()
     except BaseException as error:
         conn.send(("error", f"{type(error).__name__}: {error}"))
         return
-    conn.send(("ready", info))
+    conn.send(("ready", payload))
     while True:
         try:
-            message = conn.recv()
+            request = conn.recv()
         except EOFError:
             return
-        if message is None:
+        if request is None:
             return
-        case, backend.restriction = message
-        try:
-            conn.send(_execute(backend, case, phase))
-        finally:
-            backend.restriction = FULL
+        call, args = request
+        conn.send(call(state, stage, *args))
 
 
-def _execute(backend: Any, case: TestCase, phase: Any) -> Outcome:
-    outcome = _outcome(backend, case, phase)
+def _load(ref: str) -> tuple[Any, BackendInfo]:
+    backend_class, source = load_backend(ref)
+    backend = backend_class()
+    backend.setup()
+    return backend, BackendInfo(backend.name, backend.frontend, backend.reference, backend.version(), source)
+
+
+def _execute(backend: Any, phase: Any, case: TestCase, restriction: Restriction) -> Outcome:
+    backend.restriction = restriction
+    try:
+        outcome = _outcome(backend, case, phase)
+    finally:
+        backend.restriction = FULL
     outcome.stages, outcome.switches = tuple(backend.stages(case)), tuple(backend.switches(case))
     return outcome
 
@@ -257,12 +336,12 @@ def _outcome(backend: Any, case: TestCase, phase: Any) -> Outcome:
         outputs = backend.run(compiled, case)
         return Outcome("ok", outputs=outputs, seconds=time.monotonic() - start, optimizations=fired)
     except Unsupported as error:
-        return Outcome("unsupported", phase=_phase_name(phase.value), message=_headline(str(error)))
+        return Outcome("unsupported", phase=_stage_label(PHASES, phase.value), message=_headline(str(error)))
     except Exception as error:
         text = str(error).strip()
         return Outcome(
             "error",
-            phase=_phase_name(phase.value),
+            phase=_stage_label(PHASES, phase.value),
             exc_type=type(error).__name__,
             message=_headline(text),
             seconds=time.monotonic() - start,

@@ -191,7 +191,7 @@ def test_an_unexpected_exception_is_status_3_pointing_to_debug(tmp_path: Path, m
     def broken(*args: object) -> None:
         raise ZeroDivisionError("float division by zero")
 
-    monkeypatch.setattr("fuzzer.campaign.loop.prepare_case", broken)
+    monkeypatch.setattr("fuzzer.campaign.pipeline.prepare_case", broken)
     result = invoke("gen", "--out", str(tmp_path / "g"))
     (line,) = result.stderr.strip().splitlines()
     assert result.exit_code == 3 and "ZeroDivisionError: float division by zero" in line and "--debug" in line

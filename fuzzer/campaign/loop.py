@@ -1,11 +1,13 @@
-"""The campaign loop: generate, check, find values, run every backend, judge, triage, record."""
+"""The campaign loop: draw each case, hand it to a lane (values, checks, backends, triage), record
+its line and fold it into the feedback, in case order."""
 
 from __future__ import annotations
 
 import json
+import multiprocessing.connection
 import platform
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,22 +17,26 @@ import numpy as np
 
 from fuzzer.campaign.feedback import Coverage, Feedback, Plan, node_kinds
 from fuzzer.campaign.known import KnownBugs
-from fuzzer.campaign.state import CAMPAIGN, POOL, STATS, CampaignOptions, Records, check_output, open_records
+from fuzzer.campaign.pipeline import CasePipeline, Judged, LocalLane, PipelineLane, file_call, judge_call
+from fuzzer.campaign.state import (
+    CAMPAIGN,
+    POOL,
+    SKIPPED,
+    STATS,
+    CampaignOptions,
+    Records,
+    check_output,
+    open_records,
+)
 from fuzzer.campaign.support import Progress as ProbeProgress
-from fuzzer.campaign.support import load_or_probe
+from fuzzer.campaign.support import cached_matrix, load_or_probe
 from fuzzer.core.files import append_line, write_atomic
 from fuzzer.core.ir import Graph
 from fuzzer.core.testcase import TestCase
-from fuzzer.generate.generator import DrawWeight, GenOptions, PatternWeight, generate
-from fuzzer.generate.validate import check_onnx, check_torch
-from fuzzer.inputs.sampling import sample_values
-from fuzzer.inputs.search import SearchOptions, search_values
-from fuzzer.judge import judge_case
-from fuzzer.report.bug import record_filing
-from fuzzer.triage.filing import file_findings
+from fuzzer.generate.generator import DrawWeight, generate
+from oracles.base import BackendInfo
 from oracles.session import OracleSession
-from specs.interpret import evaluate
-from specs.lowering import to_onnx
+from oracles.worker import Reply
 from specs.patterns import occurrences
 
 STATUSES = ("ok", "mismatch", "crash", "timeout", "died", "unsupported")
@@ -43,6 +49,7 @@ class Totals:
     cases: int = 0
     valid: int = 0
     invalid: int = 0
+    skipped: int = 0
     finite: int = 0
     verdicts: Counter = field(default_factory=Counter)
     backends: dict[str, Counter] = field(default_factory=dict)
@@ -58,8 +65,9 @@ class Totals:
 
     def add(self, line: dict[str, Any]) -> None:
         self.cases += 1
-        self.valid += line["verdict"] != "invalid"
+        self.valid += line["verdict"] not in ("invalid", "skipped")
         self.invalid += line["verdict"] == "invalid"
+        self.skipped += line["verdict"] == "skipped"
         self.finite += bool(line.get("search", {}).get("finite"))
         self.verdicts[line["verdict"]] += 1
         for name, result in line.get("backends", {}).items():
@@ -78,6 +86,7 @@ class Totals:
             "cases": self.cases,
             "valid": self.valid,
             "invalid": self.invalid,
+            "skipped": self.skipped,
             "finite": self.finite,
             "verdicts": dict(self.verdicts),
             "backends": {n: {s: c.get(s, 0) for s in STATUSES} for n, c in self.backends.items()},
@@ -101,6 +110,8 @@ class Totals:
 
 
 Progress = Callable[[int, Totals, float], None]
+Lane = PipelineLane | LocalLane
+POLL_SECONDS = 1.0  # how often a campaign waiting on its lanes looks at their limits
 
 
 def case_seed(campaign_seed: int, index: int) -> int:
@@ -114,50 +125,208 @@ def run_campaign(
     progress: Progress | None = None,
     session: OracleSession | None = None,
     probe_progress: ProbeProgress | None = None,
+    pipeline: type[CasePipeline] = CasePipeline,
 ) -> dict[str, Any]:
     """Run until the case or time budget is spent; every finding is on disk before the next case.
 
-    A caller may lend a started `session` (tests share warm workers); otherwise one is made.
+    Cases run in `options.jobs` lanes, child processes with their own backend workers; a caller
+    may instead lend a started `session` (tests share warm workers), run in this process.
     """
     out = options.out
     check_output(options, resume)
-    owned = session is None
-    if session is None:
-        session = OracleSession(list(options.backends), options.timeout, options.memory_mb)
-        session.start()
+    lanes: list[Lane] = (
+        [LocalLane(pipeline(options, session))]
+        if session is not None
+        else [PipelineLane(options, pipeline) for _ in range(options.jobs)]
+    )
     try:
-        weight = load_or_probe(session, probe_progress).draw_weight if options.support_matrix else None
+        for lane in lanes:
+            lane.launch()
+        infos = [lane.wait_ready() for lane in lanes].pop()  # every lane runs the same backends
+        weight = _support(options, infos, session, probe_progress)
         known = KnownBugs.load(Path(options.known)) if options.known else KnownBugs()
         weight = known.weight(weight) if known.triggers else weight
         records = open_records(out, resume)  # the folder is made only now that every backend started
-        _write_campaign(options, session, records)
-        totals = Totals(known_bugs=known)
-        for line in records.lines:
-            totals.add(line)
-        summary_path = out / "summary.json"  # written after each stats line: at most one case behind
-        resumed = records.lines and summary_path.exists()
-        previous_seconds = json.loads(summary_path.read_text())["seconds"] if resumed else 0.0
-        started = time.monotonic()  # throughput and --time exclude start-up and the one-off support probe
-        feedback = Feedback.resume(out / POOL, records.lines) if options.feedback else None
-        index = len(records.lines)
-        while _budget_left(options, index, previous_seconds + time.monotonic() - started):
-            line, graph = run_one(options, session, index, weight, feedback, known)
-            if feedback:
-                feedback.learn(line, graph)
-            elapsed = previous_seconds + time.monotonic() - started
-            line["elapsed"] = round(elapsed, 2)
-            append_line(out / STATS, line)
-            totals.add(line)
-            summary = totals.summary(elapsed)
-            summary["worker_restarts"] = session.restarts
-            write_atomic(out / "summary.json", json.dumps(summary, indent=1, sort_keys=True).encode())
-            if progress:
-                progress(index + 1, totals, elapsed)
-            index += 1
+        _write_campaign(options, infos, records)
+        return _Campaign(options, lanes, records, weight, progress, known).run()
     finally:
-        if owned:
-            session.close()
-    return json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
+        for lane in lanes:
+            lane.close()
+
+
+def _support(
+    options: CampaignOptions,
+    infos: dict[str, BackendInfo],
+    session: OracleSession | None,
+    progress: ProbeProgress | None,
+) -> DrawWeight | None:
+    """The support matrix's draw weight: cached for these versions, or probed (once) on a session
+    of this process's own when the lanes' backends are in children."""
+    if not options.support_matrix:
+        return None
+    matrix = cached_matrix(infos)
+    if matrix is None:
+        if session is not None:
+            return load_or_probe(session, progress).draw_weight
+        with OracleSession(list(options.backends), options.timeout, options.memory_mb) as probing:
+            return load_or_probe(probing, progress).draw_weight
+    return matrix.draw_weight
+
+
+class _Campaign:
+    """The dispatch loop over lanes. Case i is drawn once cases 0..i-jobs are recorded, and cases
+    are filed and recorded in order, so the same seed and jobs give the same campaign however the
+    lanes' timings fall."""
+
+    def __init__(
+        self,
+        options: CampaignOptions,
+        lanes: list[Lane],
+        records: Records,
+        weight: DrawWeight | None,
+        progress: Progress | None,
+        known: KnownBugs,
+    ) -> None:
+        self.options = options
+        self.lanes = lanes
+        self.weight = weight
+        self.progress = progress
+        self.totals = Totals(known_bugs=known)
+        for line in records.lines:
+            self.totals.add(line)
+        summary_path = options.out / "summary.json"  # written after each stats line: at most one case behind
+        resumed = records.lines and summary_path.exists()
+        self.previous_seconds = json.loads(summary_path.read_text())["seconds"] if resumed else 0.0
+        self.feedback = Feedback.resume(options.out / POOL, records.lines) if options.feedback else None
+        self.recorded = len(records.lines)
+        self.planned: deque[tuple[dict[str, Any], Graph | None]] = deque()
+        self.judged: dict[int, Judged] = {}  # judged cases waiting for their turn to be filed and recorded
+        self.graphs: dict[int, Graph | None] = {}
+        self.running: dict[int, tuple[str, int]] = {}  # lane -> (request, case index)
+        self.filing: int | None = None
+        self.unreduced: set[int] = set()  # cases whose filing failed once: filed again without reduction
+        self.restarts: dict[int, dict[str, int]] = {}  # lane -> its backend workers' restarts
+        self.limit = 2 * options.timeout + 120  # seconds a lane may take to judge a case
+        self.started = time.monotonic()  # throughput and --time exclude start-up and the support probe
+
+    def run(self) -> dict[str, Any]:
+        for index in range(self.recorded, self.recorded + self.options.jobs):
+            self._plan(index)
+        while self.planned or self.running or self.judged:
+            self._dispatch()
+            self._wait()
+            self._record_ready()
+        path = self.options.out / "summary.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def elapsed(self) -> float:
+        return self.previous_seconds + time.monotonic() - self.started
+
+    def _plan(self, index: int) -> None:
+        if self.options.max_tests is not None and index >= self.options.max_tests:
+            return
+        self.planned.append(draw_case(self.options, index, self.weight, self.feedback))
+
+    def _dispatch(self) -> None:
+        free = [i for i, lane in enumerate(self.lanes) if not lane.busy]
+        ready = self.judged.get(self.recorded)
+        if ready is not None and ready.needs_filing and self.filing is None and free:
+            lane = free.pop(0)
+            budget = 0.0 if self.recorded in self.unreduced else self.options.reduce_budget
+            self.lanes[lane].submit(file_call, ready, budget)
+            self.running[lane] = ("file", self.recorded)
+            self.filing = self.recorded
+        while free and self.planned:
+            line, graph = self.planned.popleft()
+            index = int(line["id"])
+            if not _budget_left(self.options, index, self.elapsed()):
+                self.planned.clear()
+                break
+            self.graphs[index] = graph
+            if graph is None:  # generation failed: nothing for a lane to do
+                self.judged[index] = Judged(line)
+                continue
+            lane = free.pop(0)
+            self.lanes[lane].submit(judge_call, line, graph)
+            self.running[lane] = ("judge", index)
+
+    def _wait(self) -> None:
+        busy = [self.lanes[i] for i in self.running]
+        if busy and all(lane.connection is not None for lane in busy):  # a local lane has its reply already
+            multiprocessing.connection.wait([lane.connection for lane in busy], POLL_SECONDS)
+        for lane_index, (request, index) in list(self.running.items()):
+            lane = self.lanes[lane_index]
+            limit = self._file_limit() if request == "file" else self.limit
+            if lane.connection is not None and not lane.connection.poll() and not lane.overdue(limit):
+                continue
+            del self.running[lane_index]
+            reply = lane.collect(limit)
+            if request == "judge" and reply.status == "ok":
+                self.judged[index] = reply.value
+                self.restarts[lane_index] = reply.value.restarts
+            elif request == "judge":
+                self.judged[index] = self._skipped(index, reply)
+            else:
+                self._filed(index, reply)
+
+    def _file_limit(self) -> float:
+        """Seconds a lane may take to file a case: its reductions run backends past their budget."""
+        return 4 * (self.options.timeout + self.options.reduce_budget) + 120
+
+    def _skipped(self, index: int, reply: Reply) -> Judged:
+        """A case whose lane died or hung while judging it: kept for inspection, not compared."""
+        line, graph = self._line_of(index), self.graphs[index]
+        if graph is not None:
+            TestCase(graph, {}, {"seed": line["seed"], "id": line["id"]}).save(self.options.out / SKIPPED / line["id"])
+        failure = {"status": reply.status, "stage": reply.stage, "exit": reply.exit, "message": reply.message}
+        return Judged(line | {"verdict": "skipped", "failure": failure, "backends": {}})
+
+    def _filed(self, index: int, reply: Reply) -> None:
+        judged = self.judged[index]
+        self.filing = None
+        if reply.status == "ok":
+            judged.line["bugs"], judged.line["known"] = reply.value
+            judged.line["stage_seconds"]["triage"] = round(reply.seconds, 4)
+            judged.filed = True
+            return
+        failure = {"status": reply.status, "stage": reply.stage, "exit": reply.exit, "message": reply.message}
+        judged.line.setdefault("triage_failures", []).append(failure)
+        # Filed once more without reduction, which runs only the backends (in their own workers); a
+        # second failure leaves the findings in the line alone.
+        judged.filed = index in self.unreduced
+        self.unreduced.add(index)
+
+    def _line_of(self, index: int) -> dict[str, Any]:
+        return {"id": f"{index:06d}", "seed": case_seed(self.options.seed, index), "stage_seconds": {}}
+
+    def _record_ready(self) -> None:
+        while self.recorded in self.judged:
+            judged = self.judged[self.recorded]
+            if judged.needs_filing:
+                return
+            del self.judged[self.recorded]
+            graph = self.graphs.pop(self.recorded)
+            line = judged.line
+            if self.feedback:
+                self.feedback.learn(line, graph)
+            elapsed = self.elapsed()
+            line["elapsed"] = round(elapsed, 2)
+            append_line(self.options.out / STATS, line)
+            self.totals.add(line)
+            summary = self.totals.summary(elapsed)
+            summary["worker_restarts"] = self._worker_restarts()
+            write_atomic(self.options.out / "summary.json", json.dumps(summary, indent=1, sort_keys=True).encode())
+            self.recorded += 1
+            if self.progress:
+                self.progress(self.recorded, self.totals, elapsed)
+            self._plan(self.recorded + self.options.jobs - 1)
+
+    def _worker_restarts(self) -> dict[str, int]:
+        """Backend workers restarted in every lane, and lanes restarted (`pipeline`)."""
+        total: Counter = Counter({"pipeline": sum(lane.restarts for lane in self.lanes)})
+        for restarts in self.restarts.values():
+            total.update(restarts)
+        return dict(total)
 
 
 def _budget_left(options: CampaignOptions, index: int, elapsed: float) -> bool:
@@ -166,7 +335,7 @@ def _budget_left(options: CampaignOptions, index: int, elapsed: float) -> bool:
     return options.time_budget is None or elapsed < options.time_budget
 
 
-def _write_campaign(options: CampaignOptions, session: OracleSession, records: Records) -> None:
+def _write_campaign(options: CampaignOptions, infos: dict[str, BackendInfo], records: Records) -> None:
     """campaign.json: the options a resume reads back, the versions, and every resume with what it repaired."""
     path = options.out / CAMPAIGN
     previous = json.loads(path.read_text()) if path.exists() else {}
@@ -176,7 +345,7 @@ def _write_campaign(options: CampaignOptions, session: OracleSession, records: R
     document = {
         "seed": options.seed,
         "options": options.to_json(),
-        "backends": {name: asdict(info) for name, info in session.infos.items()},
+        "backends": {name: asdict(info) for name, info in infos.items()},
         "python": platform.python_version(),
         "machine": platform.machine(),
         "started": previous.get("started", _now()),
@@ -189,108 +358,30 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-@dataclass
-class Prepared:
-    """A generated case with its values, whether they are all finite, and what the validity checks found."""
-
-    case: TestCase
-    finite: bool
-    problems: list[str]
-    seconds: dict[str, float]
-
-
-def prepare_case(
-    options: GenOptions,
-    seed: int,
-    weight: DrawWeight | None = None,
-    search: SearchOptions | None = SearchOptions(),
-    pattern_weight: PatternWeight | None = None,
-    base: Graph | None = None,
-) -> Prepared:
-    """Generate (or grow `base`), validate and find values for one case.
-
-    Values come from the input search, or from random sampling when `search` is None.
-    """
-    seconds: dict[str, float] = {}
-    clock = time.monotonic()
-    graph = generate(seed, options, weight, pattern_weight, base)
-    seconds["generate"] = time.monotonic() - clock
-    clock = time.monotonic()
-    result = search_values(graph, seed, search) if search else sample_values(graph, seed)
-    seconds["search"] = time.monotonic() - clock
-    case = TestCase(graph, result.values, {"seed": seed, "search": result.summary()})
-    clock = time.monotonic()
-    problems = check_onnx(graph, to_onnx(graph, case.weights))
-    problems += check_torch(graph, evaluate(graph, case.values))
-    seconds["validate"] = time.monotonic() - clock
-    return Prepared(case, result.finite, problems, seconds)
-
-
-def run_one(
-    options: CampaignOptions,
-    session: OracleSession,
-    index: int,
-    weight: DrawWeight | None = None,
-    feedback: Feedback | None = None,
-    known: KnownBugs | None = None,
+def draw_case(
+    options: CampaignOptions, index: int, weight: DrawWeight | None, feedback: Feedback | None
 ) -> tuple[dict[str, Any], Graph | None]:
-    """One case through every stage; returns its stats line and graph."""
+    """Generate case `index` (Z3 only: no graph runs here) and start its stats line; the graph is
+    None when generation failed, and the line then says why."""
     seed = case_seed(options.seed, index)
-    case_id = f"{index:06d}"
+    line: dict[str, Any] = {"id": f"{index:06d}", "seed": seed}
     plan = feedback.plan(seed, weight) if feedback else Plan(weight)
+    clock = time.monotonic()
     try:
-        prepared = prepare_case(options.gen, seed, plan.op_weight, options.search, plan.pattern_weight, plan.base)
-    except Exception as error:  # our own bug (a spec torch rejects, say): record it and go on
-        problem = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
-        failed = {
-            "id": case_id,
-            "seed": seed,
-            "nodes": 0,
-            "ops": [],
-            "verdict": "invalid",
-            "problems": [problem],
-            "stage_seconds": {},
-            "backends": {},
-        }
-        return failed, None
-    case, problems, seconds = prepared.case, prepared.problems, prepared.seconds
-    case.meta["id"] = case_id
-    graph = case.graph
-    line: dict[str, Any] = {
-        "id": case_id,
-        "seed": seed,
+        graph = generate(seed, options.gen, plan.op_weight, plan.pattern_weight, plan.base)
+    except Exception as error:  # our own bug: record it and go on
+        text = str(error).strip()
+        problem = f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
+        return line | {"nodes": 0, "ops": [], "verdict": "invalid", "problems": [problem], "stage_seconds": {}}, None
+    line |= {
         "nodes": len(graph.nodes),
         "depth": graph.depth(),
         "ops": graph.op_types(),
         "dtypes": sorted({t.dtype for t in graph.types.values()}),
         "kinds": node_kinds(graph),
         "patterns": occurrences(graph),
-        "search": case.meta["search"],
-        "stage_seconds": seconds,
+        "stage_seconds": {"generate": time.monotonic() - clock},
     }
     if plan.base_id:
         line["mutated_from"] = plan.base_id
-    if problems:
-        case.save(options.out / "invalid" / case_id)
-        return line | {"verdict": "invalid", "problems": problems, "backends": {}}, graph
-    # A case the search could not make finite still runs: crashes count, values are not compared.
-    outcomes, verdict = judge_case(session, case, prepared.finite)
-    for name, outcome in outcomes.items():
-        seconds[name] = outcome.seconds
-    line["backends"] = {
-        name: outcome.summary() | {"status": verdict.statuses[name]} for name, outcome in outcomes.items()
-    }
-    line["verdict"] = verdict.kind
-    if verdict.reason:
-        line["reason"] = verdict.reason
-    if verdict.kind == "invalid":
-        case.save(options.out / "invalid" / case_id)
-    clock = time.monotonic()
-    bugs = options.out / "bugs"
-    kept = known.folders if known else {}
-    found = file_findings(bugs, case, outcomes, verdict, session, options.reduce_budget, record_filing, kept)
-    line["bugs"] = [sig for sig in found if sig not in kept]
-    line["known"] = [sig for sig in found if sig in kept]
-    seconds["triage"] = time.monotonic() - clock
-    line["stage_seconds"] = {k: round(v, 4) for k, v in seconds.items()}
     return line, graph

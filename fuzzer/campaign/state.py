@@ -17,7 +17,7 @@ from fuzzer.report.bug import OCCURRENCES
 from fuzzer.triage.filing import ALIASES, FILED
 
 CAMPAIGN, STATS = "campaign.json", "stats.jsonl"
-BUGS, INVALID, POOL = "bugs", "invalid", "pool"
+BUGS, INVALID, SKIPPED, POOL = "bugs", "invalid", "skipped", "pool"
 BUDGET = ("max_tests", "time_budget")  # the only options a resumed campaign may be given anew
 
 
@@ -40,6 +40,7 @@ class CampaignOptions:
     reduce_budget: float = 60.0  # seconds to reduce each new bug; 0: keep cases as found
     feedback: bool = True  # steer draws by coverage and grow cases that fired something new; off: the blind draw
     known: str | None = None  # a corpus whose kept bugs are counted as known, not filed again, and drawn less
+    jobs: int = 1  # cases run side by side, each lane with its own backend workers
 
     def to_json(self) -> dict[str, Any]:
         """Everything but the folder: what campaign.json stores so that a resume needs no options."""
@@ -171,14 +172,15 @@ def _read_lines(path: Path, repaired: list[str]) -> list[dict[str, Any]]:
 
 
 def _roll_back(out: Path, done: int, repaired: list[str]) -> None:
-    """Take away the findings, invalid cases and temporary files of cases from `done` on."""
+    """Take away the findings, invalid and skipped cases and temporary files of cases from `done` on."""
     for temporary in out.rglob(".*.tmp"):
         temporary.unlink()
         repaired.append(f"removed {temporary.relative_to(out)}")
-    for folder in sorted((out / INVALID).glob("*")) if (out / INVALID).is_dir() else []:
-        if folder.name.isdigit() and int(folder.name) >= done:
-            shutil.rmtree(folder)
-            repaired.append(f"removed {INVALID}/{folder.name} of a case that runs again")
+    for kept in (INVALID, SKIPPED):
+        for folder in sorted((out / kept).glob("*")) if (out / kept).is_dir() else []:
+            if folder.name.isdigit() and int(folder.name) >= done:
+                shutil.rmtree(folder)
+                repaired.append(f"removed {kept}/{folder.name} of a case that runs again")
     for pooled in sorted((out / POOL).glob("*.json")) if (out / POOL).is_dir() else []:
         if pooled.stem.isdigit() and int(pooled.stem) >= done:
             pooled.unlink()

@@ -15,6 +15,7 @@ from fuzzer.core.ir import merge_graphs
 from fuzzer.core.testcase import TestCase
 from fuzzer.generate.generator import GenerationError, GenOptions, generate
 from fuzzer.inputs.sampling import sample_values
+from oracles.base import BackendInfo
 from oracles.session import OracleSession
 from specs import REGISTRY
 
@@ -77,16 +78,24 @@ def cache_path(versions: dict[str, str], keys: list[tuple[str, str]]) -> Path:
     return cache_dir() / f"support-{hashlib.sha1(identity.encode()).hexdigest()[:16]}.json"
 
 
-def load_or_probe(session: OracleSession, progress: Progress | None = None) -> SupportMatrix:
-    """The cached matrix for these backend versions, probing (and caching) it if absent."""
-    versions = {name: info.version for name, info in session.infos.items()}
-    keys = probe_keys()
-    path = cache_path(versions, keys)
+def cached_matrix(infos: dict[str, BackendInfo]) -> SupportMatrix | None:
+    """The matrix cached for these backends' versions, if any (a damaged cache counts as none)."""
+    path = cache_path({name: info.version for name, info in infos.items()}, probe_keys())
     if path.exists():
         try:
             return SupportMatrix.from_json(json.loads(path.read_text()))
         except (ValueError, KeyError):
-            pass  # a damaged cache is re-probed
+            pass
+    return None
+
+
+def load_or_probe(session: OracleSession, progress: Progress | None = None) -> SupportMatrix:
+    """The cached matrix for these backend versions, probing (and caching) it if absent."""
+    cached = cached_matrix(session.infos)
+    if cached is not None:
+        return cached
+    keys = probe_keys()
+    path = cache_path({name: info.version for name, info in session.infos.items()}, keys)
     matrix = probe(session, keys, progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps(matrix.to_json(), indent=1, sort_keys=True).encode())

@@ -8,7 +8,7 @@ from fuzzer.core.testcase import TestCase
 from fuzzer.generate.generator import generate
 from fuzzer.inputs.sampling import sample_values
 from oracles.registry import BackendNotFound, load_backend
-from oracles.worker import BackendWorker, _death_message
+from oracles.worker import BackendWorker, death_message
 
 FAULTY = "tests.oracles.faulty_backends"
 
@@ -48,9 +48,9 @@ def test_a_death_is_told_by_its_own_case_not_by_what_earlier_cases_printed(case:
 def test_faulthandlers_report_names_only_the_signal_so_a_long_module_list_changes_nothing() -> None:
     report = "Fatal Python error: Floating point exception\n\nCurrent thread 0x1 (most recent call first):\n"
     short, long = report + "Extension modules: a, b (total: 2)\n", report + "Extension modules: " + "m, " * 2000
-    assert _death_message(-8, short) == _death_message(-8, long) == "worker process ended (SIGFPE)"
+    assert death_message(-8, short) == death_message(-8, long) == "worker process ended (SIGFPE)"
     abort = "terminate called after throwing an instance of 'c10::Error'\n  what():  boom\n"
-    assert _death_message(-6, abort + report.replace("Floating point exception", "Aborted")).startswith("terminate")
+    assert death_message(-6, abort + report.replace("Floating point exception", "Aborted")).startswith("terminate")
 
 
 def test_hanging_backend_times_out_and_is_replaced(case: TestCase) -> None:
@@ -102,7 +102,7 @@ def test_a_failure_to_record_optimizations_is_logged_and_leaves_the_case_alone(c
         worker.start()
         outcome = worker.run(case)
         assert outcome.status == "ok" and outcome.optimizations == {}
-        assert "recording recording-fails's optimizations failed" in worker._case_log()
+        assert "recording recording-fails's optimizations failed" in worker.request_log()
     finally:
         worker.close()
 

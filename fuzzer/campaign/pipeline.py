@@ -1,0 +1,223 @@
+"""A case's pipeline after generation: values, validity checks, the backends' verdict, and triage.
+
+These stages execute graphs (torch eager in the search and the checks, float64 attribution, the
+reducer), and torch can trap on integer arithmetic (SIGFPE) or crash, so a campaign runs them in
+child processes (`PipelineLane`): a crash there skips one case, kept for inspection, and the
+campaign goes on. Each lane owns its backend workers, so lanes run cases side by side (`-j`).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from fuzzer.campaign.known import KnownBugs
+from fuzzer.campaign.state import CampaignOptions
+from fuzzer.core.ir import Graph
+from fuzzer.core.testcase import TestCase
+from fuzzer.generate.validate import check_onnx, check_torch
+from fuzzer.inputs.sampling import sample_values
+from fuzzer.inputs.search import SearchOptions, search_values
+from fuzzer.judge import judge_case
+from fuzzer.judge.compare import Verdict
+from fuzzer.report.bug import record_filing
+from fuzzer.triage.filing import file_findings
+from oracles.base import BackendInfo, Outcome
+from oracles.session import OracleSession
+from oracles.worker import ChildWorker, Reply
+from specs.interpret import evaluate
+from specs.lowering import to_onnx
+
+STAGES = ("search", "validate", "judge", "triage")
+STARTUP_SECONDS = 600.0  # every backend of a lane imports and warms up in it
+
+
+class Stage(Protocol):
+    """Where a pipeline marks the stage it is in (shared memory in a lane's child process)."""
+
+    value: int
+
+
+@dataclass
+class Marker:
+    """A stage marker for a pipeline run in this process, where nobody reads it from outside."""
+
+    value: int = 0
+
+
+def mark(stage: Stage, name: str) -> None:
+    stage.value = STAGES.index(name) + 1
+
+
+@dataclass
+class Prepared:
+    """A case with its values, whether they are all finite, and what the validity checks found."""
+
+    case: TestCase
+    finite: bool
+    problems: list[str]
+    seconds: dict[str, float]
+
+
+def prepare_case(graph: Graph, seed: int, search: SearchOptions | None, stage: Stage = Marker()) -> Prepared:
+    """Find values for a generated graph (by the input search, or random sampling when `search` is
+    None) and check the case is valid."""
+    seconds: dict[str, float] = {}
+    mark(stage, "search")
+    clock = time.monotonic()
+    result = search_values(graph, seed, search) if search else sample_values(graph, seed)
+    seconds["search"] = time.monotonic() - clock
+    case = TestCase(graph, result.values, {"seed": seed, "search": result.summary()})
+    mark(stage, "validate")
+    clock = time.monotonic()
+    problems = check_onnx(graph, to_onnx(graph, case.weights))
+    problems += check_torch(graph, evaluate(graph, case.values))
+    seconds["validate"] = time.monotonic() - clock
+    return Prepared(case, result.finite, problems, seconds)
+
+
+@dataclass
+class Judged:
+    """A case back from the backends: its stats line so far, and what triage needs to file it."""
+
+    line: dict[str, Any]
+    case: TestCase | None = None
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    verdict: Verdict | None = None
+    restarts: dict[str, int] = field(default_factory=dict)  # the lane's backend worker restarts so far
+    filed: bool = False
+
+    @property
+    def needs_filing(self) -> bool:
+        return not self.filed and self.verdict is not None and bool(self.verdict.findings)
+
+
+class CasePipeline:
+    """Values, checks, backends and triage for one case at a time, on one session's backends."""
+
+    def __init__(self, options: CampaignOptions, session: OracleSession) -> None:
+        self.options = options
+        self.session = session
+        self.known = KnownBugs.load(Path(options.known)) if options.known else KnownBugs()
+
+    def judge(self, stage: Stage, line: dict[str, Any], graph: Graph) -> Judged:
+        """Values, validity and every backend's verdict for a generated case; the line gains them."""
+        seed = line["seed"]
+        try:
+            prepared = prepare_case(graph, seed, self.options.search, stage)
+        except Exception as error:  # our own bug (a spec torch rejects, say): record it and go on
+            return Judged(line | {"verdict": "invalid", "problems": [_problem(error)], "backends": {}})
+        case, problems, seconds = prepared.case, prepared.problems, line["stage_seconds"] | prepared.seconds
+        case.meta["id"] = line["id"]
+        line = line | {"search": case.meta["search"], "stage_seconds": seconds}
+        if problems:
+            case.save(self.options.out / "invalid" / line["id"])
+            return Judged(line | {"verdict": "invalid", "problems": problems, "backends": {}})
+        mark(stage, "judge")
+        # A case the search could not make finite still runs: crashes count, values are not compared.
+        outcomes, verdict = judge_case(self.session, case, prepared.finite)
+        for name, outcome in outcomes.items():
+            seconds[name] = outcome.seconds
+        line["backends"] = {
+            name: outcome.summary() | {"status": verdict.statuses[name]} for name, outcome in outcomes.items()
+        }
+        line["verdict"] = verdict.kind
+        if verdict.reason:
+            line["reason"] = verdict.reason
+        if verdict.kind == "invalid":
+            case.save(self.options.out / "invalid" / line["id"])
+        line["bugs"], line["known"] = [], []
+        line["stage_seconds"] = {k: round(v, 4) for k, v in seconds.items()}
+        return Judged(line, case, outcomes, verdict, self.session.restarts)
+
+    def file(self, stage: Stage, judged: Judged, reduce_budget: float) -> tuple[list[str], list[str]]:
+        """File the case's findings (reducing new ones for up to `reduce_budget` seconds each); the
+        signatures of the new bugs and of the kept ones it found again."""
+        mark(stage, "triage")
+        assert judged.case is not None and judged.verdict is not None
+        bugs, kept = self.options.out / "bugs", self.known.folders
+        found = file_findings(
+            bugs, judged.case, judged.outcomes, judged.verdict, self.session, reduce_budget, record_filing, kept
+        )
+        return [sig for sig in found if sig not in kept], [sig for sig in found if sig in kept]
+
+
+def _problem(error: Exception) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def judge_call(pipeline: CasePipeline, stage: Stage, line: dict[str, Any], graph: Graph) -> Judged:
+    """A lane's request to judge a case (a module-level function: requests cross process borders)."""
+    return pipeline.judge(stage, line, graph)
+
+
+def file_call(
+    pipeline: CasePipeline, stage: Stage, judged: Judged, reduce_budget: float
+) -> tuple[list[str], list[str]]:
+    """A lane's request to file a judged case's findings."""
+    return pipeline.file(stage, judged, reduce_budget)
+
+
+def start_pipeline(
+    options: CampaignOptions, pipeline_class: type[CasePipeline]
+) -> tuple[CasePipeline, dict[str, BackendInfo]]:
+    """A lane's set-up, run in its child: start the backends and the pipeline on them."""
+    session = OracleSession(list(options.backends), options.timeout, options.memory_mb)
+    session.start()
+    return pipeline_class(options, session), session.infos
+
+
+class PipelineLane(ChildWorker):
+    """A case pipeline in a child process with its own backend workers."""
+
+    def __init__(self, options: CampaignOptions, pipeline_class: type[CasePipeline] = CasePipeline) -> None:
+        setup = functools.partial(start_pipeline, options, pipeline_class)
+        super().__init__(setup, "case pipeline", STAGES, None, STARTUP_SECONDS)
+
+    @property
+    def infos(self) -> dict[str, BackendInfo]:
+        return self.ready_payload
+
+
+class LocalLane:
+    """A pipeline in this process on a lent, started session: tests share warm workers this way.
+    It answers each request at once, so a campaign waits on it as on a lane that is always ready."""
+
+    def __init__(self, pipeline: CasePipeline) -> None:
+        self.pipeline = pipeline
+        self.restarts = 0
+        self.infos = pipeline.session.infos
+        self._reply: Reply | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._reply is not None
+
+    @property
+    def connection(self) -> None:
+        return None
+
+    def launch(self) -> None:
+        """Nothing to start: the lent session is running."""
+
+    def wait_ready(self) -> dict[str, BackendInfo]:
+        return self.infos
+
+    def submit(self, call: Any, *args: Any) -> None:
+        clock = time.monotonic()
+        self._reply = Reply("ok", call(self.pipeline, Marker(), *args), seconds=time.monotonic() - clock)
+
+    def collect(self, timeout: float) -> Reply:
+        reply, self._reply = self._reply, None
+        assert reply is not None
+        return reply
+
+    def overdue(self, limit: float) -> bool:
+        return False
+
+    def close(self) -> None:
+        """The session is the lender's to close."""
