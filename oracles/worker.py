@@ -52,9 +52,16 @@ class ChildWorker:
     made; replaced by a fresh one whenever it dies or overruns a request's limit."""
 
     def __init__(
-        self, setup: Setup, label: str, stages: tuple[str, ...], memory_mb: int | None, startup_timeout: float
+        self,
+        setup: Setup,
+        label: str,
+        stages: tuple[str, ...],
+        memory_mb: int | None,
+        startup_timeout: float,
+        daemon: bool = True,  # a child that starts children of its own cannot be a daemon
     ) -> None:
         self.setup = setup
+        self.daemon = daemon
         self.label = label
         self.stages = stages
         self.memory_mb = memory_mb
@@ -97,7 +104,7 @@ class ChildWorker:
             self._log.unlink(missing_ok=True)
         self._log = Path(log_name)
         self._process = context.Process(
-            target=_serve, args=(self.setup, child, self._stage, self.memory_mb, log_name), daemon=True
+            target=_serve, args=(self.setup, child, self._stage, self.memory_mb, log_name), daemon=self.daemon
         )
         self._process.start()
         child.close()

@@ -176,7 +176,7 @@ class PipelineLane(ChildWorker):
 
     def __init__(self, options: CampaignOptions, pipeline_class: type[CasePipeline] = CasePipeline) -> None:
         setup = functools.partial(start_pipeline, options, pipeline_class)
-        super().__init__(setup, "case pipeline", STAGES, None, STARTUP_SECONDS)
+        super().__init__(setup, "case pipeline", STAGES, None, STARTUP_SECONDS, daemon=False)
 
     @property
     def infos(self) -> dict[str, BackendInfo]:

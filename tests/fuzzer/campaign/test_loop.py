@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from fuzzer.campaign.loop import run_campaign
+from fuzzer.campaign.pipeline import CasePipeline, Judged, Stage, mark
 from fuzzer.campaign.state import CampaignError, CampaignOptions
+from fuzzer.core.ir import Graph
 from fuzzer.generate.generator import GenOptions
 from fuzzer.inputs.search import SearchOptions
 from oracles.session import OracleSession
@@ -136,3 +140,59 @@ def test_an_exception_in_our_own_stages_is_an_invalid_case_not_the_end_of_the_ca
     assert read_stats(tmp_path / "c")[0]["problems"] == [
         "RuntimeError: input image (T: 2) smaller than kernel size (kT: 3)"
     ]
+
+
+class DiesOnSecondCase(CasePipeline):
+    """A pipeline whose torch traps on integer arithmetic in the search of case 000001, as torch's
+    INT_MIN / -1 does."""
+
+    def judge(self, stage: Stage, line: dict, graph: Graph) -> Judged:
+        if line["id"] == "000001":
+            mark(stage, "search")
+            os.kill(os.getpid(), signal.SIGFPE)
+        return super().judge(stage, line, graph)
+
+
+def test_a_crash_in_our_own_graph_executing_stages_skips_one_case_and_keeps_it(tmp_path: Path) -> None:
+    options = CampaignOptions(
+        out=tmp_path / "c", seed=4, max_tests=3, backends=("eager", "ort-noopt"), support_matrix=False
+    )
+    summary = run_campaign(options, pipeline=DiesOnSecondCase)
+    lines = read_stats(tmp_path / "c")
+    assert [line["id"] for line in lines] == ["000000", "000001", "000002"]
+    skipped = lines[1]
+    assert skipped["verdict"] == "skipped" and skipped["backends"] == {}
+    assert skipped["failure"]["status"] == "died" and skipped["failure"]["exit"] == "SIGFPE"
+    assert skipped["failure"]["stage"] == "search"
+    assert (tmp_path / "c" / "skipped" / "000001" / "case.json").is_file()
+    assert lines[2]["verdict"] != "skipped" and set(lines[2]["backends"]) == {"eager", "ort-noopt"}
+    assert summary["skipped"] == 1 and summary["cases"] == 3 and summary["worker_restarts"]["pipeline"] == 1
+
+
+@pytest.mark.slow
+def test_lanes_file_the_same_cases_as_one_lane(tmp_path: Path) -> None:
+    gen = GenOptions(max_nodes=6, ops=("Sigmoid", "Add", "Relu", "Mul"))
+    backends = ("eager", "ort-noopt", f"{FAULTY}:CrashOnSigmoid")
+    runs = {}
+    for jobs in (1, 2):
+        out = tmp_path / f"j{jobs}"
+        options = CampaignOptions(
+            out=out,
+            seed=6,
+            max_tests=8,
+            backends=backends,
+            gen=gen,
+            support_matrix=False,
+            feedback=False,
+            reduce_budget=10,
+            jobs=jobs,
+        )
+        summary = run_campaign(options)
+        assert summary["cases"] == 8
+        stable = ("id", "seed", "ops", "verdict", "bugs")
+        runs[jobs] = (
+            [{k: line.get(k) for k in stable} for line in read_stats(out)],
+            sorted(p.name for p in (out / "bugs").iterdir()),
+        )
+    assert runs[1] == runs[2]
+    assert runs[1][1], "the planted bug was filed"
