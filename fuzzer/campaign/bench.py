@@ -10,11 +10,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from fuzzer.core.ir import Graph
 from fuzzer.generate.generator import GenOptions, generate
 from fuzzer.inputs.sampling import ValueResult, fixed_outputs, sample_values
 from fuzzer.inputs.search import SearchOptions, search_values
+from oracles.worker import ChildWorker
 
 METHODS = ("search", "random")
+STARTUP_SECONDS = 120.0
+CASE_LIMIT_SECONDS = 120.0  # a case's search and sampling run within their time budgets; past this it hangs
 WARMUP_CASES = 8  # first calls of torch ops pay one-off costs that would skew the first size's times
 UNLIMITED_ATTEMPTS = 1 << 30  # the random baseline stops on time alone
 
@@ -71,48 +75,86 @@ def bench_inputs(
     """
     if not sizes or min(sizes) < 1 or cases < 1:
         raise ValueError("give at least one graph size >= 1 and at least one case")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the search runs on one thread; the baseline gets the same
+    # torch can trap (SIGFPE on INT_MIN / -1) or crash on a drawn graph: the cases run in a child,
+    # where that costs one case, counted as crashed.
+    worker = ChildWorker(_one_thread, "input benchmark", ("measure",), None, STARTUP_SECONDS)
     try:
-        _run_cases(replace(gen, max_nodes=sizes[0], min_nodes=sizes[0]), seed, WARMUP_CASES, search)
+        _run_cases(worker, replace(gen, max_nodes=sizes[0], min_nodes=sizes[0]), seed, WARMUP_CASES, search)
         report: dict[str, dict[str, Any]] = {}
         for size in sizes:
             options = replace(gen, max_nodes=size, min_nodes=size)
-            tallies, nodes, skipped = _run_cases(options, seed, cases, search, progress)
+            tallies, nodes, skipped, crashed = _run_cases(worker, options, seed, cases, search, progress)
             report[str(size)] = {name: tallies[name].figures() for name in METHODS} | {
-                "cases": cases - skipped,
-                "mean_nodes": round(float(np.mean(nodes)), 2),
+                "cases": cases - skipped - len(crashed),
+                "mean_nodes": round(float(np.mean(nodes)), 2) if nodes else 0.0,
                 "skipped": skipped,
+                "crashed": crashed,
             }
         return report
     finally:
-        torch.set_num_threads(threads)
+        worker.close()
+
+
+def _one_thread() -> tuple[None, None]:
+    """The benchmark child's set-up: the search runs on one thread; the baseline gets the same."""
+    torch.set_num_threads(1)
+    return None, None
+
+
+def _measure(state: None, stage: Any, graph: Graph, case_seed: int, search: SearchOptions) -> Measured | None:
+    """Both methods on one graph, in the benchmark's child; None when torch rejects the graph."""
+    stage.value = 1
+    try:
+        clock = time.process_time()
+        searched = search_values(graph, case_seed, search)
+        search_cpu = time.process_time() - clock
+        clock = time.process_time()
+        sampled = sample_values(graph, case_seed, UNLIMITED_ATTEMPTS, time_budget=searched.seconds)
+        return Measured(searched, search_cpu, sampled, time.process_time() - clock)
+    except RuntimeError:
+        return None  # torch rejects the graph: a spec bug the spec suite reports, not a value problem
+
+
+@dataclass
+class Measured:
+    """One case's result and CPU seconds under each method."""
+
+    searched: ValueResult
+    search_cpu: float
+    sampled: ValueResult
+    sample_cpu: float
 
 
 def _run_cases(
-    options: GenOptions, seed: int, cases: int, search: SearchOptions, progress: Progress | None = None
-) -> tuple[dict[str, _Tally], list[int], int]:
+    worker: ChildWorker,
+    options: GenOptions,
+    seed: int,
+    cases: int,
+    search: SearchOptions,
+    progress: Progress | None = None,
+) -> tuple[dict[str, _Tally], list[int], int, list[str]]:
     tallies = {name: _Tally() for name in METHODS}
     nodes: list[int] = []
     skipped = 0
+    crashed: list[str] = []  # "case <seed>: SIGFPE" for each case whose child died or hung
     for index in range(cases):
         case_seed = int(np.random.SeedSequence([seed, options.max_nodes, index]).generate_state(1)[0])
         graph = generate(case_seed, options)
         varying = len(graph.outputs) - len(fixed_outputs(graph))  # outputs input values can change
-        try:
-            clock = time.process_time()
-            searched = search_values(graph, case_seed, search)
-            tallies["search"].add(searched, varying, time.process_time() - clock)
-            clock = time.process_time()
-            sampled = sample_values(graph, case_seed, UNLIMITED_ATTEMPTS, time_budget=searched.seconds)
-            tallies["random"].add(sampled, varying, time.process_time() - clock)
-        except RuntimeError:
-            skipped += 1  # torch rejects the graph: a spec bug the spec suite reports, not a value problem
-            continue
-        nodes.append(len(graph.nodes))
+        worker.submit(_measure, graph, case_seed, search)
+        reply = worker.collect(CASE_LIMIT_SECONDS)
+        if reply.status != "ok":
+            crashed.append(f"case {case_seed}: {reply.exit or reply.status}")
+        elif reply.value is None:
+            skipped += 1
+        else:
+            measured = reply.value
+            tallies["search"].add(measured.searched, varying, measured.search_cpu)
+            tallies["random"].add(measured.sampled, varying, measured.sample_cpu)
+            nodes.append(len(graph.nodes))
         if progress:
             progress(options.max_nodes, index + 1, cases)
-    return tallies, nodes, skipped
+    return tallies, nodes, skipped, crashed
 
 
 def render_table(report: dict[str, dict[str, Any]]) -> str:
@@ -129,6 +171,9 @@ def render_table(report: dict[str, dict[str, Any]]) -> str:
                 f" {f['negative_share']:>8.1%} {f['constant_outputs']:>8.1%}"
                 f" {f['some_constant_output']:>10.1%} {f['constant_output_share']:>10.1%}"
             )
+    for size, row in report.items():
+        if row["crashed"]:
+            lines.append(f"{size:>5} nodes: {len(row['crashed'])} case(s) crashed torch: {', '.join(row['crashed'])}")
     lines += [
         "times are per case: wall is elapsed time, cpu the process's CPU time (the machine is shared)",
         "negative: share of negative values among the float inputs and weights, averaged over cases",

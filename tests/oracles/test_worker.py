@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -8,7 +10,7 @@ from fuzzer.core.testcase import TestCase
 from fuzzer.generate.generator import generate
 from fuzzer.inputs.sampling import sample_values
 from oracles.registry import BackendNotFound, load_backend
-from oracles.worker import BackendWorker, death_message
+from oracles.worker import BackendWorker, ChildWorker, death_message
 
 FAULTY = "tests.oracles.faulty_backends"
 
@@ -114,5 +116,29 @@ def test_a_case_that_fails_at_run_time_keeps_what_its_compile_fired(case: TestCa
         outcome = worker.run(case)
         assert (outcome.status, outcome.phase) == ("error", "run")
         assert outcome.optimizations == {"pass:Planted": 1} == outcome.summary()["optimizations"]
+    finally:
+        worker.close()
+
+
+def _no_state() -> tuple[None, str]:
+    return None, "ready"
+
+
+def _trap_or_echo(state: None, stage: object, value: int) -> int:
+    if value < 0:
+        os.kill(os.getpid(), signal.SIGFPE)
+    return value
+
+
+def test_a_child_that_traps_costs_one_request_and_the_next_starts_a_fresh_one() -> None:
+    worker = ChildWorker(_no_state, "test child", ("work",), None, 60)
+    try:
+        worker.submit(_trap_or_echo, 1)
+        assert worker.collect(30).value == 1
+        worker.submit(_trap_or_echo, -1)
+        died = worker.collect(30)
+        assert (died.status, died.exit) == ("died", "SIGFPE")
+        worker.submit(_trap_or_echo, 2)
+        assert worker.collect(30).value == 2 and worker.restarts == 1
     finally:
         worker.close()
