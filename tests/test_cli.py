@@ -116,6 +116,7 @@ BAD_INPUTS = {  # what a new user might type -> (the command, with {} for the pa
     "run a case op no spec knows": (case_reading("Frobnicate", "x"), ("run", "{}"), "ops no spec knows: Frobnicate"),
     "run a case reading a missing tensor": (case_reading("Sigmoid", "nowhere"), ("run", "{}"), "reads nowhere"),
     "run with an unknown backend": (a_case, ("run", "{}", "--backends", "eager,nosuch"), "unknown backend 'nosuch'"),
+    "fuzz with no jobs": (a_folder, (*FUZZ[:3], "-j", "0", "--out", "{}/c"), "not a number of jobs"),
     "fuzz with an unknown backend": (a_folder, (*FUZZ[:3], "--backends", "nosuch", "--out", "{}/c"), "nosuch"),
     "fuzz with a backend not installed": (
         a_folder,
