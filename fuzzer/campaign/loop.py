@@ -17,7 +17,15 @@ import numpy as np
 
 from fuzzer.campaign.feedback import Coverage, Feedback, Plan, node_kinds
 from fuzzer.campaign.known import KnownBugs
-from fuzzer.campaign.pipeline import CasePipeline, Judged, LocalLane, PipelineLane, file_call, judge_call
+from fuzzer.campaign.pipeline import (
+    CasePipeline,
+    Judged,
+    LocalLane,
+    PipelineLane,
+    file_call,
+    judge_call,
+    problem_line,
+)
 from fuzzer.campaign.state import (
     CAMPAIGN,
     POOL,
@@ -164,12 +172,12 @@ def _support(
     of this process's own when the lanes' backends are in children."""
     if not options.support_matrix:
         return None
+    if session is not None:
+        return load_or_probe(session, progress).draw_weight
     matrix = cached_matrix(infos)
     if matrix is None:
-        if session is not None:
-            return load_or_probe(session, progress).draw_weight
         with OracleSession(list(options.backends), options.timeout, options.memory_mb) as probing:
-            return load_or_probe(probing, progress).draw_weight
+            matrix = load_or_probe(probing, progress)
     return matrix.draw_weight
 
 
@@ -278,8 +286,7 @@ class _Campaign:
         line, graph = self._line_of(index), self.graphs[index]
         if graph is not None:
             TestCase(graph, {}, {"seed": line["seed"], "id": line["id"]}).save(self.options.out / SKIPPED / line["id"])
-        failure = {"status": reply.status, "stage": reply.stage, "exit": reply.exit, "message": reply.message}
-        return Judged(line | {"verdict": "skipped", "failure": failure, "backends": {}})
+        return Judged(line | {"verdict": "skipped", "failure": _failure(reply), "backends": {}})
 
     def _filed(self, index: int, reply: Reply) -> None:
         judged = self.judged[index]
@@ -289,8 +296,7 @@ class _Campaign:
             judged.line["stage_seconds"]["triage"] = round(reply.seconds, 4)
             judged.filed = True
             return
-        failure = {"status": reply.status, "stage": reply.stage, "exit": reply.exit, "message": reply.message}
-        judged.line.setdefault("triage_failures", []).append(failure)
+        judged.line.setdefault("triage_failures", []).append(_failure(reply))
         # Filed once more without reduction, which runs only the backends (in their own workers); a
         # second failure leaves the findings in the line alone.
         judged.filed = index in self.unreduced
@@ -327,6 +333,11 @@ class _Campaign:
         for restarts in self.restarts.values():
             total.update(restarts)
         return dict(total)
+
+
+def _failure(reply: Reply) -> dict[str, Any]:
+    """How a lane failed a request, as a stats line records it."""
+    return {"status": reply.status, "stage": reply.stage, "exit": reply.exit, "message": reply.message}
 
 
 def _budget_left(options: CampaignOptions, index: int, elapsed: float) -> bool:
@@ -370,9 +381,8 @@ def draw_case(
     try:
         graph = generate(seed, options.gen, plan.op_weight, plan.pattern_weight, plan.base)
     except Exception as error:  # our own bug: record it and go on
-        text = str(error).strip()
-        problem = f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
-        return line | {"nodes": 0, "ops": [], "verdict": "invalid", "problems": [problem], "stage_seconds": {}}, None
+        failed = {"nodes": 0, "ops": [], "verdict": "invalid", "problems": [problem_line(error)], "stage_seconds": {}}
+        return line | failed, None
     line |= {
         "nodes": len(graph.nodes),
         "depth": graph.depth(),

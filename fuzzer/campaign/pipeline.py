@@ -109,7 +109,7 @@ class CasePipeline:
         try:
             prepared = prepare_case(graph, seed, self.options.search, stage)
         except Exception as error:  # our own bug (a spec torch rejects, say): record it and go on
-            return Judged(line | {"verdict": "invalid", "problems": [_problem(error)], "backends": {}})
+            return Judged(line | {"verdict": "invalid", "problems": [problem_line(error)], "backends": {}})
         case, problems, seconds = prepared.case, prepared.problems, line["stage_seconds"] | prepared.seconds
         case.meta["id"] = line["id"]
         line = line | {"search": case.meta["search"], "stage_seconds": seconds}
@@ -145,7 +145,8 @@ class CasePipeline:
         return [sig for sig in found if sig not in kept], [sig for sig in found if sig in kept]
 
 
-def _problem(error: Exception) -> str:
+def problem_line(error: Exception) -> str:
+    """An exception of our own stages as one line of a stats line's `problems`."""
     text = str(error).strip()
     return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
 

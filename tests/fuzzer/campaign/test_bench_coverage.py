@@ -12,18 +12,22 @@ from oracles.session import OracleSession
 from tests.conftest import ALL_BACKENDS
 
 
+def benched(seed: int, cases: int, max_nodes: int) -> CampaignOptions:
+    """The campaign both modes run, on every backend; its folder is the benchmark's to choose."""
+    return CampaignOptions(
+        out=Path("unused"),
+        seed=seed,
+        max_tests=cases,
+        backends=ALL_BACKENDS,
+        gen=GenOptions(max_nodes=max_nodes),
+        support_matrix=False,
+    )
+
+
 def test_both_modes_run_the_same_cases_on_real_compilers_and_the_guided_one_holds_patterns(
     real_session: OracleSession,
 ) -> None:
-    base = CampaignOptions(
-        out=Path("unused"),
-        seed=4,
-        max_tests=6,
-        backends=ALL_BACKENDS,
-        gen=GenOptions(max_nodes=8),
-        support_matrix=False,
-    )
-    report = bench_coverage(base, session=real_session)
+    report = bench_coverage(benched(seed=4, cases=6, max_nodes=8), session=real_session)
     blind, guided = report["blind"], report["guided"]
     assert set(report) == {*MODES, "ratios"}
     assert blind["cases"] == guided["cases"] == 6 and blind["invalid"] == guided["invalid"] == 0
@@ -44,14 +48,7 @@ def test_both_modes_run_the_same_cases_on_real_compilers_and_the_guided_one_hold
 def test_keep_holds_each_modes_campaign_and_refuses_a_folder_already_used(
     tmp_path: Path, real_session: OracleSession
 ) -> None:
-    base = CampaignOptions(
-        out=Path("unused"),
-        seed=2,
-        max_tests=2,
-        backends=ALL_BACKENDS,
-        gen=GenOptions(max_nodes=4),
-        support_matrix=False,
-    )
+    base = benched(seed=2, cases=2, max_nodes=4)
     report = bench_coverage(base, session=real_session, keep=tmp_path / "kept")
     for mode in MODES:
         summary = json.loads((tmp_path / "kept" / mode / "summary.json").read_text())
