@@ -179,10 +179,6 @@ class PipelineLane(ChildWorker):
         setup = functools.partial(start_pipeline, options, pipeline_class)
         super().__init__(setup, "case pipeline", STAGES, None, STARTUP_SECONDS, daemon=False)
 
-    @property
-    def infos(self) -> dict[str, BackendInfo]:
-        return self.ready_payload
-
 
 class LocalLane:
     """A pipeline in this process on a lent, started session: tests share warm workers this way.
@@ -191,7 +187,6 @@ class LocalLane:
     def __init__(self, pipeline: CasePipeline) -> None:
         self.pipeline = pipeline
         self.restarts = 0
-        self.infos = pipeline.session.infos
         self._reply: Reply | None = None
 
     @property
@@ -206,7 +201,7 @@ class LocalLane:
         """Nothing to start: the lent session is running."""
 
     def wait_ready(self) -> dict[str, BackendInfo]:
-        return self.infos
+        return self.pipeline.session.infos
 
     def submit(self, call: Any, *args: Any) -> None:
         clock = time.monotonic()
