@@ -42,6 +42,7 @@ from fuzzer.core.files import append_line, write_atomic
 from fuzzer.core.ir import Graph
 from fuzzer.core.testcase import TestCase
 from fuzzer.generate.generator import DrawWeight, generate
+from fuzzer.report.campaign import SUMMARY
 from oracles.base import BackendInfo
 from oracles.session import OracleSession
 from oracles.worker import Reply
@@ -202,7 +203,7 @@ class _Campaign:
         self.totals = Totals(known_bugs=known)
         for line in records.lines:
             self.totals.add(line)
-        summary_path = options.out / "summary.json"  # written after each stats line: at most one case behind
+        summary_path = options.out / SUMMARY  # written after each stats line: at most one case behind
         resumed = records.lines and summary_path.exists()
         self.previous_seconds = json.loads(summary_path.read_text())["seconds"] if resumed else 0.0
         self.feedback = Feedback.resume(options.out / POOL, records.lines) if options.feedback else None
@@ -224,7 +225,7 @@ class _Campaign:
             self._dispatch()
             self._wait()
             self._record_ready()
-        path = self.options.out / "summary.json"
+        path = self.options.out / SUMMARY
         return json.loads(path.read_text()) if path.exists() else {}
 
     def elapsed(self) -> float:
@@ -321,7 +322,7 @@ class _Campaign:
             self.totals.add(line)
             summary = self.totals.summary(elapsed)
             summary["worker_restarts"] = self._worker_restarts()
-            write_atomic(self.options.out / "summary.json", json.dumps(summary, indent=1, sort_keys=True).encode())
+            write_atomic(self.options.out / SUMMARY, json.dumps(summary, indent=1, sort_keys=True).encode())
             self.recorded += 1
             if self.progress:
                 self.progress(self.recorded, self.totals, elapsed)

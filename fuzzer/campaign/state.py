@@ -14,9 +14,10 @@ from fuzzer.core.files import write_atomic
 from fuzzer.generate.generator import GenOptions
 from fuzzer.inputs.search import SearchOptions
 from fuzzer.report.bug import OCCURRENCES
+from fuzzer.report.campaign import STATS
 from fuzzer.triage.filing import ALIASES, FILED
 
-CAMPAIGN, STATS = "campaign.json", "stats.jsonl"
+CAMPAIGN = "campaign.json"
 BUGS, INVALID, SKIPPED, POOL = "bugs", "invalid", "skipped", "pool"
 BUDGET = ("max_tests", "time_budget")  # the only options a resumed campaign may be given anew
 
