@@ -33,6 +33,7 @@ class Outcome:
     # What triage may take away to find the guilty configuration and pass (see Restriction).
     stages: tuple[str, ...] = ()
     switches: tuple[str, ...] = ()
+    batch: int = 1  # cases compiled and run as one graph: each gets the run's optimizations, a share of its time
 
     @property
     def failed(self) -> bool:
@@ -44,6 +45,8 @@ class Outcome:
         for key in ("phase", "exc_type", "message"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
+        if self.batch > 1:
+            data["batch"] = self.batch
         if self.optimizations:
             data["optimizations"] = dict(sorted(self.optimizations.items()))
         return data
@@ -73,6 +76,9 @@ class Backend(ABC):
     reference: ClassVar[bool] = False
     # Whether compile keeps what `optimizations` reports; off only to measure what recording costs.
     record_optimizations: bool = True
+    # Cases one compile takes side by side by default (see `dlfuzz bench batch`): more where a fixed
+    # compile cost dominates; 1 where a case's meta steers the compile (a batch has one meta).
+    batch_size: ClassVar[int] = 1
     # How much of the compiler the running case may use; the worker sets it per case.
     restriction: Restriction = FULL
 
@@ -122,3 +128,4 @@ class BackendInfo:
     reference: bool
     version: str
     source: str
+    batch_size: int = 1
