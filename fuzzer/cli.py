@@ -800,18 +800,22 @@ def bench_batch_command(sizes, rounds, seed, backends, max_nodes, as_json) -> No
     """Seconds per case as each compiler takes K cases as one graph: what `fuzz --batch` defaults are
     measured with. Sizes run side by side, round by round, on fresh cases."""
     from fuzzer.campaign.bench_batch import bench_batch, render_table
+    from fuzzer.campaign.support import load_or_probe
     from fuzzer.report.console import PhasedProgress
 
     batch_sizes = _sizes(sizes)
-    with _session(backends) as session, PhasedProgress("rounds") as display:
-        report = bench_batch(
-            session,
-            batch_sizes,
-            rounds,
-            seed,
-            GenOptions(max_nodes=max_nodes),
-            lambda done, total: display.show("batches", done, total),
-        )
+    with _session(backends) as session:
+        weight = load_or_probe(session).draw_weight  # ops and dtypes every backend supports, as a campaign draws
+        with PhasedProgress("rounds") as display:
+            report = bench_batch(
+                session,
+                batch_sizes,
+                rounds,
+                seed,
+                GenOptions(max_nodes=max_nodes),
+                weight,
+                lambda done, total: display.show("batches", done, total),
+            )
     click.echo(json.dumps(report, indent=1) if as_json else render_table(report))
 
 

@@ -6,9 +6,8 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
-from fuzzer.campaign.support import load_or_probe
 from fuzzer.core.testcase import TestCase
-from fuzzer.generate.generator import GenOptions, generate
+from fuzzer.generate.generator import DrawWeight, GenOptions, generate
 from fuzzer.inputs.sampling import sample_values
 from oracles.session import OracleSession, merged_case
 
@@ -21,13 +20,14 @@ def bench_batch(
     rounds: int,
     seed: int,
     gen: GenOptions,
+    weight: DrawWeight | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Seconds per case of each backend at each batch size K, measured side by side: every round runs
-    one batch of each size on fresh cases that every backend runs alone without failing."""
-    pool = _runnable_cases(session, rounds * sum(sizes), seed, gen)
-    per_case: dict[str, dict[int, list[float]]] = {name: {k: [] for k in sizes} for name in session.workers}
-    failed: dict[str, dict[int, int]] = {name: {k: 0 for k in sizes} for name in session.workers}
+    one batch of each size on fresh cases, drawn under `weight` as a campaign draws them."""
+    pool = _valid_cases(session, rounds * sum(sizes), seed, gen, weight)
+    per_case: dict[str, dict[int, list[float]]] = {name: {k: [] for k in sizes} for name in session.infos}
+    failed: dict[str, dict[int, int]] = {name: {k: 0 for k in sizes} for name in session.infos}
     for done in range(rounds):
         for size in sizes:
             merged, _ = merged_case([pool.pop() for _ in range(size)])
@@ -53,11 +53,11 @@ def bench_batch(
     return report
 
 
-def _runnable_cases(session: OracleSession, count: int, seed: int, gen: GenOptions) -> list[TestCase]:
-    """Cases drawn as a campaign draws them (ops and dtypes every backend supports) that the
-    references run. They are not run on the compilers first: a compiler's caches of kernels it
-    built alone would make the batches look cheaper than a campaign's."""
-    weight = load_or_probe(session).draw_weight
+def _valid_cases(
+    session: OracleSession, count: int, seed: int, gen: GenOptions, weight: DrawWeight | None
+) -> list[TestCase]:
+    """Cases the references run. They are not run on the compilers first: a compiler's caches of
+    kernels it built alone would make the batches look cheaper than a campaign's."""
     references = [name for name, info in session.infos.items() if info.reference]
     cases: list[TestCase] = []
     draw = seed
