@@ -33,6 +33,10 @@ class Outcome:
     # What triage may take away to find the guilty configuration and pass (see Restriction).
     stages: tuple[str, ...] = ()
     switches: tuple[str, ...] = ()
+    # What the outputs must equal in place of the references' (a metamorphic oracle: the same compiler
+    # on the original graph); None: judged against the references.
+    baseline: dict[str, np.ndarray] | None = None
+    drawn: dict[str, Any] = field(default_factory=dict)  # what the backend drew from the seed (Backend.drawn)
 
     @property
     def failed(self) -> bool:
@@ -108,6 +112,17 @@ class Backend(ABC):
     def switches(self, case: TestCase) -> tuple[str, ...]:
         """The passes or optimizers a run can leave out one by one: those a failure needs are guilty."""
         return ()
+
+    def baseline(self, compiled: Any, case: TestCase) -> dict[str, np.ndarray] | None:
+        """Outputs that `run`'s must equal instead of the references' (a metamorphic oracle runs the
+        original graph here and the equivalent one in `run`), or None; called after `run`."""
+        return None
+
+    def drawn(self, case: TestCase) -> dict[str, Any]:
+        """What this backend draws from the case's seed, as case meta entries it takes in place of the
+        draw: pinned into a case before reduction, a smaller graph keeps the configuration, and the
+        reducer can shrink it (a pass list)."""
+        return {}
 
     def teardown(self) -> None:
         """Drop per-case state (caches that grow with every compiled graph)."""

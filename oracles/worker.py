@@ -324,6 +324,7 @@ def _execute(backend: Any, phase: Any, case: TestCase, restriction: Restriction)
     finally:
         backend.restriction = FULL
     outcome.stages, outcome.switches = tuple(backend.stages(case)), tuple(backend.switches(case))
+    outcome.drawn = backend.drawn(case)
     return outcome
 
 
@@ -341,7 +342,9 @@ def _outcome(backend: Any, case: TestCase, phase: Any) -> Outcome:
         fired = _fired_optimizations(backend, compiled, case)
         phase.value = 3
         outputs = backend.run(compiled, case)
-        return Outcome("ok", outputs=outputs, seconds=time.monotonic() - start, optimizations=fired)
+        baseline = backend.baseline(compiled, case)
+        seconds = time.monotonic() - start
+        return Outcome("ok", outputs=outputs, seconds=seconds, optimizations=fired, baseline=baseline)
     except Unsupported as error:
         return Outcome("unsupported", phase=_stage_label(PHASES, phase.value), message=_headline(str(error)))
     except Exception as error:
