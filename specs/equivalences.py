@@ -66,7 +66,8 @@ class Equivalence(ABC):
     why: str  # the identity and why it is exact in the dtypes it applies to
 
     @abstractmethod
-    def sites(self, graph: Graph) -> list[str]: ...
+    def sites(self, graph: Graph) -> list[str]:
+        """The tensors it applies at, in graph order: a drawn rewrite picks one, a reducer keeps it."""
 
     @abstractmethod
     def apply(self, graph: Graph, site: str) -> tuple[Graph, dict[str, np.ndarray]]:
@@ -213,6 +214,7 @@ def reversed_axes(t: TensorType) -> list[int]:
 
 
 def inverse(perm: list[int]) -> list[int]:
+    """The permutation that undoes `perm`, so the round trip is the identity."""
     return [perm.index(axis) for axis in range(len(perm))]
 
 
