@@ -58,8 +58,8 @@ def write_bug(
     equivalent = equivalent_case(TestCase(case.graph, case.values, case.meta | {REWRITE: rewrite})) if rewrite else None
     if equivalent is not None:
         equivalent.save(folder / EQUIVALENT)
-        model = to_onnx(equivalent.graph, equivalent.weights).SerializeToString()
-        write_atomic(folder / f"{EQUIVALENT}.onnx", model)
+        onnx_model = to_onnx(equivalent.graph, equivalent.weights).SerializeToString()
+        write_atomic(folder / f"{EQUIVALENT}.onnx", onnx_model)
     estimate = _estimate(finding, case)
     meta: dict[str, Any] = {
         "signature": signature,
@@ -88,10 +88,8 @@ def write_bug(
         meta["comparison"] = _comparison(finding, case, outcomes, infos, estimate)
     if has_repro(finding.backend):
         expected = expected_outputs(estimate.truth, estimate.allowed, case) if estimate else None
-        if equivalent is not None:
-            write_repro(folder, finding, equivalent, expected, f"{EQUIVALENT}.onnx")
-        else:
-            write_repro(folder, finding, case, expected)
+        model = f"{EQUIVALENT}.onnx" if equivalent is not None else MODEL  # the graph that shows the bug
+        write_repro(folder, finding, equivalent or case, expected, model)
         meta["repro"] = run_repro(folder, finding.backend, finding.symptom)
     else:
         write_atomic(folder / REPRO, _DLFUZZ_REPRO.encode())

@@ -65,7 +65,8 @@ class Metamorphic(Backend):
             return "the case is an ONNX file: no graph to rewrite"
         equivalent = equivalent_case(case)
         if equivalent is None:
-            return f"the rewrite {case.meta.get(REWRITE)} does not apply to this graph"
+            pinned = case.meta.get(REWRITE)
+            return f"the pinned rewrite {pinned} no longer applies" if pinned else "no equivalence applies to the graph"
         return self.inner.unsupported(case) or self.inner.unsupported(equivalent)
 
     def drawn(self, case: TestCase) -> dict[str, Any]:
