@@ -79,6 +79,9 @@ class Backend(ABC):
     record_optimizations: bool = True
     # How much of the compiler the running case may use; the worker sets it per case.
     restriction: Restriction = FULL
+    # Compiles and runs one case takes (a metamorphic oracle: the original and the equivalent graph);
+    # the worker's time limit per case scales with it, so doing the work twice is no timeout.
+    runs_per_case: ClassVar[int] = 1
 
     def setup(self) -> None:
         """Pay imports and warm-up once per worker, before the first case."""
@@ -137,3 +140,4 @@ class BackendInfo:
     reference: bool
     version: str
     source: str
+    runs_per_case: int = 1

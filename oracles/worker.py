@@ -233,7 +233,7 @@ class BackendWorker(ChildWorker):
         self.submit(_execute, case, restriction)
 
     def collect_outcome(self) -> Outcome:
-        reply = self.collect(self.timeout)
+        reply = self.collect(self.timeout * (self.info.runs_per_case if self.info else 1))
         if reply.status == "ok":
             return reply.value
         if reply.status == "timeout":
@@ -314,7 +314,8 @@ def _load(ref: str) -> tuple[Any, BackendInfo]:
     backend_class, source = load_backend(ref)
     backend = backend_class()
     backend.setup()
-    return backend, BackendInfo(backend.name, backend.frontend, backend.reference, backend.version(), source)
+    identity = (backend.name, backend.frontend, backend.reference, backend.version(), source)
+    return backend, BackendInfo(*identity, backend.runs_per_case)
 
 
 def _execute(backend: Any, phase: Any, case: TestCase, restriction: Restriction) -> Outcome:

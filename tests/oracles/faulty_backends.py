@@ -290,3 +290,17 @@ class WrongUnderFoldSigmoid(WrongOnSigmoid):
     def run(self, compiled: Any, case: TestCase) -> dict[str, np.ndarray]:
         self.case = case
         return super().run(compiled, case)
+
+
+class SlowCompile(Faulty):
+    """Takes two seconds to compile and runs nothing."""
+
+    name = "slow-compile"
+
+    def misbehave(self) -> None:
+        time.sleep(2)
+
+
+class MetaSlowCompile(Metamorphic):
+    name = "meta-slow-compile"
+    inner_ref = "tests.oracles.faulty_backends:SlowCompile"
