@@ -617,7 +617,7 @@ def reduce(case_path, backend, budget, timeout, out, as_json) -> Status:
     from fuzzer.inputs.sampling import values_finite
     from fuzzer.judge import judge_case
     from fuzzer.report.bug import write_bug
-    from fuzzer.triage.reduce import reduce_case
+    from fuzzer.triage.reduce import pinned, reduce_case
     from fuzzer.triage.signature import signature
     from oracles.registry import REFERENCES, SYSTEMS
 
@@ -625,7 +625,7 @@ def reduce(case_path, backend, budget, timeout, out, as_json) -> Status:
     case = load_case(case_path)
     folder = _writable(out or case_path.with_name(case_path.name + "-reduced"))
     with _session((*REFERENCES, *systems), timeout) as session:
-        _, verdict = judge_case(session, case, values_finite(case))
+        outcomes, verdict = judge_case(session, case, values_finite(case))
         if verdict.kind == "invalid":
             raise BadInput(f"{case_path}: the references disagree ({verdict.reason}); nothing to reduce")
         wanted = session.workers[backend].name if backend else None
@@ -637,7 +637,7 @@ def reduce(case_path, backend, budget, timeout, out, as_json) -> Status:
             return Status.OK
         finding = findings[0]
         click.echo(f"reducing {finding.backend} {finding.symptom} ({len(case.graph.nodes)} nodes)", err=True)
-        reduction = reduce_case(session, case, finding, budget)
+        reduction = reduce_case(session, pinned(case, outcomes[finding.backend]), finding, budget)
         sig = signature(reduction.finding, reduction.case.graph)
         write_bug(
             folder,

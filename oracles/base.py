@@ -34,6 +34,10 @@ class Outcome:
     stages: tuple[str, ...] = ()
     switches: tuple[str, ...] = ()
     batch: int = 1  # cases compiled and run as one graph: each gets the run's optimizations, a share of its time
+    # What the outputs must equal in place of the references' (a metamorphic oracle: the same compiler
+    # on the original graph); None: judged against the references.
+    baseline: dict[str, np.ndarray] | None = None
+    drawn: dict[str, Any] = field(default_factory=dict)  # what the backend drew from the seed (Backend.drawn)
 
     @property
     def failed(self) -> bool:
@@ -81,6 +85,9 @@ class Backend(ABC):
     batch_size: ClassVar[int] = 1
     # How much of the compiler the running case may use; the worker sets it per case.
     restriction: Restriction = FULL
+    # Compiles and runs one case takes (a metamorphic oracle: the original and the equivalent graph);
+    # the worker's time limit per case scales with it, so doing the work twice is no timeout.
+    runs_per_case: ClassVar[int] = 1
 
     def setup(self) -> None:
         """Pay imports and warm-up once per worker, before the first case."""
@@ -115,6 +122,17 @@ class Backend(ABC):
         """The passes or optimizers a run can leave out one by one: those a failure needs are guilty."""
         return ()
 
+    def baseline(self, compiled: Any, case: TestCase) -> dict[str, np.ndarray] | None:
+        """Outputs that `run`'s must equal instead of the references' (a metamorphic oracle runs the
+        original graph here and the equivalent one in `run`), or None; called after `run`."""
+        return None
+
+    def drawn(self, case: TestCase) -> dict[str, Any]:
+        """What this backend draws from the case's seed, as case meta entries it takes in place of the
+        draw: pinned into a case before reduction, a smaller graph keeps the configuration, and the
+        reducer can shrink it (a pass list)."""
+        return {}
+
     def teardown(self) -> None:
         """Drop per-case state (caches that grow with every compiled graph)."""
 
@@ -129,3 +147,4 @@ class BackendInfo:
     version: str
     source: str
     batch_size: int = 1
+    runs_per_case: int = 1

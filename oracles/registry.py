@@ -20,6 +20,9 @@ BUILTIN = {
     "inductor-freezing": "oracles.backends.inductor_configs:InductorFreezing",
     "inductor-cpp-wrapper": "oracles.backends.inductor_configs:InductorCppWrapper",
     "inductor-max-autotune": "oracles.backends.inductor_configs:InductorMaxAutotune",
+    "tvm-meta": "oracles.backends.metamorphic:TvmMeta",
+    "ort-meta": "oracles.backends.metamorphic:OrtMeta",
+    "inductor-meta": "oracles.backends.metamorphic:InductorMeta",
 }
 REFERENCES = ("eager", "ort-noopt")
 SYSTEMS = ("ort", "tvm", "inductor")
@@ -33,7 +36,12 @@ VARIANTS = {
     "inductor-freezing": "inductor",
     "inductor-cpp-wrapper": "inductor",
     "inductor-max-autotune": "inductor",
+    "tvm-meta": "tvm",
+    "ort-meta": "ort",
+    "inductor-meta": "inductor",
 }
+# Metamorphic oracles, with the backend each runs on the original and on an equivalent graph.
+METAMORPHIC = {"tvm-meta": "tvm", "ort-meta": "ort", "inductor-meta": "inductor"}
 ENTRY_POINT_GROUP = "dlfuzz.backends"
 
 

@@ -233,7 +233,7 @@ class BackendWorker(ChildWorker):
         self.submit(_execute, case, restriction)
 
     def collect_outcome(self) -> Outcome:
-        reply = self.collect(self.timeout)
+        reply = self.collect(self.timeout * (self.info.runs_per_case if self.info else 1))
         if reply.status == "ok":
             return reply.value
         if reply.status == "timeout":
@@ -314,9 +314,8 @@ def _load(ref: str) -> tuple[Any, BackendInfo]:
     backend_class, source = load_backend(ref)
     backend = backend_class()
     backend.setup()
-    return backend, BackendInfo(
-        backend.name, backend.frontend, backend.reference, backend.version(), source, backend.batch_size
-    )
+    identity = (backend.name, backend.frontend, backend.reference, backend.version(), source)
+    return backend, BackendInfo(*identity, batch_size=backend.batch_size, runs_per_case=backend.runs_per_case)
 
 
 def _execute(backend: Any, phase: Any, case: TestCase, restriction: Restriction) -> Outcome:
@@ -326,6 +325,7 @@ def _execute(backend: Any, phase: Any, case: TestCase, restriction: Restriction)
     finally:
         backend.restriction = FULL
     outcome.stages, outcome.switches = tuple(backend.stages(case)), tuple(backend.switches(case))
+    outcome.drawn = backend.drawn(case)
     return outcome
 
 
@@ -343,7 +343,9 @@ def _outcome(backend: Any, case: TestCase, phase: Any) -> Outcome:
         fired = _fired_optimizations(backend, compiled, case)
         phase.value = 3
         outputs = backend.run(compiled, case)
-        return Outcome("ok", outputs=outputs, seconds=time.monotonic() - start, optimizations=fired)
+        baseline = backend.baseline(compiled, case)
+        seconds = time.monotonic() - start
+        return Outcome("ok", outputs=outputs, seconds=seconds, optimizations=fired, baseline=baseline)
     except Unsupported as error:
         return Outcome("unsupported", phase=_stage_label(PHASES, phase.value), message=_headline(str(error)))
     except Exception as error:

@@ -14,6 +14,7 @@ from oracles.base import BackendInfo, Outcome
 # error of its operands, not of itself.
 TOLERANCES = {"float16": (5e-2, 1e-2), "float32": (1e-2, 1e-3), "float64": (1e-5, 1e-6)}
 Kind = Literal["consistent", "mismatch", "crash", "invalid", "nonfinite"]
+ORIGINAL = "original graph"  # what a metamorphic oracle's finding is against: its compiler on the case itself
 
 
 @dataclass
@@ -124,7 +125,8 @@ def all_finite(outputs: dict[str, np.ndarray]) -> bool:
 
 def judge(outcomes: dict[str, Outcome], infos: dict[str, BackendInfo]) -> Verdict:
     """References first (a failure or disagreement there is our bug: `invalid`), then each
-    system against the reference of its own frontend (else the other reference)."""
+    system against the reference of its own frontend (else the other reference), or against its
+    own baseline where it gives one (a metamorphic oracle: its compiler's result on the original)."""
     statuses = {name: _status(outcome) for name, outcome in outcomes.items()}
     reference_names = [name for name in outcomes if infos[name].reference]
     usable = {n: outcomes[n].outputs for n in reference_names if outcomes[n].status == "ok"}
@@ -149,10 +151,11 @@ def judge(outcomes: dict[str, Outcome], infos: dict[str, BackendInfo]) -> Verdic
             symptom = "crash" if outcome.status == "error" else outcome.status
             findings.append(Finding(name, symptom, outcome=outcome))
             continue
-        against = _reference_for(infos[name].frontend, usable, infos)
+        against = ORIGINAL if outcome.baseline is not None else _reference_for(infos[name].frontend, usable, infos)
         if outcome.status != "ok" or against is None or not finite:
             continue
-        discrepancy = compare_outputs(usable[against], outcome.outputs or {})
+        expected = outcome.baseline if outcome.baseline is not None else usable[against]
+        discrepancy = compare_outputs(expected, outcome.outputs or {})
         if discrepancy:
             statuses[name] = "mismatch"
             findings.append(Finding(name, "mismatch", against, discrepancy))

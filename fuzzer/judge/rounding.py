@@ -133,7 +133,7 @@ def refine(case: TestCase, outcomes: dict[str, Outcome], verdict: Verdict, infos
         if finding.symptom != "mismatch":
             findings.append(finding)
             continue
-        attribution = attribute(finding.backend, outputs, estimate)
+        attribution = attribute(finding.backend, outputs, estimate, outcomes[finding.backend].baseline)
         if finding.discrepancy and finding.discrepancy.reason == "values" and attribution["excess"] <= 1.0:
             statuses[finding.backend] = "ok"
             explained.append(finding.backend)
@@ -161,13 +161,25 @@ def _note(finding: Finding, note: dict[str, Any]) -> Finding:
     return replace(finding, attribution=note) if finding.symptom == "mismatch" else finding
 
 
-def attribute(backend: str, outputs: dict[str, dict[str, np.ndarray]], estimate: RoundingEstimate) -> dict[str, Any]:
-    """The suspect's distance from float64 and from every other backend, in units of the allowance."""
+def attribute(
+    backend: str,
+    outputs: dict[str, dict[str, np.ndarray]],
+    estimate: RoundingEstimate,
+    baseline: dict[str, np.ndarray] | None = None,
+) -> dict[str, Any]:
+    """The suspect's distance from float64 and from every other backend, in units of the allowance;
+    with a metamorphic oracle's `baseline`, also how far its result on the original graph is. Its
+    outputs on the equivalent graph are judged by the float64 result of the original, which the
+    equivalences keep exactly: beyond rounding there, the rewrite changed what the compiler computes."""
     suspect = outputs[backend]
     others = {name: round(estimate.distance(suspect, o), 3) for name, o in outputs.items() if name != backend}
-    return {
+    attribution = {
         "excess": round(estimate.excess(suspect), 3),
         "excess_by_backend": {name: round(estimate.excess(o), 3) for name, o in outputs.items()},
         "distance_to": others,
         "agrees_with": sorted(name for name, d in others.items() if d <= 2.0),
     }
+    if baseline is not None:
+        attribution["excess_on_original"] = round(estimate.excess(baseline), 3)
+        attribution["distance_to_original"] = round(estimate.distance(suspect, baseline), 3)
+    return attribution

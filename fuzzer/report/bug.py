@@ -13,18 +13,22 @@ import onnx
 
 from fuzzer.core.files import append_line, npz_bytes, write_atomic
 from fuzzer.core.testcase import TestCase
-from fuzzer.judge.compare import Finding
+from fuzzer.judge.compare import ORIGINAL, Finding
 from fuzzer.judge.rounding import RoundingEstimate, estimate_rounding
 from fuzzer.report.picture import graph_svg
-from fuzzer.report.repro import EXPECTED, REPRO, expected_outputs, has_repro, run_repro, write_repro
+from fuzzer.report.repro import EXPECTED, MODEL, REPRO, expected_outputs, has_repro, run_repro, write_repro
 from fuzzer.triage.filing import FILED, Filing
 from fuzzer.triage.signature import culprit
+from oracles.backends.metamorphic import REWRITE, equivalent_case
+from oracles.backends.tvm_passes import PASSES
 from oracles.base import BackendInfo, Outcome
 from oracles.registry import plain_system
+from specs.equivalences import EQUIVALENCES
 from specs.lowering import to_onnx
 
 PROJECT = {"ort": "ONNX Runtime", "tvm": "Apache TVM", "inductor": "PyTorch (TorchInductor)"}
 META, REPORT, OCCURRENCES, PICTURE = FILED, "report.md", "occurrences.jsonl", "graph.svg"
+EQUIVALENT = "equivalent"  # a metamorphic finding's equivalent graph: case folder and .onnx
 
 
 class ReportError(ValueError):
@@ -47,9 +51,15 @@ def write_bug(
     case.save(folder)
     if original is not None and original.graph.dumps() != case.graph.dumps():
         original.save(folder / "original")
-    write_atomic(folder / "model.onnx", to_onnx(case.graph, case.weights).SerializeToString())
+    write_atomic(folder / MODEL, to_onnx(case.graph, case.weights).SerializeToString())
     write_atomic(folder / "inputs.npz", npz_bytes(case.inputs))
     write_atomic(folder / PICTURE, graph_svg(case.graph).encode())
+    rewrite = outcomes[finding.backend].drawn.get(REWRITE) if finding.backend in outcomes else None
+    equivalent = equivalent_case(TestCase(case.graph, case.values, case.meta | {REWRITE: rewrite})) if rewrite else None
+    if equivalent is not None:
+        equivalent.save(folder / EQUIVALENT)
+        onnx_model = to_onnx(equivalent.graph, equivalent.weights).SerializeToString()
+        write_atomic(folder / f"{EQUIVALENT}.onnx", onnx_model)
     estimate = _estimate(finding, case)
     meta: dict[str, Any] = {
         "signature": signature,
@@ -70,6 +80,7 @@ def write_bug(
         "case": case.meta,
         "reduction": reduction,
         "guilt": guilt,
+        "rewrite": rewrite and rewrite | {"why": EQUIVALENCES[rewrite["equivalence"]].why},
         "error": finding.outcome.details[-4000:] if finding.outcome else "",
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -77,7 +88,8 @@ def write_bug(
         meta["comparison"] = _comparison(finding, case, outcomes, infos, estimate)
     if has_repro(finding.backend):
         expected = expected_outputs(estimate.truth, estimate.allowed, case) if estimate else None
-        write_repro(folder, finding, case, expected)
+        model = f"{EQUIVALENT}.onnx" if equivalent is not None else MODEL  # the graph that shows the bug
+        write_repro(folder, finding, equivalent or case, expected, model)
         meta["repro"] = run_repro(folder, finding.backend, finding.symptom)
     else:
         write_atomic(folder / REPRO, _DLFUZZ_REPRO.encode())
@@ -128,8 +140,11 @@ def _comparison(
     estimate: RoundingEstimate,
 ) -> dict[str, Any]:
     """Expected vs actual at the worst element: reference, float64, the system, and the allowance."""
-    actual = (outcomes[finding.backend].outputs or {}) if finding.backend in outcomes else {}
+    outcome = outcomes.get(finding.backend)
+    actual = (outcome.outputs or {}) if outcome else {}
     reference = (outcomes[finding.against].outputs or {}) if finding.against in outcomes else {}
+    if outcome and outcome.baseline is not None and finding.against == ORIGINAL:
+        reference = outcome.baseline
     rows = []
     for name, truth in estimate.truth.items():
         got = actual.get(name)
@@ -187,7 +202,9 @@ def render_report(folder: Path) -> str:
         + f"![graph]({PICTURE})\n\n```\n{case.graph.text()}\n```\n\n"
         + "`model.onnx` holds this graph (opset 18, weights as initializers); `inputs.npz` its inputs."
         + _trigger_text(meta)
-        + _guilt_text(meta),
+        + _guilt_text(meta)
+        + _passes_text(meta)
+        + _rewrite_text(meta, folder),
         "## Reproduce\n" + _repro_text(meta, folder),
         "## Occurrences\n" + _occurrences(folder),
     ]
@@ -207,8 +224,11 @@ def _symptom(meta: dict[str, Any]) -> str:
             f"\n\nThe references (PyTorch eager and ONNX Runtime without graph optimizations) run this model fine."
         )
     discrepancy = finding.get("discrepancy", {})
+    against = finding.get("against")
+    metamorphic = against == ORIGINAL
+    compared = f"{meta['backend']}'s own result on the original graph" if metamorphic else f"the reference `{against}`"
     lines = [
-        f"Output `{discrepancy.get('output')}` differs from the reference `{finding.get('against')}` "
+        f"Output `{discrepancy.get('output')}` differs from {compared} "
         f"({discrepancy.get('reason')}): "
         + ", ".join(f"{k} = {v}" for k, v in discrepancy.items() if k not in ("output", "reason")),
     ]
@@ -217,7 +237,8 @@ def _symptom(meta: dict[str, Any]) -> str:
         lines.append(
             "\nExpected vs actual at the worst element, with the float64 result (torch eager in float64) and the "
             "deviation that float32 rounding, amplified by this graph, can explain:\n\n"
-            "| output | index | reference | float64 | actual | abs error | rounding allows | elements beyond |\n"
+            f"| output | index | {'on the original' if metamorphic else 'reference'} | float64 | actual | abs error "
+            "| rounding allows | elements beyond |\n"
             "|---|---|---|---|---|---|---|---|"
         )
         for row in comparison["rows"]:
@@ -235,6 +256,8 @@ def _symptom(meta: dict[str, Any]) -> str:
         )
         for name, excess in sorted(attribution["excess_by_backend"].items()):
             lines.append(f"- {name}: {excess}{' ← the system at fault' if name == meta['backend'] else ''}")
+        if "excess_on_original" in attribution:
+            lines.append(f"- {meta['backend']} on the original graph: {attribution['excess_on_original']}")
         agrees = ", ".join(attribution.get("agrees_with") or []) or "no other backend"
         lines.append(f"\n{meta['backend']} agrees with: {agrees}.")
     elif attribution.get("estimate"):
@@ -285,6 +308,28 @@ def _guilt_text(meta: dict[str, Any]) -> str:
     if not guilt["complete"]:
         text += f" The search stopped by its time budget after {guilt['checks']} checks."
     return text
+
+
+def _passes_text(meta: dict[str, Any]) -> str:
+    """The pass list the case runs, where it was drawn and reduced with the graph (tvm-passes)."""
+    passes = meta["case"].get(PASSES)
+    if passes is None:
+        return ""
+    listed = " → ".join(f"`{name}`" for name in passes) or "none (the build alone)"
+    return f"\n\nPasses run before the build, reduced with the graph to the fewest that still fail: {listed}."
+
+
+def _rewrite_text(meta: dict[str, Any], folder: Path) -> str:
+    """A metamorphic finding's equivalent graph, and the rewrite that made it from the one above."""
+    rewrite = meta.get("rewrite")
+    if not rewrite or not (folder / EQUIVALENT).exists():
+        return ""
+    equivalent = TestCase.load(folder / EQUIVALENT)
+    return (
+        f"\n\n### Equivalent graph\nThe graph above with `{rewrite['equivalence']}` applied at "
+        f"`{rewrite['site']}` ({rewrite['why']}), which keeps every output exactly; {meta['project']} must compute "
+        f"both alike. `{EQUIVALENT}.onnx` holds it, and `repro.py` runs it.\n\n```\n{equivalent.graph.text()}\n```"
+    )
 
 
 def _repro_text(meta: dict[str, Any], folder: Path) -> str:

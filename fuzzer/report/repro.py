@@ -22,10 +22,11 @@ from fuzzer.judge.compare import Finding
 from oracles.backends.inductor_configs import second_shape_inputs
 from oracles.backends.pytorch import Inductor, tensors
 from oracles.backends.tvm_passes import PASS_ARGUMENTS, PASS_LISTS
-from oracles.registry import load_backend, plain_system
+from oracles.registry import METAMORPHIC, load_backend, plain_system
 from specs.lowering import GraphModule
 
 REPRO = "repro.py"
+MODEL = "model.onnx"
 EXPECTED = "expected.json"
 MARKER = "dlfuzz-repro: bug present"
 REPRO_TIMEOUT = 300
@@ -41,22 +42,27 @@ def has_repro(backend: str) -> bool:
     return plain_system(backend) in SYSTEMS
 
 
-def write_repro(folder: Path, finding: Finding, case: TestCase, expected: dict[str, Any] | None) -> None:
-    """repro.py and the files it reads (model.onnx and inputs.npz, or inputs.pt, and expected.json)."""
+def write_repro(
+    folder: Path, finding: Finding, case: TestCase, expected: dict[str, Any] | None, model: str = MODEL
+) -> None:
+    """repro.py and the files it reads (`model` and inputs.npz, or inputs.pt, and expected.json). For a
+    metamorphic oracle, `case` is the equivalent graph, run in its inner backend's configuration."""
     if expected is not None:
         write_atomic(folder / EXPECTED, json.dumps(expected).encode())
     system = plain_system(finding.backend)
+    configured = METAMORPHIC.get(finding.backend, finding.backend)
     if system == "inductor":
-        runner = _torch_runner(folder, case, finding.backend)
+        runner = _torch_runner(folder, case, configured)
     elif system == "tvm":
-        passes = list(PASS_LISTS[finding.backend](case))
+        passes = list(PASS_LISTS[configured](case))
         runner = _TVM_RUNNER.replace("PASSES_LIST", repr(passes)).replace("PASS_ARGUMENTS", repr(PASS_ARGUMENTS))
     else:
-        runner = _ORT_RUNNER.replace("LEVEL", load_backend(finding.backend)[0].level.name)
+        runner = _ORT_RUNNER.replace("LEVEL", load_backend(configured)[0].level.name)
     needs = SYSTEMS[system][0]
     error = finding.outcome.exc_type if finding.symptom == "crash" and finding.outcome else None
     source = _TEMPLATE.format(
         needs=needs,
+        model=model,
         symptom=finding.symptom,
         error=error,
         timeout=REPRO_TIMEOUT,
@@ -178,6 +184,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+MODEL = HERE / "{model}"  # the ONNX model of the graph that shows the bug
 SYMPTOM = "{symptom}"
 ERROR = {error!r}  # the exception type the crash raises
 
@@ -246,9 +253,9 @@ def run_model():
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.LEVEL
     options.intra_op_num_threads = 1
-    session = onnxruntime.InferenceSession(str(HERE / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(str(MODEL), options, providers=["CPUExecutionProvider"])
     inputs = dict(np.load(HERE / "inputs.npz"))
-    names = [o.name for o in onnx.load(str(HERE / "model.onnx")).graph.output]
+    names = [o.name for o in onnx.load(str(MODEL)).graph.output]
     results = session.run(names, inputs)
     return {name: (list(r.shape), str(r.dtype), r.ravel().tolist()) for name, r in zip(names, results)}
 """
@@ -265,7 +272,7 @@ def run_model():
     from tvm import relax
     from tvm.relax.frontend.onnx import from_onnx
 
-    model = onnx.load(str(HERE / "model.onnx"))
+    model = onnx.load(str(MODEL))
     inputs = np.load(HERE / "inputs.npz")
     mod = from_onnx(model, keep_params_in_input=False)
     with tvm.transform.PassContext(opt_level=3):

@@ -17,7 +17,7 @@ from fuzzer.inputs.sampling import values_finite
 from fuzzer.judge import judge_case
 from fuzzer.judge.compare import Finding, Verdict
 from fuzzer.triage.guilty import find_guilt
-from fuzzer.triage.reduce import Checker, Failure, prune, reduce_case
+from fuzzer.triage.reduce import Checker, Failure, pinned, prune, reduce_case
 from fuzzer.triage.signature import guilty_signature, signature, triggered_signature
 from fuzzer.triage.trigger import find_triggers
 from oracles.base import BackendInfo, Outcome
@@ -78,7 +78,8 @@ def file_findings(
         filed = aliases.get(plain, plain) if plain else None
         reduction, guilt = None, None
         if filed is None or not (bugs / filed / FILED).exists():
-            reduction = reduce_case(session, case, finding, reduce_budget) if reduce_budget > 0 else None
+            configured = pinned(case, outcomes.get(finding.backend))
+            reduction = reduce_case(session, configured, finding, reduce_budget) if reduce_budget > 0 else None
         shown, shown_finding, shown_outcomes = (
             (reduction.case, reduction.finding, reduction.outcomes) if reduction else (case, finding, outcomes)
         )

@@ -7,6 +7,7 @@ candidate must pass the validity checks first, and the result is re-checked end 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from fuzzer.inputs.sampling import first_nonfinite, leaf_bounds, values_finite
 from fuzzer.judge import judge_case
 from fuzzer.judge.compare import Finding, Verdict
 from fuzzer.triage.signature import signature
+from oracles.backends.tvm_passes import PASSES
 from oracles.base import PHASES, Outcome
 from oracles.registry import REFERENCES
 from oracles.session import OracleSession
@@ -152,7 +154,8 @@ class Checker:
 
 
 def _fingerprint(case: TestCase) -> str:
-    digest = hashlib.sha1(case.graph.dumps().encode())
+    """Graph, values and meta: a candidate may differ only in the configuration pinned there (passes)."""
+    digest = hashlib.sha1(case.graph.dumps().encode() + json.dumps(case.meta, sort_keys=True, default=str).encode())
     for name in sorted(case.values):
         digest.update(name.encode() + np.ascontiguousarray(case.values[name]).tobytes())
     return digest.hexdigest()
@@ -220,23 +223,52 @@ def keep_one_output(case: TestCase, check: Check) -> TestCase | None:
 def delta_debug_nodes(case: TestCase, check: Check) -> TestCase | None:
     """ddmin over nodes: remove ever smaller chunks, each cut fed with reference values."""
     known = evaluate(case.graph, case.values)
+
+    def without(current: TestCase, positions: set[int]) -> TestCase | None:
+        return cut_nodes(current, {current.graph.nodes[i].outputs[0] for i in positions}, known)
+
+    return _delta_debug(case, lambda current: len(current.graph.nodes), without, check, least=1)
+
+
+def drop_passes(case: TestCase, check: Check) -> TestCase | None:
+    """ddmin over the pass list pinned in the case (DuoReduce's idea: the program and its pass
+    sequence shrink together), so the report names the fewest passes that still fail."""
+    if PASSES not in case.meta:
+        return None
+
+    def without(current: TestCase, positions: set[int]) -> TestCase:
+        passes = [name for i, name in enumerate(current.meta[PASSES]) if i not in positions]
+        return TestCase(current.graph, current.values, current.meta | {PASSES: passes})
+
+    return _delta_debug(case, lambda current: len(current.meta[PASSES]), without, check, least=0)
+
+
+def _delta_debug(
+    case: TestCase,
+    size: Callable[[TestCase], int],
+    without: Callable[[TestCase, set[int]], TestCase | None],
+    check: Check,
+    least: int,
+) -> TestCase | None:
+    """ddmin's complement steps over the `size(case)` items of a case: drop ever smaller chunks of
+    positions while the candidate `without` them still fails, keeping at least `least` items."""
     current, granularity = case, 2
-    while len(current.graph.nodes) > 1:
-        ids = [node.outputs[0] for node in current.graph.nodes]
-        granularity = min(granularity, len(ids))
-        for chunk in _chunks(ids, granularity):
-            candidate = cut_nodes(current, set(chunk), known)
-            if candidate is not None and check(candidate):
+    while size(current) > least:
+        count = size(current)
+        granularity = min(granularity, count)
+        for chunk in _chunks(list(range(count)), granularity):
+            candidate = without(current, set(chunk))
+            if candidate is not None and size(candidate) >= least and check(candidate):
                 current, granularity = candidate, max(granularity - 1, 2)
                 break
         else:
-            if granularity == len(ids):
+            if granularity == count:
                 break
-            granularity = min(2 * granularity, len(ids))
+            granularity = min(2 * granularity, count)
     return current if current is not case else None
 
 
-def _chunks(items: list[str], count: int) -> Iterator[list[str]]:
+def _chunks(items: list[int], count: int) -> Iterator[list[int]]:
     size = -(-len(items) // count)
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -307,7 +339,20 @@ def resized(case: TestCase, graph: Graph) -> TestCase:
     return TestCase(graph, values, dict(case.meta))
 
 
-STRATEGIES: tuple[Strategy, ...] = (keep_one_output, delta_debug_nodes, shrink_shapes, shrink_attributes)
+STRATEGIES: tuple[Strategy, ...] = (
+    drop_passes,
+    keep_one_output,
+    delta_debug_nodes,
+    shrink_shapes,
+    shrink_attributes,
+)
+
+
+def pinned(case: TestCase, outcome: Outcome | None) -> TestCase:
+    """The case with what its backend drew from the seed (Outcome.drawn) written into its meta: a
+    reduced case, whose graph differs, then runs the same configuration, and the reducer can shrink it."""
+    drawn = outcome.drawn if outcome is not None else {}
+    return TestCase(case.graph, case.values, dict(case.meta) | drawn) if drawn else case
 
 
 def reduce_case(session: OracleSession, case: TestCase, finding: Finding, budget: float) -> Reduction:

@@ -41,8 +41,14 @@ GRAPH_PASSES = (
 CLEANUP_PASSES = ("FoldConstant", "CanonicalizeBindings", "DeadCodeElimination")
 CONVERT_LAYOUT = {"relax.nn.conv2d": ["NHWC", "OHWI"]}  # the example of its docstring
 PASS_ARGUMENTS = {"ConvertLayout": (CONVERT_LAYOUT,)}  # passes built with arguments; the rest take none
+PASSES = "passes"  # the case meta entry that pins a tvm-passes list (a reduced one), preferred to the draw
 MAX_GRAPH_PASSES = 6
 MAX_CLEANUP_PASSES = 2
+
+
+def case_passes(case: TestCase) -> tuple[str, ...]:
+    """The pass list of `tvm-passes` for a case: the one pinned in its meta, else the draw of its seed."""
+    return tuple(case.meta[PASSES]) if PASSES in case.meta else drawn_passes(case_seed(case))
 
 
 def case_seed(case: TestCase) -> int:
@@ -72,5 +78,5 @@ def drawn_passes(seed: int) -> tuple[str, ...]:
 # reproducer quotes.
 PASS_LISTS: dict[str, Callable[[TestCase], tuple[str, ...]]] = {
     "tvm": lambda case: OPTIMIZING_PASSES,
-    "tvm-passes": lambda case: drawn_passes(case_seed(case)),
+    "tvm-passes": case_passes,
 }

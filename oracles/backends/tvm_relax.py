@@ -13,7 +13,7 @@ from tvm import relax
 from tvm.relax.frontend.onnx import from_onnx
 
 from fuzzer.core.testcase import TestCase
-from oracles.backends.tvm_passes import PASS_ARGUMENTS, PASS_LISTS, case_seed
+from oracles.backends.tvm_passes import PASS_ARGUMENTS, PASS_LISTS, PASSES
 from oracles.base import Unsupported
 from oracles.frontends import OnnxBackend
 
@@ -96,12 +96,15 @@ class TvmDrawnPasses(TvmRelax):
 
     name = "tvm-passes"
 
+    def drawn(self, case: TestCase) -> dict[str, Any]:
+        """The pass list, which the reducer then shrinks (DuoReduce's idea)."""
+        return {PASSES: list(self.pass_names(case))}
+
     def compile(self, converted: tvm.IRModule, case: TestCase) -> relax.VirtualMachine:
         try:
             return super().compile(converted, case)
         except Exception as error:
-            passes = ", ".join(self.pass_names(case))
-            error.add_note(f"relax passes drawn for seed {case_seed(case)}: {passes}")
+            error.add_note(f"relax passes of this case: {', '.join(self.pass_names(case))}")
             raise
 
 

@@ -11,6 +11,8 @@ import torch
 
 from fuzzer.core.ir import Node
 from fuzzer.core.testcase import TestCase
+from oracles.backends.metamorphic import Metamorphic
+from oracles.backends.tvm_passes import PASSES
 from oracles.frontends import OnnxBackend
 from specs.base import spec_of
 
@@ -250,3 +252,77 @@ class WrongWhenBatched(PlantedBug):
 
     def corrupt(self, node: Node, results: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
         return tuple(r + 1 for r in results) if node.outputs[0].startswith("g1_") else results
+
+
+class WrongTimesOne(PlantedBug):
+    """Folds x * 1 wrongly (to x + 1) where the 1 is a scalar weight: generated graphs have none, the
+    metamorphic rewrite mul-one makes one."""
+
+    name = "wrong-times-one"
+    target = "Mul"
+
+    def run(self, compiled: Any, case: TestCase) -> dict[str, np.ndarray]:
+        self.weights = set(case.graph.weights)
+        return super().run(compiled, case)
+
+    def corrupt(self, node: Node, results: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        ones = [n for n in node.inputs if n in self.weights and self.env[n].dim() == 0 and self.env[n].item() == 1]
+        return tuple(r + 1 for r in results) if ones else results
+
+
+class MetaWrongTimesOne(Metamorphic):
+    name = "meta-wrong-times-one"
+    inner_ref = "tests.oracles.faulty_backends:WrongTimesOne"
+
+
+class MetaOrtNoOpt(Metamorphic):
+    """The metamorphic oracle around a correct compiler: every finding would be a false alarm."""
+
+    name = "meta-ort-noopt"
+    inner_ref = "ort-noopt"
+
+
+# The pass list StagedPasses draws from the seed: wrong on Sigmoid while FoldSigmoid is among them.
+DRAWN_PASSES = ("Cleanup", "Fuse", "FoldSigmoid", "Cleanup", "Layout", "Fuse", "Inline")
+
+
+class WrongUnderFoldSigmoid(WrongOnSigmoid):
+    """Wrong on Sigmoid only while its pass list holds FoldSigmoid; the list is pinned as tvm-passes'
+    is, so the reducer can shrink it to that one pass."""
+
+    name = "wrong-under-fold-sigmoid"
+
+    def passes(self, case: TestCase) -> tuple[str, ...]:
+        return tuple(case.meta.get(PASSES, DRAWN_PASSES))
+
+    def drawn(self, case: TestCase) -> dict[str, Any]:
+        return {PASSES: list(self.passes(case))}
+
+    def stages(self, case: TestCase) -> tuple[str, ...]:
+        return ("parse", *self.passes(case))
+
+    def switches(self, case: TestCase) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.passes(case)))
+
+    def corrupt(self, node: Node, results: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        stages, disabled = self.restriction.stages, self.restriction.disabled
+        run = self.passes(self.case)[: None if stages is None else stages - 1]
+        return super().corrupt(node, results) if "FoldSigmoid" in set(run) - set(disabled) else results
+
+    def run(self, compiled: Any, case: TestCase) -> dict[str, np.ndarray]:
+        self.case = case
+        return super().run(compiled, case)
+
+
+class SlowCompile(Faulty):
+    """Takes two seconds to compile and runs nothing."""
+
+    name = "slow-compile"
+
+    def misbehave(self) -> None:
+        time.sleep(2)
+
+
+class MetaSlowCompile(Metamorphic):
+    name = "meta-slow-compile"
+    inner_ref = "tests.oracles.faulty_backends:SlowCompile"

@@ -142,3 +142,14 @@ def test_a_child_that_traps_costs_one_request_and_the_next_starts_a_fresh_one() 
         assert worker.collect(30).value == 2 and worker.restarts == 1
     finally:
         worker.close()
+
+
+def test_a_metamorphic_oracle_compiling_twice_has_twice_the_time(case: TestCase) -> None:
+    worker = BackendWorker(f"{FAULTY}:MetaSlowCompile", timeout=3)
+    try:
+        worker.start()
+        outcome = worker.run(case)
+        assert outcome.status == "ok" and outcome.seconds > 3, (outcome.status, outcome.message)
+        assert worker.info is not None and worker.info.runs_per_case == 2
+    finally:
+        worker.close()

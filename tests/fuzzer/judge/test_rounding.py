@@ -5,7 +5,7 @@ import numpy as np
 from fuzzer.core.ir import Graph, Node, TensorType
 from fuzzer.core.testcase import TestCase
 from fuzzer.judge import judge_case
-from fuzzer.judge.compare import judge
+from fuzzer.judge.compare import ORIGINAL, judge
 from fuzzer.judge.rounding import float64_outputs, promote, refine
 from oracles.base import BackendInfo, Outcome
 from oracles.session import OracleSession
@@ -123,3 +123,22 @@ def test_a_case_the_search_left_nonfinite_reports_crashes_but_no_wrong_values(pl
     assert {f.symptom for f in finite.findings} == {"crash", "mismatch"}
     _, nonfinite = judge_case(planted_session, case, finite=False)
     assert nonfinite.kind == "crash" and {f.symptom for f in nonfinite.findings} == {"crash"}
+
+
+def test_a_metamorphic_result_is_judged_against_the_same_compiler_on_the_original_and_the_float64_result() -> None:
+    case = cancelling_case()
+    truth = float64_outputs(case)["y"]
+    exp_a, exp_b = (np.exp(case.values[n]) for n in ("a", "b"))
+    rounded = (np.nextafter(exp_a, np.inf) - np.nextafter(exp_b, -np.inf)).astype(np.float32)
+    eager = evaluate(case.graph, case.values)["y"].numpy()
+    references = {"eager": Outcome("ok", {"y": eager}), "ort-noopt": Outcome("ok", {"y": eager})}
+
+    def refined(original: np.ndarray, equivalent: np.ndarray) -> list:
+        outcomes = references | {"ort": Outcome("ok", {"y": equivalent}, baseline={"y": original})}
+        return refine(case, outcomes, judge(outcomes, INFOS), INFOS).findings
+
+    assert refined(truth.astype(np.float32), rounded) == [], "another legal rounding of the equivalent graph"
+    assert refined(truth.astype(np.float32) + 1, truth.astype(np.float32) + 1) == [], "wrong alike: plain ort's bug"
+    (finding,) = refined(truth.astype(np.float32), truth.astype(np.float32) + 1)
+    assert finding.against == ORIGINAL and finding.attribution["excess"] > 1
+    assert finding.attribution["excess_on_original"] <= 1

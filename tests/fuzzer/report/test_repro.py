@@ -7,12 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fuzzer.judge.compare import judge
+from fuzzer.judge.compare import Finding, judge
 from fuzzer.judge.rounding import refine
 from fuzzer.report.bug import write_bug
+from fuzzer.report.repro import write_repro
+from oracles.backends.metamorphic import REWRITE, chosen_rewrite
 from oracles.backends.tvm_passes import drawn_passes
 from oracles.base import BackendInfo, Outcome
-from oracles.registry import REFERENCES, VARIANTS
+from oracles.registry import METAMORPHIC, REFERENCES, VARIANTS
 from specs.interpret import evaluate
 from tests.fuzzer.handmade import conv_matmul_case
 
@@ -25,6 +27,9 @@ CONFIGURATION = {  # what each variant's repro.py must say, besides compiling fo
     "inductor-cpp-wrapper": "CONFIG = {'cpp_wrapper': True}",
     "inductor-max-autotune": "MODE = 'max-autotune-no-cudagraphs'",
     "inductor-dynamic": "DYNAMIC = True",
+    "tvm-meta": 'MODEL = HERE / "equivalent.onnx"',
+    "ort-meta": "GraphOptimizationLevel.ORT_ENABLE_ALL",
+    "inductor-meta": "DYNAMIC = False",
 }
 
 
@@ -34,6 +39,9 @@ def test_variant_repro_runs_isolated_in_the_variants_configuration(tmp_path: Pat
     right = evaluate(case.graph, case.values)["t4"].numpy()
     outcomes = {name: Outcome("ok", {"t4": right}) for name in REFERENCES}
     outcomes[variant] = Outcome("ok", {"t4": right + np.float32(0.5)})  # a planted miscompilation
+    rewrite = chosen_rewrite(case)
+    if variant in METAMORPHIC and rewrite:  # right on the original, wrong on the equivalent graph
+        outcomes[variant].baseline, outcomes[variant].drawn = {"t4": right}, {REWRITE: rewrite.to_json()}
     infos = {
         name: BackendInfo(name, FRONTEND[VARIANTS.get(name, name)], name in REFERENCES, "1", "x") for name in outcomes
     }
@@ -43,3 +51,12 @@ def test_variant_repro_runs_isolated_in_the_variants_configuration(tmp_path: Pat
     assert meta["repro"]["exit_code"] == 0 and meta["repro"]["reproduced"] is False, meta["repro"]["output"]
     assert CONFIGURATION[variant] in (tmp_path / "repro.py").read_text()
     assert meta["project"] in ("ONNX Runtime", "Apache TVM", "PyTorch (TorchInductor)")
+    if variant in METAMORPHIC:
+        assert meta["rewrite"]["equivalence"] == rewrite.equivalence and (tmp_path / "equivalent").is_dir()
+
+
+def test_a_tvm_passes_repro_runs_the_pass_list_pinned_in_the_case(tmp_path: Path) -> None:
+    case = conv_matmul_case(seed=3)
+    case.meta["passes"] = ["FoldConstant", "LegalizeOps"]  # what the reducer left of the drawn list
+    write_repro(tmp_path, Finding("tvm-passes", "mismatch", "ort-noopt"), case, None)
+    assert "PASSES = ['FoldConstant', 'LegalizeOps']" in (tmp_path / "repro.py").read_text()

@@ -1,14 +1,25 @@
 from __future__ import annotations
 
-import numpy as np
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
+import numpy as np
+import pytest
+
+from fuzzer.core.testcase import TestCase
 from fuzzer.inputs.sampling import values_finite
 from fuzzer.judge import judge_case
-from fuzzer.triage.reduce import cut_nodes, reduce_case, simpler_values
+from fuzzer.report.bug import record_filing
+from fuzzer.triage.filing import file_findings
+from fuzzer.triage.reduce import Checker, Failure, cut_nodes, pinned, reduce_case, simpler_values
 from fuzzer.triage.signature import signature
+from oracles.backends.tvm_passes import PASSES
 from oracles.session import OracleSession
 from specs.interpret import evaluate
-from tests.fuzzer.conftest import cases_with_sigmoid
+from tests.fuzzer.conftest import FAULTY, cases_with_sigmoid
+from tests.oracles.faulty_backends import DRAWN_PASSES
 
 
 def finding_of(session: OracleSession, case, backend: str):
@@ -62,3 +73,41 @@ def test_an_exhausted_budget_keeps_the_case_and_says_so(planted_session: OracleS
     reduction = reduce_case(planted_session, case, finding, budget=0)
     assert not reduction.complete and reduction.case.graph.dumps() == case.graph.dumps()
     assert reduction.finding.backend == "crash-sigmoid"
+
+
+@pytest.fixture(scope="module")
+def passes_session() -> Iterator[OracleSession]:
+    with OracleSession(["eager", "ort-noopt", f"{FAULTY}:WrongUnderFoldSigmoid"], timeout=60) as session:
+        yield session
+
+
+def test_a_pass_list_shrinks_with_the_graph_to_the_one_pass_the_failure_needs(
+    tmp_path: Path, passes_session: OracleSession
+) -> None:
+    case = cases_with_sigmoid(1)[0]
+    outcomes, verdict = judge_case(passes_session, case, values_finite(case))
+    (finding,) = verdict.findings
+    configured = pinned(case, outcomes[finding.backend])
+    assert configured.meta[PASSES] == list(DRAWN_PASSES) and PASSES not in case.meta
+    reduction = reduce_case(passes_session, configured, finding, 60)
+    assert reduction.complete and reduction.strategies.get("drop_passes")
+    assert reduction.case.meta[PASSES] == ["FoldSigmoid"] and len(reduction.case.graph.nodes) == 1
+    (filed,) = file_findings(tmp_path, case, outcomes, verdict, passes_session, 60, record_filing)
+    meta = json.loads((tmp_path / filed / "meta.json").read_text())
+    assert meta["case"][PASSES] == ["FoldSigmoid"] and meta["guilt"]["stages"] == ["parse", "FoldSigmoid"]
+    assert (
+        "FoldSigmoid" in filed
+        and "reduced with the graph to the fewest that still fail: `FoldSigmoid`."
+        in (tmp_path / filed / "report.md").read_text()
+    )
+
+
+def test_candidates_that_differ_only_in_their_pinned_passes_are_checked_apart(
+    passes_session: OracleSession,
+) -> None:
+    case = cases_with_sigmoid(1)[0]
+    outcomes, verdict = judge_case(passes_session, case, values_finite(case))
+    check = Checker(passes_session, Failure.of(verdict.findings[0], case.graph), time.monotonic() + 60)
+    with_pass = pinned(case, outcomes["wrong-under-fold-sigmoid"])
+    without = TestCase(case.graph, case.values, with_pass.meta | {PASSES: ["Cleanup"]})
+    assert check(with_pass) and not check(without) and check.checks == 2
