@@ -71,6 +71,8 @@ class Backend(ABC):
     name: ClassVar[str]
     frontend: ClassVar[Literal["onnx", "torch"]]
     reference: ClassVar[bool] = False
+    # The kinds of readouts (fuzzer.inputs.readouts) its outputs carry beyond the graph's own.
+    readouts: ClassVar[tuple[str, ...]] = ()
     # Whether compile keeps what `optimizations` reports; off only to measure what recording costs.
     record_optimizations: bool = True
     # How much of the compiler the running case may use; the worker sets it per case.
@@ -122,3 +124,4 @@ class BackendInfo:
     reference: bool
     version: str
     source: str
+    readouts: tuple[str, ...] = ()

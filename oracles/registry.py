@@ -20,6 +20,8 @@ BUILTIN = {
     "inductor-freezing": "oracles.backends.inductor_configs:InductorFreezing",
     "inductor-cpp-wrapper": "oracles.backends.inductor_configs:InductorCppWrapper",
     "inductor-max-autotune": "oracles.backends.inductor_configs:InductorMaxAutotune",
+    "inductor-grad": "oracles.backends.inductor_configs:InductorGrad",
+    "inductor-aot": "oracles.backends.inductor_configs:InductorAot",
 }
 REFERENCES = ("eager", "ort-noopt")
 SYSTEMS = ("ort", "tvm", "inductor")
@@ -33,6 +35,8 @@ VARIANTS = {
     "inductor-freezing": "inductor",
     "inductor-cpp-wrapper": "inductor",
     "inductor-max-autotune": "inductor",
+    "inductor-grad": "inductor",
+    "inductor-aot": "inductor",
 }
 ENTRY_POINT_GROUP = "dlfuzz.backends"
 

@@ -314,7 +314,8 @@ def _load(ref: str) -> tuple[Any, BackendInfo]:
     backend_class, source = load_backend(ref)
     backend = backend_class()
     backend.setup()
-    return backend, BackendInfo(backend.name, backend.frontend, backend.reference, backend.version(), source)
+    info = BackendInfo(backend.name, backend.frontend, backend.reference, backend.version(), source, backend.readouts)
+    return backend, info
 
 
 def _execute(backend: Any, phase: Any, case: TestCase, restriction: Restriction) -> Outcome:

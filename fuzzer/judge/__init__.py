@@ -6,12 +6,14 @@ replay, the CLI) judges it here.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 
 from fuzzer.core.testcase import TestCase
-from fuzzer.judge.compare import Verdict, crashes_only, judge
+from fuzzer.inputs.readouts import Readout, case_leaves, interpreted, read_all, readouts_of
+from fuzzer.judge.compare import Verdict, all_finite, crashes_only, judge
 from fuzzer.judge.rounding import refine
-from oracles.base import Outcome, Restriction
+from oracles.base import BackendInfo, Outcome, Restriction
 from oracles.session import OracleSession
 
 
@@ -27,7 +29,26 @@ def judge_case(
     all `finite` is judged on crashes alone: a NaN that a Max absorbs leaves outputs any two
     implementations may compute differently."""
     outcomes = session.run(case, only, restrictions)
+    readouts = readouts_of(case, {kind for name in outcomes for kind in session.infos[name].readouts})
+    outcomes = with_reference_readouts(case, outcomes, session.infos, readouts)
     verdict = judge(outcomes, session.infos)
     if not finite:
         return outcomes, crashes_only(verdict)
-    return outcomes, refine(case, outcomes, verdict, session.infos)
+    return outcomes, refine(case, outcomes, verdict, session.infos, readouts)
+
+
+def with_reference_readouts(
+    case: TestCase, outcomes: dict[str, Outcome], infos: Mapping[str, BackendInfo], readouts: Sequence[Readout]
+) -> dict[str, Outcome]:
+    """The outcomes with eager's values of the readouts added to the torch reference's outputs, where
+    they are finite: a non-finite gradient is not judged, as a non-finite forward value is not."""
+    if not readouts:
+        return outcomes
+    values = read_all(readouts, case_leaves(case), interpreted(case.graph))
+    finite = {name: value for name, value in values.items() if all_finite({name: value})}
+    return {
+        name: replace(o, outputs={**o.outputs, **finite})
+        if infos[name].reference and infos[name].frontend == "torch" and o.status == "ok" and o.outputs is not None
+        else o
+        for name, o in outcomes.items()
+    }
