@@ -123,6 +123,7 @@ def _torch_runner(folder: Path, case: TestCase, backend: str, readouts: Sequence
         "MODE": configured.mode,
         "DYNAMIC": configured.dynamic,
         "AOT": configured.ahead_of_time,
+        "BACKWARD": bool(wrt),
     }
     computed = [
         *case.graph.outputs,
@@ -325,7 +326,8 @@ import torch
 from torch import device  # noqa: F401  (the traced code may name devices)
 
 inf, nan, NoneType = float("inf"), float("nan"), type(None)
-# the backend's configuration: torch._inductor.config patches, torch.compile mode, dynamic shapes, AOTInductor
+# the backend's configuration: torch._inductor.config patches, torch.compile mode, dynamic shapes,
+# AOTInductor, the backward pass (gradients of the inputs data["wrt"] names)
 SETTINGS
 
 
@@ -355,9 +357,9 @@ def compute(compiled, data):
         with torch.no_grad():
             results |= {"shape2:" + name: r for name, r in zip(data["outputs"], call(compiled, data["second"]))}
     inputs = [x.detach().requires_grad_(i in data["wrt"]) for i, x in enumerate(data["inputs"])]
-    with torch.set_grad_enabled(bool(data["wrt"])):
+    with torch.set_grad_enabled(BACKWARD):
         outputs = call(compiled, inputs)
-        if data["wrt"]:
+        if BACKWARD:
             wrt = [inputs[i] for i in data["wrt"]]
             terms = [(o * c.to(o.dtype)).sum().double() for o, c in zip(outputs, data["cotangents"]) if c is not None]
             loss = torch.stack(terms).sum()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +11,10 @@ import pytest
 from fuzzer.judge.compare import judge
 from fuzzer.judge.rounding import refine
 from fuzzer.report.bug import write_bug
+from fuzzer.report.repro import EXPECTED
 from oracles.backends.tvm_passes import drawn_passes
 from oracles.base import BackendInfo, Outcome
-from oracles.registry import REFERENCES, VARIANTS
+from oracles.registry import REFERENCES, VARIANTS, load_backend
 from specs.interpret import evaluate
 from tests.fuzzer.handmade import conv_matmul_case
 
@@ -25,17 +27,23 @@ CONFIGURATION = {  # what each variant's repro.py must say, besides compiling fo
     "inductor-cpp-wrapper": "CONFIG = {'cpp_wrapper': True}",
     "inductor-max-autotune": "MODE = 'max-autotune-no-cudagraphs'",
     "inductor-dynamic": "DYNAMIC = True",
+    "inductor-grad": "BACKWARD = True",
+    "inductor-aot": "AOT = True",
 }
+SLOW = ("inductor-aot",)  # AOTInductor builds a C++ package: a minute or more
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("variant", [pytest.param(v, marks=pytest.mark.slow) if v in SLOW else v for v in VARIANTS])
 def test_variant_repro_runs_isolated_in_the_variants_configuration(tmp_path: Path, variant: str) -> None:
     case = conv_matmul_case(seed=3)
     right = evaluate(case.graph, case.values)["t4"].numpy()
     outcomes = {name: Outcome("ok", {"t4": right}) for name in REFERENCES}
     outcomes[variant] = Outcome("ok", {"t4": right + np.float32(0.5)})  # a planted miscompilation
     infos = {
-        name: BackendInfo(name, FRONTEND[VARIANTS.get(name, name)], name in REFERENCES, "1", "x") for name in outcomes
+        name: BackendInfo(
+            name, FRONTEND[VARIANTS.get(name, name)], name in REFERENCES, "1", "x", load_backend(name)[0].readouts
+        )
+        for name in outcomes
     }
     finding = refine(case, outcomes, judge(outcomes, infos), infos).findings[0]
     meta = write_bug(tmp_path, "sig", finding, case, outcomes, infos)
@@ -43,3 +51,9 @@ def test_variant_repro_runs_isolated_in_the_variants_configuration(tmp_path: Pat
     assert meta["repro"]["exit_code"] == 0 and meta["repro"]["reproduced"] is False, meta["repro"]["output"]
     assert CONFIGURATION[variant] in (tmp_path / "repro.py").read_text()
     assert meta["project"] in ("ONNX Runtime", "Apache TVM", "PyTorch (TorchInductor)")
+
+
+@pytest.mark.parametrize(("variant", "readout"), [("inductor-grad", "grad:w"), ("inductor-dynamic", "shape2:t4")])
+def test_the_repro_of_a_readout_computes_it_and_expects_it(tmp_path: Path, variant: str, readout: str) -> None:
+    test_variant_repro_runs_isolated_in_the_variants_configuration(tmp_path, variant)
+    assert readout in json.loads((tmp_path / EXPECTED).read_text())
