@@ -33,6 +33,11 @@ class Readout(ABC):
     def of(cls, case: TestCase) -> Readout | None:
         """The case's readout, or None where it has none that eager can compute."""
 
+    @property
+    @abstractmethod
+    def names(self) -> list[str]:
+        """The names of its outputs, `<kind>:<leaf or output>`."""
+
     @abstractmethod
     def read(self, leaves: dict[str, torch.Tensor], run: Run) -> dict[str, torch.Tensor]:
         """The readout's outputs by name, from `leaves` (the case's values in the precision `run` computes in)."""
@@ -67,6 +72,10 @@ class Gradients(Readout):
             return None
         return readout
 
+    @property
+    def names(self) -> list[str]:
+        return [f"{self.kind}:{name}" for name in self.wrt]
+
     def read(self, leaves: dict[str, torch.Tensor], run: Run) -> dict[str, torch.Tensor]:
         return self.forward_and_gradients(leaves, run)[1]
 
@@ -85,7 +94,7 @@ class Gradients(Readout):
             else:  # every float output comes from integer paths alone
                 grads = tuple(torch.zeros_like(leaf) for leaf in wrt.values())
         forward = [out.detach() for out in outputs]
-        return forward, {f"{self.kind}:{name}": grad.detach() for name, grad in zip(wrt, grads)}
+        return forward, {name: grad.detach() for name, grad in zip(self.names, grads)}
 
 
 class SecondShape(Readout):
@@ -118,10 +127,14 @@ class SecondShape(Readout):
         cut = [leaves[name][tuple(slice(0, size) for size in self.shapes[name])] for name in self.graph.inputs]
         return [tensor.contiguous() for tensor in cut]
 
+    @property
+    def names(self) -> list[str]:
+        return [f"{self.kind}:{name}" for name in self.graph.outputs]
+
     def read(self, leaves: dict[str, torch.Tensor], run: Run) -> dict[str, torch.Tensor]:
         with torch.no_grad():
             outputs = run({**leaves, **dict(zip(self.graph.inputs, self.inputs(leaves)))})
-        return {f"{self.kind}:{name}": out for name, out in zip(self.graph.outputs, outputs)}
+        return dict(zip(self.names, outputs))
 
 
 READOUTS: dict[str, type[Readout]] = {cls.kind: cls for cls in (Gradients, SecondShape)}

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 
+import numpy as np
+
 from fuzzer.core.testcase import TestCase
 from fuzzer.inputs.readouts import Readout, case_leaves, interpreted, read_all, readouts_of
 from fuzzer.judge.compare import Verdict, all_finite, crashes_only, judge
@@ -30,25 +32,25 @@ def judge_case(
     implementations may compute differently."""
     outcomes = session.run(case, only, restrictions)
     readouts = readouts_of(case, {kind for name in outcomes for kind in session.infos[name].readouts})
-    outcomes = with_reference_readouts(case, outcomes, session.infos, readouts)
-    verdict = judge(outcomes, session.infos)
+    values = reference_readouts(case, readouts)
+    outcomes = {
+        name: replace(o, outputs={**o.outputs, **values})
+        if _torch_reference(session.infos[name]) and o.status == "ok" and o.outputs is not None
+        else o
+        for name, o in outcomes.items()
+    }
+    verdict = judge(outcomes, session.infos, readouts)
     if not finite:
         return outcomes, crashes_only(verdict)
     return outcomes, refine(case, outcomes, verdict, session.infos, readouts)
 
 
-def with_reference_readouts(
-    case: TestCase, outcomes: dict[str, Outcome], infos: Mapping[str, BackendInfo], readouts: Sequence[Readout]
-) -> dict[str, Outcome]:
-    """The outcomes with eager's values of the readouts added to the torch reference's outputs, where
-    they are finite: a non-finite gradient is not judged, as a non-finite forward value is not."""
-    if not readouts:
-        return outcomes
+def reference_readouts(case: TestCase, readouts: Sequence[Readout]) -> dict[str, np.ndarray]:
+    """Eager's values of the readouts, where they are finite: a non-finite gradient is not judged, as
+    a non-finite forward value is not. They join the torch reference's outputs."""
     values = read_all(readouts, case_leaves(case), interpreted(case.graph))
-    finite = {name: value for name, value in values.items() if all_finite({name: value})}
-    return {
-        name: replace(o, outputs={**o.outputs, **finite})
-        if infos[name].reference and infos[name].frontend == "torch" and o.status == "ok" and o.outputs is not None
-        else o
-        for name, o in outcomes.items()
-    }
+    return {name: value for name, value in values.items() if all_finite({name: value})}
+
+
+def _torch_reference(info: BackendInfo) -> bool:
+    return info.reference and info.frontend == "torch"

@@ -146,7 +146,7 @@ def refine(
     if verdict.kind == "invalid":
         if any(estimate.excess(outputs[name]) > 1.0 for name in references):
             return verdict
-        verdict = _judge_against(references[0], outcomes, infos)
+        verdict = _judge_against(references[0], outcomes, infos, readouts)
         verdict.reason = "references agree within amplified rounding"
     findings, statuses, explained = [], dict(verdict.statuses), []
     for finding in verdict.findings:
@@ -170,11 +170,13 @@ def refine(
     return Verdict(kind, statuses, findings, reason)
 
 
-def _judge_against(reference: str, outcomes: dict[str, Outcome], infos: dict[str, BackendInfo]) -> Verdict:
+def _judge_against(
+    reference: str, outcomes: dict[str, Outcome], infos: dict[str, BackendInfo], readouts: Sequence[Readout]
+) -> Verdict:
     """Judge with every reference's outputs replaced by those of `reference` (they agree within rounding)."""
     chosen = outcomes[reference].outputs
     same = {n: replace(o, outputs=chosen) if infos[n].reference else o for n, o in outcomes.items()}
-    return judge(same, infos)
+    return judge(same, infos, readouts)
 
 
 def _note(finding: Finding, note: dict[str, Any]) -> Finding:
