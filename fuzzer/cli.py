@@ -169,6 +169,14 @@ def _jobs(ctx: click.Context, param: click.Parameter, text: str) -> int:
     return int(text)
 
 
+def _batch(ctx: click.Context, param: click.Parameter, text: str) -> int | None:
+    if text in ("auto", "off"):
+        return None if text == "auto" else 1
+    if not text.isdigit() or int(text) < 1:
+        raise click.BadParameter(f"{text!r} is not a batch size >= 1, 'auto' or 'off'")
+    return int(text)
+
+
 def _search_options(time_budget: float | None) -> SearchOptions:
     return SearchOptions() if time_budget is None else replace(SearchOptions(), time_budget=time_budget)
 
@@ -226,6 +234,7 @@ CAMPAIGN_FLAGS = {  # campaign option (as `differences` names it) -> the fuzz pa
     "reduce_budget": "reduce_budget",
     "known": "known",
     "jobs": "jobs",
+    "batch": "batch",
 }
 
 
@@ -309,6 +318,14 @@ CAMPAIGN_FLAGS = {  # campaign option (as `differences` names it) -> the fuzz pa
     help="Cases run side by side, each lane with its own backend workers; auto: one per core. The same seed "
     "and jobs file the same cases.",
 )
+@click.option(
+    "--batch",
+    default="auto",
+    show_default=True,
+    callback=_batch,
+    help="Cases a compiler with a high fixed compile cost (Inductor) compiles as one graph; auto: its default "
+    "measured by `dlfuzz bench batch`, off: one at a time. A batch's failure is judged again case by case.",
+)
 @click.pass_context
 def fuzz(
     ctx,
@@ -331,6 +348,7 @@ def fuzz(
     known,
     as_json,
     jobs,
+    batch,
 ) -> Status:
     """Run a fuzzing campaign and write campaign.json, stats.jsonl, summary.json and bugs/."""
     from fuzzer.campaign.loop import Totals, run_campaign
@@ -352,6 +370,7 @@ def fuzz(
         feedback=feedback == "on",
         known=_known_corpus(known),
         jobs=jobs,
+        batch=batch,
     )
     if resume:
         options = _resumed(ctx, requested)
@@ -738,9 +757,9 @@ def _sizes(text: str) -> list[int]:
     try:
         sizes = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise click.BadParameter(f"expected comma-separated node counts, got {text!r}") from None
+        raise click.BadParameter(f"expected comma-separated whole numbers, got {text!r}") from None
     if not sizes or min(sizes) < 1:
-        raise click.BadParameter("node counts must be at least 1")
+        raise click.BadParameter("each must be at least 1")
     return sizes
 
 
@@ -767,6 +786,36 @@ def bench_inputs_command(nodes, cases, seed, ops, dtypes, patterns, time_budget,
             display.show(f"{size} nodes", done, total)
 
         report = bench_inputs(sizes, cases, seed, options, _search_options(time_budget), progress)
+    click.echo(json.dumps(report, indent=1) if as_json else render_table(report))
+
+
+@bench.command("batch", epilog=EXIT_STATUS_HELP)
+@click.option("--sizes", default="1,2,4,8", show_default=True, help="Comma-separated batch sizes K.")
+@click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True, help="Batches of each size.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--backends", default=DEFAULT_BACKENDS, show_default=True, callback=_backends)
+@click.option("--max-nodes", type=click.IntRange(min=1), default=10, show_default=True, help="Largest graph, in nodes.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def bench_batch_command(sizes, rounds, seed, backends, max_nodes, as_json) -> None:
+    """Seconds per case as each compiler takes K cases as one graph: what `fuzz --batch` defaults are
+    measured with. Sizes run side by side, round by round, on fresh cases."""
+    from fuzzer.campaign.bench_batch import bench_batch, render_table
+    from fuzzer.campaign.support import load_or_probe
+    from fuzzer.report.console import PhasedProgress
+
+    batch_sizes = _sizes(sizes)
+    with _session(backends) as session:
+        weight = load_or_probe(session).draw_weight  # ops and dtypes every backend supports, as a campaign draws
+        with PhasedProgress("rounds") as display:
+            report = bench_batch(
+                session,
+                batch_sizes,
+                rounds,
+                seed,
+                GenOptions(max_nodes=max_nodes),
+                weight,
+                lambda done, total: display.show("batches", done, total),
+            )
     click.echo(json.dumps(report, indent=1) if as_json else render_table(report))
 
 

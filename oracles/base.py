@@ -33,6 +33,7 @@ class Outcome:
     # What triage may take away to find the guilty configuration and pass (see Restriction).
     stages: tuple[str, ...] = ()
     switches: tuple[str, ...] = ()
+    batch: int = 1  # cases compiled and run as one graph: each gets the run's optimizations, a share of its time
 
     @property
     def failed(self) -> bool:
@@ -44,6 +45,8 @@ class Outcome:
         for key in ("phase", "exc_type", "message"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
+        if self.batch > 1:
+            data["batch"] = self.batch
         if self.optimizations:
             data["optimizations"] = dict(sorted(self.optimizations.items()))
         return data
@@ -71,10 +74,14 @@ class Backend(ABC):
     name: ClassVar[str]
     frontend: ClassVar[Literal["onnx", "torch"]]
     reference: ClassVar[bool] = False
-    # The kinds of readouts (fuzzer.inputs.readouts) its outputs carry beyond the graph's own.
+    # The kinds of readouts (fuzzer.inputs.readouts) its outputs carry beyond the graph's own; such a
+    # backend keeps batch_size 1, since a merged run is split back into the graph's outputs alone.
     readouts: ClassVar[tuple[str, ...]] = ()
     # Whether compile keeps what `optimizations` reports; off only to measure what recording costs.
     record_optimizations: bool = True
+    # Cases one compile takes side by side by default (see `dlfuzz bench batch`): more where a fixed
+    # compile cost dominates; 1 where a case's meta steers the compile (a batch has one meta).
+    batch_size: ClassVar[int] = 1
     # How much of the compiler the running case may use; the worker sets it per case.
     restriction: Restriction = FULL
 
@@ -124,4 +131,5 @@ class BackendInfo:
     reference: bool
     version: str
     source: str
+    batch_size: int = 1
     readouts: tuple[str, ...] = ()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from types import TracebackType
 
+from fuzzer.core.ir import merge_graphs
 from fuzzer.core.testcase import TestCase
 from oracles.base import FULL, BackendInfo, Outcome, Restriction
 from oracles.worker import BackendWorker
@@ -48,6 +51,20 @@ class OracleSession:
             worker.submit_case(case, (restrictions or {}).get(worker.name, FULL))
         return {worker.name: worker.collect_outcome() for worker in workers}
 
+    def run_many(self, cases: Sequence[TestCase], batch_sizes: Mapping[str, int]) -> list[dict[str, Outcome]]:
+        """Every backend's Outcome for each case, as `run` gives them, with the backends named in
+        `batch_sizes` compiling up to that many cases as one graph (see `run_merged`); those run in
+        threads of their own beside the backends that take one case at a time."""
+        batched = [w for w in self.workers.values() if batch_sizes.get(w.name, 1) > 1]
+        alone = [w.name for w in self.workers.values() if w not in batched]
+        with ThreadPoolExecutor(max_workers=max(1, len(batched))) as pool:
+            futures = {w.name: pool.submit(run_merged, w, cases, batch_sizes[w.name]) for w in batched}
+            outcomes = [self.run(case, alone) if alone else {} for case in cases]
+            for name, future in futures.items():
+                for case_outcomes, outcome in zip(outcomes, future.result()):
+                    case_outcomes[name] = outcome
+        return outcomes
+
     @property
     def restarts(self) -> dict[str, int]:
         return {worker.name: worker.restarts for worker in self.workers.values()}
@@ -55,3 +72,32 @@ class OracleSession:
     def close(self) -> None:
         for worker in self.workers.values():
             worker.close()
+
+
+def merged_case(cases: Sequence[TestCase]) -> tuple[TestCase, list[dict[str, str]]]:
+    """Independent cases as one, side by side, with each case's renaming of its tensors."""
+    graph, renames = merge_graphs([case.graph for case in cases])
+    values = {rename[name]: value for case, rename in zip(cases, renames) for name, value in case.values.items()}
+    return TestCase(graph, values), renames
+
+
+def run_merged(worker: BackendWorker, cases: Sequence[TestCase], batch_size: int) -> list[Outcome]:
+    """Each case's Outcome from as few compiles as may be: up to `batch_size` cases merged into one
+    graph, and a merged run that does not end ok split in halves until each failure is one case's
+    own, from a run of that case alone."""
+    outcomes: dict[int, Outcome] = {}
+    groups = [list(range(start, min(start + batch_size, len(cases)))) for start in range(0, len(cases), batch_size)]
+    while groups:
+        group = groups.pop()
+        if len(group) == 1:
+            outcomes[group[0]] = worker.run(cases[group[0]])
+            continue
+        merged, renames = merged_case([cases[index] for index in group])
+        outcome = worker.run(merged)
+        if outcome.status != "ok" or outcome.outputs is None:
+            groups += [group[: len(group) // 2], group[len(group) // 2 :]]
+            continue
+        for index, rename in zip(group, renames):
+            outputs = {name: outcome.outputs[rename[name]] for name in cases[index].graph.outputs}
+            outcomes[index] = replace(outcome, outputs=outputs, seconds=outcome.seconds / len(group), batch=len(group))
+    return [outcomes[index] for index in range(len(cases))]

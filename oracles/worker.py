@@ -314,8 +314,8 @@ def _load(ref: str) -> tuple[Any, BackendInfo]:
     backend_class, source = load_backend(ref)
     backend = backend_class()
     backend.setup()
-    info = BackendInfo(backend.name, backend.frontend, backend.reference, backend.version(), source, backend.readouts)
-    return backend, info
+    identity = (backend.name, backend.frontend, backend.reference, backend.version(), source)
+    return backend, BackendInfo(*identity, batch_size=backend.batch_size, readouts=backend.readouts)
 
 
 def _execute(backend: Any, phase: Any, case: TestCase, restriction: Restriction) -> Outcome:

@@ -22,6 +22,7 @@ from fuzzer.campaign.pipeline import (
     Judged,
     LocalLane,
     PipelineLane,
+    batch_sizes,
     file_call,
     judge_call,
     problem_line,
@@ -157,7 +158,7 @@ def run_campaign(
         weight = known.weight(weight) if known.triggers else weight
         records = open_records(out, resume)  # the folder is made only now that every backend started
         _write_campaign(options, infos, records)
-        return _Campaign(options, lanes, records, weight, progress, known).run()
+        return _Campaign(options, lanes, infos, records, weight, progress, known).run()
     finally:
         for lane in lanes:
             lane.close()
@@ -183,14 +184,16 @@ def _support(
 
 
 class _Campaign:
-    """The dispatch loop over lanes. Case i is drawn once cases 0..i-jobs are recorded, and cases
-    are filed and recorded in order, so the same seed and jobs give the same campaign however the
-    lanes' timings fall."""
+    """The dispatch loop over lanes. A lane judges `batch` consecutive cases at a time (batches start
+    at multiples of `batch` from where the run started); case i is drawn once cases 0..i-jobs*batch
+    are recorded, and cases are filed and recorded in order, so the same seed, jobs and batch give
+    the same campaign however the lanes' timings fall."""
 
     def __init__(
         self,
         options: CampaignOptions,
         lanes: list[Lane],
+        infos: dict[str, BackendInfo],
         records: Records,
         weight: DrawWeight | None,
         progress: Progress | None,
@@ -198,6 +201,8 @@ class _Campaign:
     ) -> None:
         self.options = options
         self.lanes = lanes
+        self.batch = max(batch_sizes(options, infos).values(), default=1)
+        self.ahead = options.jobs * self.batch  # cases drawn before their turn to be judged
         self.weight = weight
         self.progress = progress
         self.totals = Totals(known_bugs=known)
@@ -211,7 +216,10 @@ class _Campaign:
         self.planned: deque[tuple[dict[str, Any], Graph | None]] = deque()
         self.judged: dict[int, Judged] = {}  # judged cases waiting for their turn to be filed and recorded
         self.graphs: dict[int, Graph | None] = {}
-        self.running: dict[int, tuple[str, int]] = {}  # lane -> (request, case index)
+        self.lines: dict[int, dict[str, Any]] = {}  # stats lines as drawn, while their cases are judged
+        self.running: dict[int, tuple[str, list[int]]] = {}  # lane -> (request, case indices)
+        self.alone: set[int] = set()  # cases of a batch whose lane died: judged again one at a time
+        self.drawn_all = False
         self.filing: int | None = None
         self.unreduced: set[int] = set()  # cases whose filing failed once: filed again without reduction
         self.restarts: dict[int, dict[str, int]] = {}  # lane -> its backend workers' restarts
@@ -219,7 +227,7 @@ class _Campaign:
         self.started = time.monotonic()  # throughput and --time exclude start-up and the support probe
 
     def run(self) -> dict[str, Any]:
-        for index in range(self.recorded, self.recorded + self.options.jobs):
+        for index in range(self.recorded, self.recorded + self.ahead):
             self._plan(index)
         while self.planned or self.running or self.judged:
             self._dispatch()
@@ -233,6 +241,7 @@ class _Campaign:
 
     def _plan(self, index: int) -> None:
         if self.options.max_tests is not None and index >= self.options.max_tests:
+            self.drawn_all = True
             return
         self.planned.append(draw_case(self.options, index, self.weight, self.feedback))
 
@@ -243,48 +252,64 @@ class _Campaign:
             lane = free.pop(0)
             budget = 0.0 if self.recorded in self.unreduced else self.options.reduce_budget
             self.lanes[lane].submit(file_call, ready, budget)
-            self.running[lane] = ("file", self.recorded)
+            self.running[lane] = ("file", [self.recorded])
             self.filing = self.recorded
         while free and self.planned:
-            line, graph = self.planned.popleft()
-            index = int(line["id"])
-            if not _budget_left(self.options, index, self.elapsed()):
-                self.planned.clear()
+            size = 1 if int(self.planned[0][0]["id"]) in self.alone else self.batch
+            if len(self.planned) < size and not self.drawn_all:
                 break
-            self.graphs[index] = graph
-            if graph is None:  # generation failed: nothing for a lane to do
-                self.judged[index] = Judged(line)
-                continue
-            lane = free.pop(0)
-            self.lanes[lane].submit(judge_call, line, graph)
-            self.running[lane] = ("judge", index)
+            cases = []
+            for line, graph in [self.planned.popleft() for _ in range(min(size, len(self.planned)))]:
+                index = int(line["id"])
+                if not _budget_left(self.options, index, self.elapsed()):
+                    self.planned.clear()
+                    break
+                self.graphs[index] = graph
+                if graph is None:  # generation failed: nothing for a lane to do
+                    self.judged[index] = Judged(line)
+                    continue
+                self.lines[index] = line
+                cases.append((line, graph))
+            if cases:
+                lane = free.pop(0)
+                self.lanes[lane].submit(judge_call, cases)
+                self.running[lane] = ("judge", [int(line["id"]) for line, _ in cases])
 
     def _wait(self) -> None:
         busy = [self.lanes[i] for i in self.running]
         if busy and all(lane.connection is not None for lane in busy):  # a local lane has its reply already
             multiprocessing.connection.wait([lane.connection for lane in busy], POLL_SECONDS)
-        for lane_index, (request, index) in list(self.running.items()):
+        for lane_index, (request, indices) in list(self.running.items()):
             lane = self.lanes[lane_index]
-            limit = self._file_limit() if request == "file" else self.limit
+            limit = self._file_limit() if request == "file" else self.limit * len(indices)
             if lane.connection is not None and not lane.connection.poll() and not lane.overdue(limit):
                 continue
             del self.running[lane_index]
             reply = lane.collect(limit)
             if request == "judge" and reply.status == "ok":
-                self.judged[index] = reply.value
-                self.restarts[lane_index] = reply.value.restarts
+                for index, judged in zip(indices, reply.value):
+                    self.judged[index] = judged
+                    self.restarts[lane_index] = judged.restarts
+            elif request == "judge" and len(indices) > 1:
+                self._judge_alone(indices)
             elif request == "judge":
-                self.judged[index] = self._skipped(index, reply)
+                self.judged[indices[0]] = self._skipped(indices[0], reply)
             else:
-                self._filed(index, reply)
+                self._filed(indices[0], reply)
 
     def _file_limit(self) -> float:
         """Seconds a lane may take to file a case: its reductions run backends past their budget."""
         return 4 * (self.options.timeout + self.options.reduce_budget) + 120
 
+    def _judge_alone(self, indices: list[int]) -> None:
+        """A batch whose lane died or hung: its cases go back to the front of the queue, to be judged
+        one at a time, so the death skips only the case that caused it."""
+        self.alone.update(indices)
+        self.planned.extendleft((self.lines[index], self.graphs[index]) for index in reversed(indices))
+
     def _skipped(self, index: int, reply: Reply) -> Judged:
         """A case whose lane died or hung while judging it: kept for inspection, not compared."""
-        line, graph = self._line_of(index), self.graphs[index]
+        line, graph = self.lines[index], self.graphs[index]
         if graph is not None:
             TestCase(graph, {}, {"seed": line["seed"], "id": line["id"]}).save(self.options.out / SKIPPED / line["id"])
         return Judged(line | {"verdict": "skipped", "failure": _failure(reply), "backends": {}})
@@ -303,9 +328,6 @@ class _Campaign:
         judged.filed = index in self.unreduced
         self.unreduced.add(index)
 
-    def _line_of(self, index: int) -> dict[str, Any]:
-        return {"id": f"{index:06d}", "seed": case_seed(self.options.seed, index), "stage_seconds": {}}
-
     def _record_ready(self) -> None:
         while self.recorded in self.judged:
             judged = self.judged[self.recorded]
@@ -313,6 +335,7 @@ class _Campaign:
                 return
             del self.judged[self.recorded]
             graph = self.graphs.pop(self.recorded)
+            self.lines.pop(self.recorded, None)
             line = judged.line
             if self.feedback:
                 self.feedback.learn(line, graph)
@@ -326,7 +349,7 @@ class _Campaign:
             self.recorded += 1
             if self.progress:
                 self.progress(self.recorded, self.totals, elapsed)
-            self._plan(self.recorded + self.options.jobs - 1)
+            self._plan(self.recorded + self.ahead - 1)
 
     def _worker_restarts(self) -> dict[str, int]:
         """Backend workers restarted in every lane, and lanes restarted (`pipeline`)."""

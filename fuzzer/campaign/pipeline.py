@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,7 +22,7 @@ from fuzzer.core.testcase import TestCase
 from fuzzer.generate.validate import check_onnx, check_torch
 from fuzzer.inputs.sampling import sample_values
 from fuzzer.inputs.search import SearchOptions, search_values
-from fuzzer.judge import judge_case
+from fuzzer.judge import judge_cases
 from fuzzer.judge.compare import Verdict
 from fuzzer.report.bug import record_filing
 from fuzzer.triage.filing import file_findings
@@ -103,22 +104,47 @@ class CasePipeline:
         self.session = session
         self.known = KnownBugs.load(Path(options.known)) if options.known else KnownBugs()
 
-    def judge(self, stage: Stage, line: dict[str, Any], graph: Graph) -> Judged:
-        """Values, validity and every backend's verdict for a generated case; the line gains them."""
-        seed = line["seed"]
+    def judge(self, stage: Stage, cases: Sequence[tuple[dict[str, Any], Graph]]) -> list[Judged]:
+        """Values, validity and every backend's verdict for generated cases, each line gaining them;
+        the backends that batch compile the valid ones together (judge_cases says how)."""
+        judged: dict[int, Judged] = {}
+        ready: list[tuple[int, dict[str, Any], Prepared]] = []
+        for position, (line, graph) in enumerate(cases):
+            prepared = self.prepare(stage, line, graph)
+            if isinstance(prepared, Judged):
+                judged[position] = prepared
+            else:
+                ready.append((position, line | {"search": prepared.case.meta["search"]}, prepared))
+        mark(stage, "judge")
+        results = judge_cases(
+            self.session,
+            [prepared.case for _, _, prepared in ready],
+            [prepared.finite for _, _, prepared in ready],
+            batch_sizes(self.options, self.session.infos),
+        )
+        for (position, line, prepared), (outcomes, verdict) in zip(ready, results):
+            judged[position] = self._judged(line, prepared, outcomes, verdict)
+        return [judged[position] for position in range(len(cases))]
+
+    def prepare(self, stage: Stage, line: dict[str, Any], graph: Graph) -> Prepared | Judged:
+        """A generated case with its values, or its line judged invalid (values or checks failed)."""
         try:
-            prepared = prepare_case(graph, seed, self.options.search, stage)
+            prepared = prepare_case(graph, line["seed"], self.options.search, stage)
         except Exception as error:  # our own bug (a spec torch rejects, say): record it and go on
             return Judged(line | {"verdict": "invalid", "problems": [problem_line(error)], "backends": {}})
-        case, problems, seconds = prepared.case, prepared.problems, line["stage_seconds"] | prepared.seconds
-        case.meta["id"] = line["id"]
-        line = line | {"search": case.meta["search"], "stage_seconds": seconds}
-        if problems:
-            case.save(self.options.out / "invalid" / line["id"])
-            return Judged(line | {"verdict": "invalid", "problems": problems, "backends": {}})
-        mark(stage, "judge")
-        # A case the search could not make finite still runs: crashes count, values are not compared.
-        outcomes, verdict = judge_case(self.session, case, prepared.finite)
+        prepared.case.meta["id"] = line["id"]
+        if not prepared.problems:
+            return prepared
+        prepared.case.save(self.options.out / "invalid" / line["id"])
+        seconds = line["stage_seconds"] | prepared.seconds
+        invalid = {"search": prepared.case.meta["search"], "stage_seconds": seconds, "verdict": "invalid"}
+        return Judged(line | invalid | {"problems": prepared.problems, "backends": {}})
+
+    def _judged(
+        self, line: dict[str, Any], prepared: Prepared, outcomes: dict[str, Outcome], verdict: Verdict
+    ) -> Judged:
+        # A case the search could not make finite still ran: crashes count, values were not compared.
+        case, seconds = prepared.case, line["stage_seconds"] | prepared.seconds
         for name, outcome in outcomes.items():
             seconds[name] = outcome.seconds
         line["backends"] = {
@@ -151,9 +177,15 @@ def problem_line(error: Exception) -> str:
     return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
 
 
-def judge_call(pipeline: CasePipeline, stage: Stage, line: dict[str, Any], graph: Graph) -> Judged:
-    """A lane's request to judge a case (a module-level function: requests cross process borders)."""
-    return pipeline.judge(stage, line, graph)
+def judge_call(pipeline: CasePipeline, stage: Stage, cases: Sequence[tuple[dict[str, Any], Graph]]) -> list[Judged]:
+    """A lane's request to judge cases (a module-level function: requests cross process borders)."""
+    return pipeline.judge(stage, cases)
+
+
+def batch_sizes(options: CampaignOptions, infos: dict[str, BackendInfo]) -> dict[str, int]:
+    """How many cases each backend that batches compiles as one graph: `options.batch`, or where that
+    is None the backend's measured default; 1 turns batching off."""
+    return {name: options.batch or info.batch_size for name, info in infos.items() if info.batch_size > 1}
 
 
 def file_call(

@@ -42,6 +42,7 @@ class CampaignOptions:
     feedback: bool = True  # steer draws by coverage and grow cases that fired something new; off: the blind draw
     known: str | None = None  # a corpus whose kept bugs are counted as known, not filed again, and drawn less
     jobs: int = 1  # cases run side by side, each lane with its own backend workers
+    batch: int | None = None  # cases a batching backend compiles as one graph; None: its measured default, 1: off
 
     def to_json(self) -> dict[str, Any]:
         """Everything but the folder: what campaign.json stores so that a resume needs no options."""

@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from fuzzer.core.files import write_atomic
-from fuzzer.core.ir import merge_graphs
 from fuzzer.core.testcase import TestCase
 from fuzzer.generate.generator import GenerationError, GenOptions, generate
 from fuzzer.inputs.sampling import sample_values
 from oracles.base import BackendInfo
-from oracles.session import OracleSession
+from oracles.session import OracleSession, run_merged
 from specs import REGISTRY
 
 SUPPORTED, UNSUPPORTED, CRASHES = "supported", "unsupported", "crashes"
@@ -122,20 +121,12 @@ def probe(session: OracleSession, keys: list[tuple[str, str]], progress: Progres
     names = list(cases)
     total = len(names) * len(session.workers)
     for worker in session.workers.values():
-        groups = [names[i : i + GROUP_SIZE] for i in range(0, len(names), GROUP_SIZE)]
-        while groups:
-            group = groups.pop()
-            merged, renames = merge_graphs([cases[n].graph for n in group])
-            values = {
-                rename[name]: value for n, rename in zip(group, renames) for name, value in cases[n].values.items()
-            }
-            outcome = worker.run(TestCase(merged, values))
-            if outcome.status == "ok" or len(group) == 1:
-                status = {"ok": SUPPORTED, "unsupported": UNSUPPORTED}.get(outcome.status, CRASHES)
-                for entry in group:
-                    matrix.entries[entry][worker.name] = status
-                if progress:
-                    progress(sum(len(v) for v in matrix.entries.values()), total)
-            else:
-                groups += [group[: len(group) // 2], group[len(group) // 2 :]]
+        for start in range(0, len(names), GROUP_SIZE):
+            group = names[start : start + GROUP_SIZE]
+            for entry, outcome in zip(group, run_merged(worker, [cases[n] for n in group], GROUP_SIZE)):
+                matrix.entries[entry][worker.name] = {"ok": SUPPORTED, "unsupported": UNSUPPORTED}.get(
+                    outcome.status, CRASHES
+                )
+            if progress:
+                progress(sum(len(v) for v in matrix.entries.values()), total)
     return matrix

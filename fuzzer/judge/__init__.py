@@ -31,6 +31,13 @@ def judge_case(
     all `finite` is judged on crashes alone: a NaN that a Max absorbs leaves outputs any two
     implementations may compute differently."""
     outcomes = session.run(case, only, restrictions)
+    return _judged(session, case, finite, outcomes)
+
+
+def _judged(
+    session: OracleSession, case: TestCase, finite: bool, outcomes: dict[str, Outcome]
+) -> tuple[dict[str, Outcome], Verdict]:
+    """The outcomes, eager's readout values added to the torch reference's, and their verdict."""
     readouts = readouts_of(case, {kind for name in outcomes for kind in session.infos[name].readouts})
     values = reference_readouts(case, readouts)
     outcomes = {
@@ -43,6 +50,22 @@ def judge_case(
     if not finite:
         return outcomes, crashes_only(verdict)
     return outcomes, refine(case, outcomes, verdict, session.infos, readouts)
+
+
+def judge_cases(
+    session: OracleSession, cases: Sequence[TestCase], finite: Sequence[bool], batch_sizes: Mapping[str, int]
+) -> list[tuple[dict[str, Outcome], Verdict]]:
+    """`judge_case` for several cases at once, with the backends in `batch_sizes` compiling them in
+    batches. A batched result that is not ok is judged again from a run of its case alone, so every
+    finding stands on a case of its own and a batch never decides a verdict."""
+    judged = []
+    for case, case_finite, outcomes in zip(cases, finite, session.run_many(cases, batch_sizes)):
+        outcomes, verdict = _judged(session, case, case_finite, outcomes)
+        again = [name for name, outcome in outcomes.items() if outcome.batch > 1 and verdict.statuses[name] != "ok"]
+        if again:
+            outcomes, verdict = _judged(session, case, case_finite, outcomes | session.run(case, again))
+        judged.append((outcomes, verdict))
+    return judged
 
 
 def reference_readouts(case: TestCase, readouts: Sequence[Readout]) -> dict[str, np.ndarray]:

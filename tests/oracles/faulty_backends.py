@@ -269,3 +269,25 @@ class WrongAtSecondShape(InductorDynamic):
             return outputs if same else [out + 0.5 for out in outputs]
 
         return shifted
+
+
+class BatchedCrashOnSigmoid(CrashOnSigmoid):
+    name = "batched-crash-sigmoid"
+    batch_size = 4
+
+
+class BatchedWrongOnSigmoid(WrongOnSigmoid):
+    name = "batched-wrong-sigmoid"
+    batch_size = 4
+
+
+class WrongWhenBatched(PlantedBug):
+    """Right on every case alone, wrong on every graph merged from several (the second part's
+    tensors are renamed g1_...): a batch's mismatch that is not the case's own."""
+
+    name = "wrong-when-batched"
+    target = ""
+    batch_size = 4
+
+    def corrupt(self, node: Node, results: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        return tuple(r + 1 for r in results) if node.outputs[0].startswith("g1_") else results

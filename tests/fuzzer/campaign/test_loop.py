@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fuzzer.campaign.loop import run_campaign
-from fuzzer.campaign.pipeline import CasePipeline, Judged, Stage, mark
+from fuzzer.campaign.pipeline import CasePipeline, Judged, Prepared, Stage, mark
 from fuzzer.campaign.state import CampaignError, CampaignOptions
 from fuzzer.core.ir import Graph
 from fuzzer.generate.generator import GenOptions
@@ -146,17 +146,24 @@ class DiesOnSecondCase(CasePipeline):
     """A pipeline whose torch traps on integer arithmetic in the search of case 000001, as torch's
     INT_MIN / -1 does."""
 
-    def judge(self, stage: Stage, line: dict, graph: Graph) -> Judged:
+    def prepare(self, stage: Stage, line: dict, graph: Graph) -> Prepared | Judged:
         if line["id"] == "000001":
             mark(stage, "search")
             os.kill(os.getpid(), signal.SIGFPE)
-        return super().judge(stage, line, graph)
+        return super().prepare(stage, line, graph)
 
 
-def test_a_crash_in_our_own_graph_executing_stages_skips_one_case_and_keeps_it(tmp_path: Path) -> None:
-    options = CampaignOptions(
-        out=tmp_path / "c", seed=4, max_tests=3, backends=("eager", "ort-noopt"), support_matrix=False
-    )
+@pytest.mark.parametrize(
+    ("backends", "lane_deaths"),
+    [(("eager", "ort-noopt"), 1), (("eager", "ort-noopt", f"{FAULTY}:BatchedCrashOnSigmoid"), 2)],
+    ids=["alone", "in-a-batch"],
+)
+def test_a_crash_in_our_own_graph_executing_stages_skips_one_case_and_keeps_it(
+    tmp_path: Path, backends: tuple[str, ...], lane_deaths: int
+) -> None:
+    """In a batch, the lane's death sends the batch's cases back to be judged one at a time: only the
+    case that kills it is skipped."""
+    options = CampaignOptions(out=tmp_path / "c", seed=4, max_tests=3, backends=backends, support_matrix=False)
     summary = run_campaign(options, pipeline=DiesOnSecondCase)
     lines = read_stats(tmp_path / "c")
     assert [line["id"] for line in lines] == ["000000", "000001", "000002"]
@@ -165,8 +172,41 @@ def test_a_crash_in_our_own_graph_executing_stages_skips_one_case_and_keeps_it(t
     assert skipped["failure"]["status"] == "died" and skipped["failure"]["exit"] == "SIGFPE"
     assert skipped["failure"]["stage"] == "search"
     assert (tmp_path / "c" / "skipped" / "000001" / "case.json").is_file()
-    assert lines[2]["verdict"] != "skipped" and set(lines[2]["backends"]) == {"eager", "ort-noopt"}
-    assert summary["skipped"] == 1 and summary["cases"] == 3 and summary["worker_restarts"]["pipeline"] == 1
+    assert lines[0]["verdict"] != "skipped"
+    assert lines[2]["verdict"] != "skipped" and len(lines[2]["backends"]) == len(backends)
+    assert summary["skipped"] == 1 and summary["cases"] == 3
+    assert summary["worker_restarts"]["pipeline"] == lane_deaths
+
+
+def test_a_batched_campaign_judges_and_files_as_one_case_at_a_time_does(tmp_path: Path) -> None:
+    backends = ("eager", "ort-noopt", f"{FAULTY}:BatchedWrongOnSigmoid", f"{FAULTY}:WrongWhenBatched")
+    gen = GenOptions(max_nodes=6, ops=("Sigmoid", "Add", "Relu", "Mul"))
+    runs = {}
+    with OracleSession(list(backends), timeout=60) as session:
+        for batch in (1, None):
+            options = CampaignOptions(
+                out=tmp_path / str(batch),
+                seed=2,
+                max_tests=9,
+                backends=backends,
+                gen=gen,
+                support_matrix=False,
+                reduce_budget=5,
+                feedback=False,
+                batch=batch,
+            )
+            run_campaign(options, session=session)
+            runs[batch] = read_stats(options.out)
+    alone, batched = runs[1], runs[None]
+    assert [(line["id"], line["verdict"], line["bugs"]) for line in alone] == [
+        (line["id"], line["verdict"], line["bugs"]) for line in batched
+    ]
+    assert any(line["bugs"] for line in batched), "the planted Sigmoid bug was not drawn"
+    shares = [line["backends"]["batched-wrong-sigmoid"].get("batch", 1) for line in batched if line["backends"]]
+    assert max(shares) == 4 and all(line["backends"]["wrong-when-batched"]["status"] == "ok" for line in batched)
+    assert sorted(p.name for p in (tmp_path / "1" / "bugs").iterdir()) == sorted(
+        p.name for p in (tmp_path / "None" / "bugs").iterdir()
+    )
 
 
 @pytest.mark.slow
