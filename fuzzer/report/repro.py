@@ -327,7 +327,7 @@ from torch import device  # noqa: F401  (the traced code may name devices)
 
 inf, nan, NoneType = float("inf"), float("nan"), type(None)
 # the backend's configuration: torch._inductor.config patches, torch.compile mode, dynamic shapes,
-# AOTInductor, the backward pass (gradients of the inputs data["wrt"] names)
+# AOTInductor, the backward pass (BACKWARD: gradients of the arguments data["wrt"] indexes)
 SETTINGS
 
 
