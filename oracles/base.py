@@ -78,6 +78,9 @@ class Backend(ABC):
     name: ClassVar[str]
     frontend: ClassVar[Literal["onnx", "torch"]]
     reference: ClassVar[bool] = False
+    # The kinds of readouts (fuzzer.inputs.readouts) its outputs carry beyond the graph's own; such a
+    # backend keeps batch_size 1, since a merged run is split back into the graph's outputs alone.
+    readouts: ClassVar[tuple[str, ...]] = ()
     # Whether compile keeps what `optimizations` reports; off only to measure what recording costs.
     record_optimizations: bool = True
     # Cases one compile takes side by side by default (see `dlfuzz bench batch`): more where a fixed
@@ -148,3 +151,4 @@ class BackendInfo:
     source: str
     batch_size: int = 1
     runs_per_case: int = 1
+    readouts: tuple[str, ...] = ()

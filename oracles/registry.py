@@ -23,6 +23,8 @@ BUILTIN = {
     "tvm-meta": "oracles.backends.metamorphic:TvmMeta",
     "ort-meta": "oracles.backends.metamorphic:OrtMeta",
     "inductor-meta": "oracles.backends.metamorphic:InductorMeta",
+    "inductor-grad": "oracles.backends.inductor_configs:InductorGrad",
+    "inductor-aot": "oracles.backends.inductor_configs:InductorAot",
 }
 REFERENCES = ("eager", "ort-noopt")
 SYSTEMS = ("ort", "tvm", "inductor")
@@ -39,6 +41,8 @@ VARIANTS = {
     "tvm-meta": "tvm",
     "ort-meta": "ort",
     "inductor-meta": "inductor",
+    "inductor-grad": "inductor",
+    "inductor-aot": "inductor",
 }
 # Metamorphic oracles, with the backend each runs on the original and on an equivalent graph.
 METAMORPHIC = {"tvm-meta": "tvm", "ort-meta": "ort", "inductor-meta": "inductor"}

@@ -7,11 +7,15 @@ replay, the CLI) judges it here.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
+
+import numpy as np
 
 from fuzzer.core.testcase import TestCase
-from fuzzer.judge.compare import Verdict, crashes_only, judge
+from fuzzer.inputs.readouts import Readout, case_leaves, interpreted, read_all, readouts_of
+from fuzzer.judge.compare import Verdict, all_finite, crashes_only, judge
 from fuzzer.judge.rounding import refine
-from oracles.base import Outcome, Restriction
+from oracles.base import BackendInfo, Outcome, Restriction
 from oracles.session import OracleSession
 
 
@@ -27,14 +31,25 @@ def judge_case(
     all `finite` is judged on crashes alone: a NaN that a Max absorbs leaves outputs any two
     implementations may compute differently."""
     outcomes = session.run(case, only, restrictions)
-    return outcomes, _verdict(session, case, finite, outcomes)
+    return _judged(session, case, finite, outcomes)
 
 
-def _verdict(session: OracleSession, case: TestCase, finite: bool, outcomes: dict[str, Outcome]) -> Verdict:
-    verdict = judge(outcomes, session.infos)
+def _judged(
+    session: OracleSession, case: TestCase, finite: bool, outcomes: dict[str, Outcome]
+) -> tuple[dict[str, Outcome], Verdict]:
+    """The outcomes, eager's readout values added to the torch reference's, and their verdict."""
+    readouts = readouts_of(case, {kind for name in outcomes for kind in session.infos[name].readouts})
+    values = reference_readouts(case, readouts)
+    outcomes = {
+        name: replace(o, outputs={**o.outputs, **values})
+        if _torch_reference(session.infos[name]) and o.status == "ok" and o.outputs is not None
+        else o
+        for name, o in outcomes.items()
+    }
+    verdict = judge(outcomes, session.infos, readouts)
     if not finite:
-        return crashes_only(verdict)
-    return refine(case, outcomes, verdict, session.infos)
+        return outcomes, crashes_only(verdict)
+    return outcomes, refine(case, outcomes, verdict, session.infos, readouts)
 
 
 def judge_cases(
@@ -45,10 +60,20 @@ def judge_cases(
     finding stands on a case of its own and a batch never decides a verdict."""
     judged = []
     for case, case_finite, outcomes in zip(cases, finite, session.run_many(cases, batch_sizes)):
-        verdict = _verdict(session, case, case_finite, outcomes)
+        outcomes, verdict = _judged(session, case, case_finite, outcomes)
         again = [name for name, outcome in outcomes.items() if outcome.batch > 1 and verdict.statuses[name] != "ok"]
         if again:
-            outcomes |= session.run(case, again)
-            verdict = _verdict(session, case, case_finite, outcomes)
+            outcomes, verdict = _judged(session, case, case_finite, outcomes | session.run(case, again))
         judged.append((outcomes, verdict))
     return judged
+
+
+def reference_readouts(case: TestCase, readouts: Sequence[Readout]) -> dict[str, np.ndarray]:
+    """Eager's values of the readouts, where they are finite: a non-finite gradient is not judged, as
+    a non-finite forward value is not. They join the torch reference's outputs."""
+    values = read_all(readouts, case_leaves(case), interpreted(case.graph))
+    return {name: value for name, value in values.items() if all_finite({name: value})}
+
+
+def _torch_reference(info: BackendInfo) -> bool:
+    return info.reference and info.frontend == "torch"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
+from fuzzer.inputs.readouts import Readout
 from oracles.base import BackendInfo, Outcome
 
 # (rtol, atol) per float dtype; integers and bools must match exactly. atol is relative to the
@@ -123,10 +125,13 @@ def all_finite(outputs: dict[str, np.ndarray]) -> bool:
     return all(np.isfinite(v).all() for v in outputs.values() if np.asarray(v).dtype.kind == "f")
 
 
-def judge(outcomes: dict[str, Outcome], infos: dict[str, BackendInfo]) -> Verdict:
+def judge(outcomes: dict[str, Outcome], infos: dict[str, BackendInfo], readouts: Sequence[Readout] = ()) -> Verdict:
     """References first (a failure or disagreement there is our bug: `invalid`), then each
     system against the reference of its own frontend (else the other reference), or against its
-    own baseline where it gives one (a metamorphic oracle: its compiler's result on the original)."""
+    own baseline where it gives one (a metamorphic oracle: its compiler's result on the original).
+    The torch reference may carry `readouts`: references are compared without them (ONNX has none),
+    a system on those of the kinds it declares."""
+    every_readout = {name for readout in readouts for name in readout.names}
     statuses = {name: _status(outcome) for name, outcome in outcomes.items()}
     reference_names = [name for name in outcomes if infos[name].reference]
     usable = {n: outcomes[n].outputs for n in reference_names if outcomes[n].status == "ok"}
@@ -139,7 +144,7 @@ def judge(outcomes: dict[str, Outcome], infos: dict[str, BackendInfo]) -> Verdic
     if finite and len(usable) > 1:
         (first_name, first), *others = usable.items()
         for other_name, other in others:
-            discrepancy = compare_outputs(first, other)
+            discrepancy = compare_outputs(_without(first, every_readout), _without(other, every_readout))
             if discrepancy:
                 reason = f"references {first_name} and {other_name} disagree on {discrepancy.output}"
                 return Verdict("invalid", statuses, [Finding(other_name, "mismatch", first_name, discrepancy)], reason)
@@ -154,7 +159,8 @@ def judge(outcomes: dict[str, Outcome], infos: dict[str, BackendInfo]) -> Verdic
         against = ORIGINAL if outcome.baseline is not None else _reference_for(infos[name].frontend, usable, infos)
         if outcome.status != "ok" or against is None or not finite:
             continue
-        expected = outcome.baseline if outcome.baseline is not None else usable[against]
+        foreign = {output for r in readouts if r.kind not in infos[name].readouts for output in r.names}
+        expected = outcome.baseline if outcome.baseline is not None else _without(usable[against], foreign)
         discrepancy = compare_outputs(expected, outcome.outputs or {})
         if discrepancy:
             statuses[name] = "mismatch"
@@ -177,6 +183,10 @@ def crashes_only(verdict: Verdict) -> Verdict:
     findings = [f for f in verdict.findings if f.symptom != "mismatch"]
     statuses = {name: "ok" if status == "mismatch" else status for name, status in verdict.statuses.items()}
     return Verdict("crash" if findings else "nonfinite", statuses, findings)
+
+
+def _without(outputs: dict[str, np.ndarray], names: Collection[str]) -> dict[str, np.ndarray]:
+    return {name: value for name, value in outputs.items() if name not in names}
 
 
 def _status(outcome: Outcome) -> str:

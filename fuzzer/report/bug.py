@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import onnx
 
 from fuzzer.core.files import append_line, npz_bytes, write_atomic
 from fuzzer.core.testcase import TestCase
+from fuzzer.inputs.readouts import Readout, readouts_of
 from fuzzer.judge.compare import ORIGINAL, Finding
 from fuzzer.judge.rounding import RoundingEstimate, estimate_rounding
 from fuzzer.report.picture import graph_svg
@@ -60,7 +62,8 @@ def write_bug(
         equivalent.save(folder / EQUIVALENT)
         onnx_model = to_onnx(equivalent.graph, equivalent.weights).SerializeToString()
         write_atomic(folder / f"{EQUIVALENT}.onnx", onnx_model)
-    estimate = _estimate(finding, case)
+    readouts = readouts_of(case, infos[finding.backend].readouts) if finding.backend in infos else []
+    estimate = _estimate(finding, case, readouts)
     meta: dict[str, Any] = {
         "signature": signature,
         "backend": finding.backend,
@@ -87,9 +90,9 @@ def write_bug(
     if estimate is not None:
         meta["comparison"] = _comparison(finding, case, outcomes, infos, estimate)
     if has_repro(finding.backend):
-        expected = expected_outputs(estimate.truth, estimate.allowed, case) if estimate else None
+        expected = expected_outputs(estimate) if estimate else None
         model = f"{EQUIVALENT}.onnx" if equivalent is not None else MODEL  # the graph that shows the bug
-        write_repro(folder, finding, equivalent or case, expected, model)
+        write_repro(folder, finding, equivalent or case, expected, model, readouts)
         meta["repro"] = run_repro(folder, finding.backend, finding.symptom)
     else:
         write_atomic(folder / REPRO, _DLFUZZ_REPRO.encode())
@@ -123,11 +126,11 @@ def add_occurrence(folder: Path, occurrence: dict[str, Any]) -> None:
         write_atomic(folder / REPORT, render_report(folder).encode())
 
 
-def _estimate(finding: Finding, case: TestCase) -> RoundingEstimate | None:
+def _estimate(finding: Finding, case: TestCase, readouts: Sequence[Readout]) -> RoundingEstimate | None:
     if finding.symptom != "mismatch":
         return None
     try:
-        return estimate_rounding(case)
+        return estimate_rounding(case, readouts)
     except Exception:  # eager cannot widen this graph; the report falls back to the fixed tolerance
         return None
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,10 @@ from torch.fx.experimental.proxy_tensor import make_fx
 
 from fuzzer.core.files import write_atomic
 from fuzzer.core.testcase import TestCase
+from fuzzer.inputs.readouts import Gradients, Readout, SecondShape, case_leaves, lifted
 from fuzzer.judge.compare import Finding
-from oracles.backends.inductor_configs import second_shape_inputs
-from oracles.backends.pytorch import Inductor, tensors
+from fuzzer.judge.rounding import RoundingEstimate
+from oracles.backends.pytorch import Inductor
 from oracles.backends.tvm_passes import PASS_ARGUMENTS, PASS_LISTS
 from oracles.registry import METAMORPHIC, load_backend, plain_system
 from specs.lowering import GraphModule
@@ -43,21 +45,28 @@ def has_repro(backend: str) -> bool:
 
 
 def write_repro(
-    folder: Path, finding: Finding, case: TestCase, expected: dict[str, Any] | None, model: str = MODEL
+    folder: Path,
+    finding: Finding,
+    case: TestCase,
+    expected: dict[str, Any] | None,
+    model: str = MODEL,
+    readouts: Sequence[Readout] = (),
 ) -> None:
     """repro.py and the files it reads (`model` and inputs.npz, or inputs.pt, and expected.json). For a
-    metamorphic oracle, `case` is the equivalent graph, run in its inner backend's configuration."""
-    if expected is not None:
-        write_atomic(folder / EXPECTED, json.dumps(expected).encode())
+    metamorphic oracle, `case` is the equivalent graph, run in its inner backend's configuration; a
+    torch repro computes the backend's `readouts` (the backward pass, a second shape) too."""
     system = plain_system(finding.backend)
     configured = METAMORPHIC.get(finding.backend, finding.backend)
     if system == "inductor":
-        runner = _torch_runner(folder, case, configured)
+        runner, computed = _torch_runner(folder, case, configured, readouts)
+        expected = {name: want for name, want in expected.items() if name in computed} if expected else None
     elif system == "tvm":
         passes = list(PASS_LISTS[configured](case))
         runner = _TVM_RUNNER.replace("PASSES_LIST", repr(passes)).replace("PASS_ARGUMENTS", repr(PASS_ARGUMENTS))
     else:
         runner = _ORT_RUNNER.replace("LEVEL", load_backend(configured)[0].level.name)
+    if expected is not None:
+        write_atomic(folder / EXPECTED, json.dumps(expected).encode())
     needs = SYSTEMS[system][0]
     error = finding.outcome.exc_type if finding.symptom == "crash" and finding.outcome else None
     source = _TEMPLATE.format(
@@ -72,41 +81,65 @@ def write_repro(
     write_atomic(folder / REPRO, source.encode())
 
 
-def expected_outputs(truth: dict[str, np.ndarray], allowed: dict[str, np.ndarray], case: TestCase) -> dict[str, Any]:
+def expected_outputs(estimate: RoundingEstimate) -> dict[str, Any]:
     """What a fixed system must compute: the float64 result and the deviation rounding allows, per element."""
     return {
         name: {
             "shape": list(value.shape),
-            "dtype": case.graph.types[name].dtype,
+            "dtype": estimate.dtypes[name],
             "truth": np.asarray(value).ravel().tolist(),
-            "allowed": np.asarray(allowed[name], np.float64).ravel().tolist(),
+            "allowed": np.asarray(estimate.allowed[name], np.float64).ravel().tolist(),
         }
-        for name, value in truth.items()
+        for name, value in estimate.truth.items()
     }
 
 
-def _torch_runner(folder: Path, case: TestCase, backend: str) -> str:
-    """The reduced graph as aten-level torch code (make_fx), its constants and inputs in inputs.pt,
-    compiled in the backend's configuration: config patches, mode, and for dynamic shapes, first on
-    the backend's second shape."""
+def _torch_runner(folder: Path, case: TestCase, backend: str, readouts: Sequence[Readout]) -> tuple[str, list[str]]:
+    """The reduced graph as aten-level torch code (make_fx), its constants, arguments and the data of
+    its readouts in inputs.pt, run in the backend's configuration: config patches, mode, dynamic
+    shapes (compiled on the second shape first), the backward pass, AOTInductor. Also the names of
+    what it computes."""
     backend_class = load_backend(backend)[0]
     configured = backend_class if issubclass(backend_class, Inductor) else Inductor
-    module = GraphModule(case.graph, case.weights).eval()
-    inputs = tensors(case.inputs[name] for name in case.graph.inputs)
-    second = second_shape_inputs(module, case) if configured.dynamic else None
+    leaves = case_leaves(case)
+    graph = lifted(case.graph) if configured.weights_as_arguments else case.graph
+    module = GraphModule(graph, {} if configured.weights_as_arguments else case.weights).eval()
+    arguments = [leaves[name] for name in graph.inputs]
+    gradients = next((r for r in readouts if isinstance(r, Gradients)), None)
+    second_shape = next((r for r in readouts if isinstance(r, SecondShape)), None)
+    second = second_shape.inputs(leaves) if second_shape else None
     with torch.no_grad():
-        traced = _traced(module, inputs, symbolic=second is not None)
-        if traced is None:  # the sizes do not trace symbolically: the repro compiles on the drawn shape
-            traced, second = _traced(module, inputs, symbolic=False), None
+        traced = _traced(module, arguments, symbolic=second is not None)
+        if traced is None:  # the sizes do not trace symbolically: the repro runs the drawn shape alone
+            traced, second = _traced(module, arguments, symbolic=False), None
     constants = {n.target: getattr(traced, n.target) for n in traced.graph.nodes if n.op == "get_attr"}
+    wrt = [graph.inputs.index(name) for name in gradients.wrt] if gradients else []
+    data = {
+        "inputs": arguments,
+        "second": second,
+        "constants": constants,
+        "outputs": case.graph.outputs,
+        "names": graph.inputs,
+        "wrt": wrt,
+        "cotangents": gradients.cotangents if gradients else [],
+    }
     buffer = io.BytesIO()
-    compile_with = [second or inputs]
-    data = {"inputs": inputs, "compile_with": compile_with, "constants": constants, "outputs": case.graph.outputs}
     torch.save(data, buffer)
     write_atomic(folder / "inputs.pt", buffer.getvalue())
     forward = textwrap.indent(traced.code.strip(), "    ")
-    settings = {"CONFIG": configured.config, "MODE": configured.mode, "DYNAMIC": configured.dynamic}
-    return _TORCH_RUNNER.replace("FORWARD", forward).replace("SETTINGS", _assignments(settings))
+    settings = {
+        "CONFIG": configured.config,
+        "MODE": configured.mode,
+        "DYNAMIC": configured.dynamic,
+        "AOT": configured.ahead_of_time,
+        "BACKWARD": bool(wrt),
+    }
+    computed = [
+        *case.graph.outputs,
+        *(f"{SecondShape.kind}:{name}" for name in (case.graph.outputs if second is not None else [])),
+        *(f"{Gradients.kind}:{graph.inputs[index]}" for index in wrt),
+    ]
+    return _TORCH_RUNNER.replace("FORWARD", forward).replace("SETTINGS", _assignments(settings)), computed
 
 
 def _traced(module: GraphModule, inputs: list[torch.Tensor], symbolic: bool) -> torch.fx.GraphModule | None:
@@ -303,7 +336,8 @@ import torch
 from torch import device  # noqa: F401  (the traced code may name devices)
 
 inf, nan, NoneType = float("inf"), float("nan"), type(None)
-# the backend's configuration: torch._inductor.config patches, torch.compile mode, dynamic shapes
+# the backend's configuration: torch._inductor.config patches, torch.compile mode, dynamic shapes,
+# AOTInductor, the backward pass (BACKWARD: gradients of the arguments data["wrt"] indexes)
 SETTINGS
 
 
@@ -318,21 +352,49 @@ class Graph(torch.nn.Module):
 FORWARD
 
 
+def call(compiled, inputs):
+    for tensor in inputs if DYNAMIC else []:
+        for dim in range(tensor.dim()):
+            torch._dynamo.maybe_mark_dynamic(tensor, dim)
+    return list(compiled(*inputs))
+
+
+def compute(compiled, data):
+    \"\"\"What the backend computes: outputs on the second shape first (dynamic shapes), then forward and
+    backward (loss: the sum of each output times its fixed cotangent), or forward alone.\"\"\"
+    results = {}
+    if data["second"] is not None:
+        with torch.no_grad():
+            results |= {"shape2:" + name: r for name, r in zip(data["outputs"], call(compiled, data["second"]))}
+    inputs = [x.detach().requires_grad_(i in data["wrt"]) for i, x in enumerate(data["inputs"])]
+    with torch.set_grad_enabled(BACKWARD):
+        outputs = call(compiled, inputs)
+        if BACKWARD:
+            wrt = [inputs[i] for i in data["wrt"]]
+            terms = [(o * c.to(o.dtype)).sum().double() for o, c in zip(outputs, data["cotangents"]) if c is not None]
+            loss = torch.stack(terms).sum()
+            grads = torch.autograd.grad(loss, wrt, materialize_grads=True) if loss.requires_grad else None
+            grads = grads or [torch.zeros_like(x) for x in wrt]
+            results |= {"grad:" + data["names"][i]: g for i, g in zip(data["wrt"], grads)}
+    results |= dict(zip(data["outputs"], outputs))
+    return {
+        name: (list(r.shape), str(r.dtype).removeprefix("torch."), r.detach().flatten().tolist())
+        for name, r in results.items()
+    }
+
+
 def run_model():
     torch.set_num_threads(1)
     data = torch.load(HERE / "inputs.pt")
     module = Graph(data["constants"]).eval()
+    if AOT:  # torch.export, then AOTInductor: a C++ package built ahead of time and loaded back
+        exported = torch.export.export(module, tuple(data["inputs"]))
+        package = torch._inductor.aoti_compile_and_package(
+            exported, package_path=str(HERE / "model.pt2"), inductor_configs=CONFIG
+        )
+        return compute(torch._inductor.aoti_load_package(package), data)
     compiled = torch.compile(module, backend="inductor", fullgraph=True, dynamic=DYNAMIC, mode=MODE)
-    with torch._inductor.config.patch(CONFIG), torch.no_grad():
-        for inputs in data["compile_with"]:  # the first call compiles; dynamic shapes: on the second shape
-            for tensor in inputs if DYNAMIC else []:
-                for dim in range(tensor.dim()):
-                    torch._dynamo.maybe_mark_dynamic(tensor, dim)
-            compiled(*inputs)
-    with torch.no_grad():
-        results = compiled(*data["inputs"])
-    return {
-        name: (list(r.shape), str(r.dtype).removeprefix("torch."), r.flatten().tolist())
-        for name, r in zip(data["outputs"], results)
-    }
+    with torch._inductor.config.patch(CONFIG):
+        compute(compiled, data)  # the first calls compile (dynamic shapes: on the second shape)
+    return compute(compiled, data)
 """

@@ -1,15 +1,19 @@
 """TorchInductor in configurations other than the default: Inductor config patches, a torch.compile
-mode, and dynamic shapes run on two shapes of the same graph."""
+mode, dynamic shapes run on two shapes of the same graph, the backward pass, and AOTInductor."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
+from torch._inductor import aoti_compile_and_package, aoti_load_package
 
 from fuzzer.core.testcase import TestCase
-from fuzzer.generate.symbolic import SymbolicGraph
-from oracles.backends.pytorch import Inductor, tensors
+from fuzzer.inputs.readouts import Gradients, SecondShape, as_arrays, case_leaves
+from oracles.backends.pytorch import Inductor
 from specs.lowering import GraphModule
 
 
@@ -37,33 +41,60 @@ class InductorMaxAutotune(Inductor):
 class InductorDynamic(Inductor):
     """torch.compile(dynamic=True) with every input dim marked dynamic, compiled on a second, smaller
     shape of the graph (solved by the specs, weights kept) and then run on the drawn shape: the
-    kernels are symbolic in the sizes, and the judged result comes from sizes they were not traced at."""
+    kernels are symbolic in the sizes, and both shapes are judged (the second one's outputs as
+    `shape2:<output>`), so a bug that shows at one of the two sizes only is found."""
 
     name = "inductor-dynamic"
     dynamic = True
-
-    def compile_inputs(self, module: GraphModule, case: TestCase) -> list[list[torch.Tensor]]:
-        drawn = super().compile_inputs(module, case)
-        second = second_shape_inputs(module, case)
-        for inputs in [*drawn, *([second] if second else [])]:
-            for tensor in inputs:
-                for dim in range(tensor.dim()):
-                    torch._dynamo.maybe_mark_dynamic(tensor, dim)
-        return [second] if second else drawn
+    readouts = (SecondShape.kind,)
 
 
-def second_shape_inputs(module: GraphModule, case: TestCase) -> list[torch.Tensor] | None:
-    """The case's inputs cut to a smaller shape the specs accept with the same weights and attributes,
-    or None where there is none or eager cannot run it (a cut index input may point past its data)."""
-    smaller = SymbolicGraph(case.graph).smaller_inputs()
-    if smaller is None:
-        return None
-    inputs = tensors(
-        case.inputs[name][tuple(slice(0, size) for size in smaller.types[name].shape)] for name in case.graph.inputs
-    )
-    try:
-        with torch.no_grad():
-            module(*inputs)
-    except Exception:
-        return None
-    return inputs
+class InductorGrad(Inductor):
+    """Forward and backward through torch.compile, the weights taken as arguments as a training step
+    takes its parameters: AOTAutograd's joint graph split into Inductor's forward and backward kernels.
+    The gradients of every float input and weight are judged as outputs (`grad:<leaf>`); a case
+    without any (integer-only, or an op eager cannot differentiate) runs forward only."""
+
+    name = "inductor-grad"
+    readouts = (Gradients.kind,)
+    weights_as_arguments = True
+
+    def compute(self, compiled: Any, case: TestCase) -> dict[str, np.ndarray]:
+        gradients = Gradients.of(case)
+        if gradients is None:
+            return super().compute(compiled, case)
+        outputs, grads = gradients.forward_and_gradients(case_leaves(case), self.module_run(compiled, case))
+        return as_arrays({**dict(zip(case.graph.outputs, outputs)), **grads})
+
+
+class InductorAot(Inductor):
+    """torch.export, then AOTInductor: the exported program compiled ahead of time into a C++ package
+    (aoti_compile_and_package) and loaded back (aoti_load_package), as a deployment without Python
+    runs it. Its stages: the exported program run by torch, then the package."""
+
+    name = "inductor-aot"
+    ahead_of_time = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._folder: tempfile.TemporaryDirectory[str] | None = None
+
+    def stages(self, case: TestCase) -> tuple[str, ...]:
+        return ("export", self.name)
+
+    def build(self, converted: GraphModule, case: TestCase) -> Any:
+        """The exported program (stage 1), or the AOTInductor package built from it and loaded back."""
+        arguments = case_leaves(case)
+        exported = torch.export.export(converted, tuple(arguments[name] for name in self.arguments(case)))
+        if self.restriction.stages == 1:
+            return exported.module()
+        self._folder = tempfile.TemporaryDirectory(prefix="dlfuzz-aoti-")
+        package = str(Path(self._folder.name) / "model.pt2")
+        aoti_compile_and_package(exported, package_path=package, inductor_configs=dict(self.config))
+        return aoti_load_package(package)
+
+    def teardown(self) -> None:
+        super().teardown()
+        if self._folder is not None:
+            self._folder.cleanup()
+            self._folder = None

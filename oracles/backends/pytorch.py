@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -16,6 +16,7 @@ from torch._inductor.codegen import cpp as cpp_codegen
 from torch._inductor.compiler_bisector import BisectSubsystem, CompilerBisector, ConfigChange
 
 from fuzzer.core.testcase import TestCase
+from fuzzer.inputs.readouts import Run, as_arrays, case_leaves, lifted, readouts_of
 from oracles.frontends import TorchBackend
 from specs.lowering import GraphModule
 
@@ -66,6 +67,8 @@ class Inductor(TorchBackend):
     config: ClassVar[dict[str, Any]] = {}
     mode: ClassVar[str | None] = None
     dynamic: ClassVar[bool] = False
+    weights_as_arguments: ClassVar[bool] = False  # the module takes the weights as a training step takes parameters
+    ahead_of_time: ClassVar[bool] = False  # torch.export and AOTInductor instead of torch.compile
 
     def __init__(self) -> None:
         self._before: Counter[str] | None = None
@@ -92,6 +95,11 @@ class Inductor(TorchBackend):
 
     def compile(self, converted: GraphModule, case: TestCase) -> Any:
         self._before = _inductor_counts() if self.record_optimizations else None
+        with _without(self.restriction.disabled):
+            return self.build(converted, case)
+
+    def build(self, converted: GraphModule, case: TestCase) -> Any:
+        """torch.compile at the restricted stage, called once: it compiles lazily, on the first call."""
         stages = self.stages(case)
         stage = stages[(self.restriction.stages or len(stages)) - 1]
         configured = stage == self.name  # plain Inductor's configuration is no configuration
@@ -99,14 +107,45 @@ class Inductor(TorchBackend):
         mode = self.mode if configured else None
         config = self.config if configured else {}
         compiled = torch.compile(converted, backend=backend, fullgraph=True, dynamic=self.dynamic, mode=mode)
-        with torch._inductor.config.patch(config), _without(self.restriction.disabled), torch.no_grad():
-            for inputs in self.compile_inputs(converted, case):
-                compiled(*inputs)  # torch.compile is lazy: the first call is the compilation
+        with torch._inductor.config.patch(config):
+            self.compute(compiled, case)
         return compiled
 
-    def compile_inputs(self, module: GraphModule, case: TestCase) -> list[list[torch.Tensor]]:
-        """The input sets to call the compiled module with before `run`: the case's own."""
-        return [tensors(case.inputs[name] for name in case.graph.inputs)]
+    def run(self, compiled: Any, case: TestCase) -> dict[str, np.ndarray]:
+        return self.compute(compiled, case)
+
+    def convert(self, case: TestCase) -> GraphModule:
+        if self.weights_as_arguments:
+            return GraphModule(lifted(case.graph), {}).eval()
+        return super().convert(case)
+
+    def arguments(self, case: TestCase) -> list[str]:
+        """The leaves the compiled module takes, in order; it holds the others (the weights) as constants."""
+        return list(case.graph.leaves if self.weights_as_arguments else case.graph.inputs)
+
+    def compute(self, compiled: Any, case: TestCase) -> dict[str, np.ndarray]:
+        """Everything this configuration computes with the compiled module: its readouts first (a
+        second shape is where dynamic shapes get traced), then the graph's outputs on the case's values."""
+        run, leaves = self.module_run(compiled, case), case_leaves(case)
+        results: dict[str, torch.Tensor] = {}
+        for readout in readouts_of(case, self.readouts):
+            results |= readout.read(leaves, run)
+        with torch.no_grad():
+            results |= dict(zip(case.graph.outputs, run(leaves)))
+        return as_arrays(results)
+
+    def module_run(self, compiled: Any, case: TestCase) -> Run:
+        """The compiled module as a Run; with dynamic shapes, every dim of every argument marked dynamic."""
+        names = self.arguments(case)
+
+        def run(leaves: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+            arguments = [leaves[name] for name in names]
+            for tensor in arguments if self.dynamic else []:
+                for dim in range(tensor.dim()):
+                    torch._dynamo.maybe_mark_dynamic(tensor, dim)
+            return list(compiled(*arguments))
+
+        return run
 
     def optimizations(self, compiled: Any, case: TestCase) -> dict[str, int]:
         """What Inductor counted during the compile: kernel metrics, pattern-matcher and other
@@ -141,11 +180,6 @@ def _without(disabled: tuple[str, ...]) -> Iterator[None]:
         for name in variables:
             del os.environ[name]
         compiler_bisector.get_env_val.cache_clear()
-
-
-def tensors(arrays: Iterable[Any]) -> list[torch.Tensor]:
-    """Arrays as torch tensors, copied so that torch never writes into a case's inputs."""
-    return [torch.from_numpy(np.array(array)) for array in arrays]
 
 
 def _inductor_counts() -> Counter[str]:

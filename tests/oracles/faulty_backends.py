@@ -11,6 +11,8 @@ import torch
 
 from fuzzer.core.ir import Node
 from fuzzer.core.testcase import TestCase
+from fuzzer.inputs.readouts import Run
+from oracles.backends.inductor_configs import InductorDynamic, InductorGrad
 from oracles.backends.metamorphic import Metamorphic
 from oracles.backends.tvm_passes import PASSES
 from oracles.frontends import OnnxBackend
@@ -230,6 +232,45 @@ class CrashesEveryOtherRun(PlantedBug):
         if type(self).runs % 2 == 0:
             raise RuntimeError("planted crash on an even run")
         return results
+
+
+class _DoubledBackward(torch.autograd.Function):
+    """Identity forward, a backward that doubles the gradient: a miscompiled backward pass."""
+
+    @staticmethod
+    def forward(ctx: Any, value: torch.Tensor) -> torch.Tensor:
+        return value.view_as(value)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        return grad * 2
+
+
+class WrongBackward(InductorGrad):
+    """inductor-grad whose forward is right and whose backward doubles every gradient."""
+
+    name = "wrong-backward"
+
+    def module_run(self, compiled: Any, case: TestCase) -> Run:
+        run = super().module_run(compiled, case)
+        return lambda leaves: [_DoubledBackward.apply(out) for out in run(leaves)]
+
+
+class WrongAtSecondShape(InductorDynamic):
+    """inductor-dynamic that is right on the drawn shape and off by 0.5 on every other one."""
+
+    name = "wrong-at-second-shape"
+
+    def module_run(self, compiled: Any, case: TestCase) -> Run:
+        run = super().module_run(compiled, case)
+        drawn = [case.values[name].shape for name in self.arguments(case)]
+
+        def shifted(leaves: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+            outputs = run(leaves)
+            same = [tuple(leaves[name].shape) for name in self.arguments(case)] == drawn
+            return outputs if same else [out + 0.5 for out in outputs]
+
+        return shifted
 
 
 class BatchedCrashOnSigmoid(CrashOnSigmoid):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +11,11 @@ import pytest
 from fuzzer.judge.compare import Finding, judge
 from fuzzer.judge.rounding import refine
 from fuzzer.report.bug import write_bug
-from fuzzer.report.repro import write_repro
+from fuzzer.report.repro import EXPECTED, write_repro
 from oracles.backends.metamorphic import REWRITE, chosen_rewrite
 from oracles.backends.tvm_passes import drawn_passes
 from oracles.base import BackendInfo, Outcome
-from oracles.registry import METAMORPHIC, REFERENCES, VARIANTS
+from oracles.registry import METAMORPHIC, REFERENCES, VARIANTS, load_backend
 from specs.interpret import evaluate
 from tests.fuzzer.handmade import conv_matmul_case
 
@@ -30,10 +31,13 @@ CONFIGURATION = {  # what each variant's repro.py must say, besides compiling fo
     "tvm-meta": 'MODEL = HERE / "equivalent.onnx"',
     "ort-meta": "GraphOptimizationLevel.ORT_ENABLE_ALL",
     "inductor-meta": "DYNAMIC = False",
+    "inductor-grad": "BACKWARD = True",
+    "inductor-aot": "AOT = True",
 }
+SLOW = ("inductor-aot",)  # AOTInductor builds a C++ package: a minute or more
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("variant", [pytest.param(v, marks=pytest.mark.slow) if v in SLOW else v for v in VARIANTS])
 def test_variant_repro_runs_isolated_in_the_variants_configuration(tmp_path: Path, variant: str) -> None:
     case = conv_matmul_case(seed=3)
     right = evaluate(case.graph, case.values)["t4"].numpy()
@@ -43,7 +47,10 @@ def test_variant_repro_runs_isolated_in_the_variants_configuration(tmp_path: Pat
     if variant in METAMORPHIC and rewrite:  # right on the original, wrong on the equivalent graph
         outcomes[variant].baseline, outcomes[variant].drawn = {"t4": right}, {REWRITE: rewrite.to_json()}
     infos = {
-        name: BackendInfo(name, FRONTEND[VARIANTS.get(name, name)], name in REFERENCES, "1", "x") for name in outcomes
+        name: BackendInfo(
+            name, FRONTEND[VARIANTS.get(name, name)], name in REFERENCES, "1", "x", load_backend(name)[0].readouts
+        )
+        for name in outcomes
     }
     finding = refine(case, outcomes, judge(outcomes, infos), infos).findings[0]
     meta = write_bug(tmp_path, "sig", finding, case, outcomes, infos)
@@ -60,3 +67,9 @@ def test_a_tvm_passes_repro_runs_the_pass_list_pinned_in_the_case(tmp_path: Path
     case.meta["passes"] = ["FoldConstant", "LegalizeOps"]  # what the reducer left of the drawn list
     write_repro(tmp_path, Finding("tvm-passes", "mismatch", "ort-noopt"), case, None)
     assert "PASSES = ['FoldConstant', 'LegalizeOps']" in (tmp_path / "repro.py").read_text()
+
+
+@pytest.mark.parametrize(("variant", "readout"), [("inductor-grad", "grad:w"), ("inductor-dynamic", "shape2:t4")])
+def test_the_repro_of_a_readout_computes_it_and_expects_it(tmp_path: Path, variant: str, readout: str) -> None:
+    test_variant_repro_runs_isolated_in_the_variants_configuration(tmp_path, variant)
+    assert readout in json.loads((tmp_path / EXPECTED).read_text())
