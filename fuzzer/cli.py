@@ -472,12 +472,12 @@ def run(case_path, backends, timeout, as_json) -> Status:
     Exit status 1 when a backend crashes or computes a wrong value; 2 when the case is invalid
     (the two references disagree).
     """
-    from fuzzer.inputs.sampling import values_finite
+    from fuzzer.inputs.sampling import case_uncomparable
     from fuzzer.judge import judge_case
 
     case = load_case(case_path)
     with _session(backends, timeout) as session:
-        outcomes, verdict = judge_case(session, case, values_finite(case))
+        outcomes, verdict = judge_case(session, case, case_uncomparable(case))
     if as_json:
         click.echo(json.dumps(verdict.to_json() | {"statuses": verdict.statuses}, indent=1, sort_keys=True))
     else:
@@ -487,7 +487,8 @@ def run(case_path, backends, timeout, as_json) -> Status:
         click.echo(f"verdict: {verdict.kind}{' (' + verdict.reason + ')' if verdict.reason else ''}")
         for finding in verdict.findings:
             click.echo(f"  {json.dumps(finding.to_json(), sort_keys=True)}")
-    return {"consistent": Status.OK, "nonfinite": Status.OK, "invalid": Status.BAD_INPUT}.get(verdict.kind, Status.BUG)
+    uncompared = {"nonfinite": Status.OK, "out_of_domain": Status.OK}
+    return ({"consistent": Status.OK, "invalid": Status.BAD_INPUT} | uncompared).get(verdict.kind, Status.BUG)
 
 
 REPLAY_STATUS_HELP = """\b
@@ -595,7 +596,7 @@ def reduce(case_path, backend, budget, timeout, out, as_json) -> Status:
     Runs only the affected system and the references. Exit status 1: the case still fails and its
     bug folder is written; 0: it does not fail, nothing to reduce.
     """
-    from fuzzer.inputs.sampling import values_finite
+    from fuzzer.inputs.sampling import case_uncomparable
     from fuzzer.judge import judge_case
     from fuzzer.report.bug import write_bug
     from fuzzer.triage.reduce import reduce_case
@@ -606,7 +607,7 @@ def reduce(case_path, backend, budget, timeout, out, as_json) -> Status:
     case = load_case(case_path)
     folder = _writable(out or case_path.with_name(case_path.name + "-reduced"))
     with _session((*REFERENCES, *systems), timeout) as session:
-        _, verdict = judge_case(session, case, values_finite(case))
+        _, verdict = judge_case(session, case, case_uncomparable(case))
         if verdict.kind == "invalid":
             raise BadInput(f"{case_path}: the references disagree ({verdict.reason}); nothing to reduce")
         wanted = session.workers[backend].name if backend else None

@@ -19,7 +19,7 @@ from fuzzer.campaign.state import CampaignOptions
 from fuzzer.core.ir import Graph
 from fuzzer.core.testcase import TestCase
 from fuzzer.generate.validate import check_onnx, check_torch
-from fuzzer.inputs.sampling import sample_values
+from fuzzer.inputs.sampling import Uncomparable, sample_values, uncomparable
 from fuzzer.inputs.search import SearchOptions, search_values
 from fuzzer.judge import judge_case
 from fuzzer.judge.compare import Verdict
@@ -54,12 +54,17 @@ def mark(stage: Stage, name: str) -> None:
 
 @dataclass
 class Prepared:
-    """A case with its values, whether they are all finite, and what the validity checks found."""
+    """A case with its values, why its outputs cannot be compared (None: they can), and what the
+    validity checks found."""
 
     case: TestCase
-    finite: bool
+    uncomparable: Uncomparable | None
     problems: list[str]
     seconds: dict[str, float]
+
+    @property
+    def finite(self) -> bool:
+        return self.uncomparable is None or self.uncomparable.kind != "nonfinite"
 
 
 def prepare_case(graph: Graph, seed: int, search: SearchOptions | None, stage: Stage = Marker()) -> Prepared:
@@ -74,9 +79,10 @@ def prepare_case(graph: Graph, seed: int, search: SearchOptions | None, stage: S
     mark(stage, "validate")
     clock = time.monotonic()
     problems = check_onnx(graph, to_onnx(graph, case.weights))
-    problems += check_torch(graph, evaluate(graph, case.values))
+    tensors = evaluate(graph, case.values)
+    problems += check_torch(graph, tensors)
     seconds["validate"] = time.monotonic() - clock
-    return Prepared(case, result.finite, problems, seconds)
+    return Prepared(case, uncomparable(graph, tensors), problems, seconds)
 
 
 @dataclass
@@ -117,8 +123,8 @@ class CasePipeline:
             case.save(self.options.out / "invalid" / line["id"])
             return Judged(line | {"verdict": "invalid", "problems": problems, "backends": {}})
         mark(stage, "judge")
-        # A case the search could not make finite still runs: crashes count, values are not compared.
-        outcomes, verdict = judge_case(self.session, case, prepared.finite)
+        # A case the search could not make finite and in domain still runs: crashes count, values are not compared.
+        outcomes, verdict = judge_case(self.session, case, prepared.uncomparable)
         for name, outcome in outcomes.items():
             seconds[name] = outcome.seconds
         line["backends"] = {

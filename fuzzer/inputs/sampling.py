@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -89,9 +89,43 @@ def first_nonfinite(graph: Graph, tensors: dict[str, torch.Tensor]) -> int | Non
     return None
 
 
-def values_finite(case: TestCase) -> bool:
-    """Whether every value the graph computes from the case's values is finite (torch eager)."""
-    return first_nonfinite(case.graph, evaluate(case.graph, case.values)) is None
+def first_out_of_domain(graph: Graph, tensors: dict[str, torch.Tensor]) -> int | None:
+    """Index of the first node whose inputs lie outside its op's numeric domain (a NaN loss counts), or None."""
+    for index, node in enumerate(graph.nodes):
+        loss = spec_of(node).domain_loss(*(tensors[name] for name in node.inputs))
+        if loss is not None and not float(loss) <= 0:
+            return index
+    return None
+
+
+@dataclass(frozen=True)
+class Uncomparable:
+    """Why a case's outputs cannot be compared: some value is non-finite, or all are finite but some
+    lie outside an op's domain (a near-constant group normalized), where rounding alone decides the
+    outputs and any two correct implementations may differ. `node` is where values first go wrong
+    (out of domain or non-finite), the place to mend."""
+
+    kind: Literal["nonfinite", "out_of_domain"]
+    node: int
+    op: str
+
+    def reason(self) -> str:
+        then = ", then non-finite" if self.kind == "nonfinite" else ""
+        return f"values out of domain at node {self.node} ({self.op}){then}: outputs not compared, crashes only"
+
+
+def uncomparable(graph: Graph, tensors: dict[str, torch.Tensor]) -> Uncomparable | None:
+    """Why the graph's computed `tensors` make its outputs incomparable, or None when they are comparable."""
+    nonfinite, outside = first_nonfinite(graph, tensors), first_out_of_domain(graph, tensors)
+    if nonfinite is None and outside is None:
+        return None
+    first = min(index for index in (nonfinite, outside) if index is not None)
+    return Uncomparable("out_of_domain" if nonfinite is None else "nonfinite", first, graph.nodes[first].op)
+
+
+def case_uncomparable(case: TestCase) -> Uncomparable | None:
+    """`uncomparable` of the values torch eager computes from the case's inputs and weights."""
+    return uncomparable(case.graph, evaluate(case.graph, case.values))
 
 
 def negative_share(graph: Graph, values: dict[str, np.ndarray]) -> float:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fuzzer.inputs.sampling import values_finite
+from fuzzer.inputs.sampling import case_uncomparable
 from fuzzer.judge import judge_case
 from fuzzer.triage.reduce import cut_nodes, reduce_case, simpler_values
 from fuzzer.triage.signature import signature
@@ -12,7 +12,7 @@ from tests.fuzzer.conftest import cases_with_sigmoid
 
 
 def finding_of(session: OracleSession, case, backend: str):
-    _, verdict = judge_case(session, case, values_finite(case))
+    _, verdict = judge_case(session, case, case_uncomparable(case))
     return next(f for f in verdict.findings if f.backend == backend)
 
 
