@@ -275,7 +275,7 @@ CAMPAIGN_FLAGS = {  # campaign option (as `differences` names it) -> the fuzz pa
     show_default=True,
     help="Find input values by gradient search, or draw them at random (the baseline).",
 )
-@click.option("--search-time", type=click.FloatRange(min=0.001), default=None, help="Search seconds per case.")
+@click.option("--search-time", type=click.FloatRange(min=0.001), default=None, help="Search CPU seconds per case.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/campaign"), show_default=True)
 @click.option(
     "--resume",
@@ -752,7 +752,7 @@ def _sizes(text: str) -> list[int]:
 @click.option("--ops", default=None, help="Comma-separated op types to draw from (default: all).")
 @click.option("--dtypes", default=None, help="Comma-separated dtypes to generate (default: float32,int64,bool).")
 @PATTERNS_OPTION
-@click.option("--time-budget", type=click.FloatRange(min=0.001), default=None, help="Search seconds per case.")
+@click.option("--time-budget", type=click.FloatRange(min=0.001), default=None, help="Search CPU seconds per case.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def bench_inputs_command(nodes, cases, seed, ops, dtypes, patterns, time_budget, as_json) -> None:
     """Input search against random sampling with the same time per case: finite share, time, usefulness."""

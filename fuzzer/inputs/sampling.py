@@ -160,14 +160,15 @@ def constant_outputs(graph: Graph, tensors: dict[str, torch.Tensor], fixed: Coll
 
 
 def sample_values(graph: Graph, seed: int, attempts: int = 10, time_budget: float | None = None) -> ValueResult:
-    """Random draws, retried until every intermediate value is finite or attempts (or seconds) run out."""
-    start = time.monotonic()
+    """Random draws, retried until every intermediate value is finite or attempts (or `time_budget`, CPU
+    seconds of this thread, as the search counts them) run out."""
+    start, cpu_start = time.monotonic(), time.thread_time()
     rng = np.random.default_rng(seed)
     values: dict[str, np.ndarray] = {}
     bad: int | None = None
     tensors: dict[str, torch.Tensor] = {}
     attempt = 0
-    while attempt < attempts and (attempt == 0 or time_budget is None or time.monotonic() - start < time_budget):
+    while attempt < attempts and (attempt == 0 or time_budget is None or time.thread_time() - cpu_start < time_budget):
         attempt += 1
         values = random_values(graph, rng)
         tensors = evaluate(graph, values)
