@@ -284,7 +284,7 @@ CAMPAIGN_FLAGS = {  # campaign option (as `differences` names it) -> the fuzz pa
     show_default=True,
     help="Find input values by gradient search, or draw them at random (the baseline).",
 )
-@click.option("--search-time", type=click.FloatRange(min=0.001), default=None, help="Search seconds per case.")
+@click.option("--search-time", type=click.FloatRange(min=0.001), default=None, help="Search CPU seconds per case.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/campaign"), show_default=True)
 @click.option(
     "--resume",
@@ -491,12 +491,12 @@ def run(case_path, backends, timeout, as_json) -> Status:
     Exit status 1 when a backend crashes or computes a wrong value; 2 when the case is invalid
     (the two references disagree).
     """
-    from fuzzer.inputs.sampling import values_finite
+    from fuzzer.inputs.sampling import case_uncomparable
     from fuzzer.judge import judge_case
 
     case = load_case(case_path)
     with _session(backends, timeout) as session:
-        outcomes, verdict = judge_case(session, case, values_finite(case))
+        outcomes, verdict = judge_case(session, case, case_uncomparable(case))
     if as_json:
         click.echo(json.dumps(verdict.to_json() | {"statuses": verdict.statuses}, indent=1, sort_keys=True))
     else:
@@ -506,7 +506,8 @@ def run(case_path, backends, timeout, as_json) -> Status:
         click.echo(f"verdict: {verdict.kind}{' (' + verdict.reason + ')' if verdict.reason else ''}")
         for finding in verdict.findings:
             click.echo(f"  {json.dumps(finding.to_json(), sort_keys=True)}")
-    return {"consistent": Status.OK, "nonfinite": Status.OK, "invalid": Status.BAD_INPUT}.get(verdict.kind, Status.BUG)
+    uncompared = {"nonfinite": Status.OK, "out_of_domain": Status.OK}
+    return ({"consistent": Status.OK, "invalid": Status.BAD_INPUT} | uncompared).get(verdict.kind, Status.BUG)
 
 
 REPLAY_STATUS_HELP = """\b
@@ -614,7 +615,7 @@ def reduce(case_path, backend, budget, timeout, out, as_json) -> Status:
     Runs only the affected system and the references. Exit status 1: the case still fails and its
     bug folder is written; 0: it does not fail, nothing to reduce.
     """
-    from fuzzer.inputs.sampling import values_finite
+    from fuzzer.inputs.sampling import case_uncomparable
     from fuzzer.judge import judge_case
     from fuzzer.report.bug import write_bug
     from fuzzer.triage.reduce import pinned, reduce_case
@@ -625,7 +626,7 @@ def reduce(case_path, backend, budget, timeout, out, as_json) -> Status:
     case = load_case(case_path)
     folder = _writable(out or case_path.with_name(case_path.name + "-reduced"))
     with _session((*REFERENCES, *systems), timeout) as session:
-        outcomes, verdict = judge_case(session, case, values_finite(case))
+        outcomes, verdict = judge_case(session, case, case_uncomparable(case))
         if verdict.kind == "invalid":
             raise BadInput(f"{case_path}: the references disagree ({verdict.reason}); nothing to reduce")
         wanted = session.workers[backend].name if backend else None
@@ -770,7 +771,7 @@ def _sizes(text: str) -> list[int]:
 @click.option("--ops", default=None, help="Comma-separated op types to draw from (default: all).")
 @click.option("--dtypes", default=None, help="Comma-separated dtypes to generate (default: float32,int64,bool).")
 @PATTERNS_OPTION
-@click.option("--time-budget", type=click.FloatRange(min=0.001), default=None, help="Search seconds per case.")
+@click.option("--time-budget", type=click.FloatRange(min=0.001), default=None, help="Search CPU seconds per case.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def bench_inputs_command(nodes, cases, seed, ops, dtypes, patterns, time_budget, as_json) -> None:
     """Input search against random sampling with the same time per case: finite share, time, usefulness."""

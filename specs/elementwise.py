@@ -24,6 +24,7 @@ LOG_MIN = 0.1
 POW_BASE_MIN = 0.1
 UNIT = Need(-1 + MARGIN, 1 - MARGIN)
 NONZERO = Need(nonzero=True)
+FRACTIONAL = Need(fractional=True)
 WHOLE = V(integral=True)
 FINITE_CHECK = V(fixed=True)  # IsNaN, IsInf: always false on the finite values the search keeps
 SIGNED = ("float32", "float64", "float16", "int8", "int32", "int64")
@@ -312,8 +313,8 @@ unary("Asinh", torch.asinh, keeps_sign=True, monotone=1)
 unary("Acosh", torch.acosh, domain=lambda x: above(x, 1 + MARGIN), image=V(0), need=Need(1 + MARGIN), monotone=1)
 unary("Atanh", torch.atanh, domain=inside_unit_interval, keeps_sign=True, need=UNIT, monotone=1)
 unary("Erf", torch.erf, image=V(-1, 1), keeps_sign=True, monotone=1)
-unary("Floor", torch.floor, domain=away_from_integers, image=WHOLE, keeps_zero=True, monotone=1)
-unary("Ceil", torch.ceil, domain=away_from_integers, image=WHOLE, keeps_zero=True, monotone=1)
+unary("Floor", torch.floor, domain=away_from_integers, image=WHOLE, keeps_zero=True, need=FRACTIONAL, monotone=1)
+unary("Ceil", torch.ceil, domain=away_from_integers, image=WHOLE, keeps_zero=True, need=FRACTIONAL, monotone=1)
 unary("Round", torch.round, domain=away_from_halves, image=WHOLE, keeps_zero=True, monotone=1)
 unary("Reciprocal", torch.reciprocal, domain=away_from_zero, need=NONZERO, monotone=-1, pole=0.0)
 unary("Identity", torch.clone, ALL, moves_values=True)

@@ -34,7 +34,9 @@ class Values:
         if need.narrow and not self.steered and not (math.isfinite(self.low) and math.isfinite(self.high)):
             return False  # every element of a sum, a convolution or a normalization inside |x| < 0.95
         one_signed = need.low >= 0 or need.high <= 0
-        if self.zeros and (need.nonzero or need.low > 0 or need.high < 0):
+        if self.zeros and (need.nonzero or need.fractional or need.low > 0 or need.high < 0):
+            return False
+        if self.integral and need.fractional:
             return False
         if self.spread >= max(-need.low, need.high):
             return False
@@ -80,6 +82,7 @@ class Need:
     low: float = -math.inf
     high: float = math.inf
     nonzero: bool = False
+    fractional: bool = False  # no whole numbers (Floor, Ceil): rounding noise next to one flips the result
 
     @property
     def narrow(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -12,15 +13,17 @@ import torch
 
 from fuzzer.core.ir import Graph
 from fuzzer.generate.generator import GenOptions, generate
-from fuzzer.inputs.sampling import ValueResult, fixed_outputs, sample_values
+from fuzzer.inputs.sampling import Uncomparable, ValueResult, fixed_outputs, sample_values, uncomparable
 from fuzzer.inputs.search import SearchOptions, search_values
 from oracles.worker import ChildWorker
+from specs.interpret import evaluate
 
 METHODS = ("search", "random")
 STARTUP_SECONDS = 120.0
 CASE_LIMIT_SECONDS = 120.0  # a case's search and sampling run within their time budgets; past this it hangs
 WARMUP_CASES = 8  # first calls of torch ops pay one-off costs that would skew the first size's times
 UNLIMITED_ATTEMPTS = 1 << 30  # the random baseline stops on time alone
+BREAKDOWN_OPS = 8  # ops named per line of the table's failure breakdown
 
 
 @dataclass
@@ -32,8 +35,15 @@ class _Tally:
     cpu: list[float] = field(default_factory=list)
     negative: list[float] = field(default_factory=list)
     constant: list[float] = field(default_factory=list)  # per finite case: share of varying outputs held constant
+    comparable: list[bool] = field(default_factory=list)  # finite and in every op's domain: judged on values
+    # Where the values of the other cases first left an op's domain, by op: what to mend next.
+    nonfinite_at: Counter[str] = field(default_factory=Counter)
+    out_of_domain_at: Counter[str] = field(default_factory=Counter)  # ... of cases that stayed finite
 
-    def add(self, result: ValueResult, outputs: int, cpu_seconds: float) -> None:
+    def add(self, result: ValueResult, why: Uncomparable | None, outputs: int, cpu_seconds: float) -> None:
+        self.comparable.append(why is None)
+        if why:
+            (self.nonfinite_at if why.kind == "nonfinite" else self.out_of_domain_at)[why.op] += 1
         self.finite.append(result.finite)
         self.wall.append(result.seconds)
         self.cpu.append(cpu_seconds)
@@ -41,7 +51,7 @@ class _Tally:
         if result.finite:
             self.constant.append(result.constant_outputs / outputs if outputs else 0.0)
 
-    def figures(self) -> dict[str, float]:
+    def figures(self) -> dict[str, Any]:
         wall_ms, cpu_ms = np.asarray(self.wall) * 1000, np.asarray(self.cpu) * 1000
         constant = self.constant or [0.0]
         return {
@@ -54,6 +64,9 @@ class _Tally:
             "constant_outputs": round(float(np.mean([share == 1 for share in constant])), 4),
             "some_constant_output": round(float(np.mean([share > 0 for share in constant])), 4),
             "constant_output_share": round(float(np.mean(constant)), 4),
+            "comparable": round(float(np.mean(self.comparable)), 4),
+            "nonfinite_at": dict(self.nonfinite_at.most_common()),
+            "out_of_domain_at": dict(self.out_of_domain_at.most_common()),
         }
 
 
@@ -71,7 +84,7 @@ def bench_inputs(
     """Per graph size: finite share, wall and CPU time, negative share and constant outputs per method.
 
     Both methods start from the same draw (same seed); random sampling then redraws until its
-    values are finite or it has spent the time the search spent on that case.
+    values are finite or it has spent the CPU time the search spent on that case.
     """
     if not sizes or min(sizes) < 1 or cases < 1:
         raise ValueError("give at least one graph size >= 1 and at least one case")
@@ -109,8 +122,10 @@ def _measure(state: None, stage: Any, graph: Graph, case_seed: int, search: Sear
         searched = search_values(graph, case_seed, search)
         search_cpu = time.process_time() - clock
         clock = time.process_time()
-        sampled = sample_values(graph, case_seed, UNLIMITED_ATTEMPTS, time_budget=searched.seconds)
-        return Measured(searched, search_cpu, sampled, time.process_time() - clock)
+        sampled = sample_values(graph, case_seed, UNLIMITED_ATTEMPTS, time_budget=search_cpu)
+        sample_cpu = time.process_time() - clock
+        whys = [uncomparable(graph, evaluate(graph, result.values)) for result in (searched, sampled)]
+        return Measured(searched, search_cpu, whys[0], sampled, sample_cpu, whys[1])
     except RuntimeError:
         return None  # torch rejects the graph: a spec bug the spec suite reports, not a value problem
 
@@ -121,8 +136,10 @@ class Measured:
 
     searched: ValueResult
     search_cpu: float
+    search_why: Uncomparable | None
     sampled: ValueResult
     sample_cpu: float
+    sample_why: Uncomparable | None
 
 
 def _run_cases(
@@ -149,8 +166,8 @@ def _run_cases(
             skipped += 1
         else:
             measured = reply.value
-            tallies["search"].add(measured.searched, varying, measured.search_cpu)
-            tallies["random"].add(measured.sampled, varying, measured.sample_cpu)
+            tallies["search"].add(measured.searched, measured.search_why, varying, measured.search_cpu)
+            tallies["random"].add(measured.sampled, measured.sample_why, varying, measured.sample_cpu)
             nodes.append(len(graph.nodes))
         if progress:
             progress(options.max_nodes, index + 1, cases)
@@ -159,22 +176,30 @@ def _run_cases(
 
 def render_table(report: dict[str, dict[str, Any]]) -> str:
     """The report as an aligned text table, one row per graph size and method."""
-    header = f"{'nodes':>5} {'method':7} {'finite':>7} {'median':>8} {'p90':>8} {'cpu med':>8} {'cpu p90':>8}"
+    header = f"{'nodes':>5} {'method':7} {'finite':>7} {'in dom':>7}"
+    header += f" {'median':>8} {'p90':>8} {'cpu med':>8} {'cpu p90':>8}"
     header += f" {'negative':>8} {'constant':>8} {'some const':>10} {'const outs':>10}"
     lines = [header]
     for size, row in report.items():
         for name in METHODS:
             f = row[name]
             lines.append(
-                f"{size:>5} {name:7} {f['finite']:>7.1%} {f['median_ms']:>6.1f}ms {f['p90_ms']:>6.1f}ms"
+                f"{size:>5} {name:7} {f['finite']:>7.1%} {f['comparable']:>7.1%}"
+                f" {f['median_ms']:>6.1f}ms {f['p90_ms']:>6.1f}ms"
                 f" {f['median_cpu_ms']:>6.1f}ms {f['p90_cpu_ms']:>6.1f}ms"
                 f" {f['negative_share']:>8.1%} {f['constant_outputs']:>8.1%}"
                 f" {f['some_constant_output']:>10.1%} {f['constant_output_share']:>10.1%}"
             )
     for size, row in report.items():
+        search = row["search"]
+        for label, key in (("not finite", "nonfinite_at"), ("finite, out of domain", "out_of_domain_at")):
+            if search[key]:
+                ops = ", ".join(f"{op} {count}" for op, count in list(search[key].items())[:BREAKDOWN_OPS])
+                lines.append(f"{size:>5} nodes, search {label}: values leave the domain first at {ops}")
         if row["crashed"]:
             lines.append(f"{size:>5} nodes: {len(row['crashed'])} case(s) crashed torch: {', '.join(row['crashed'])}")
     lines += [
+        "in dom: finite and inside every op's domain, the cases whose outputs are compared",
         "times are per case: wall is elapsed time, cpu the process's CPU time (the machine is shared)",
         "negative: share of negative values among the float inputs and weights, averaged over cases",
         "constant: finite cases whose every output holds one value; some const: those with at least one such",

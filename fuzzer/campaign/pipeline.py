@@ -20,7 +20,7 @@ from fuzzer.campaign.state import CampaignOptions
 from fuzzer.core.ir import Graph
 from fuzzer.core.testcase import TestCase
 from fuzzer.generate.validate import check_onnx, check_torch
-from fuzzer.inputs.sampling import sample_values
+from fuzzer.inputs.sampling import Uncomparable, sample_values, uncomparable
 from fuzzer.inputs.search import SearchOptions, search_values
 from fuzzer.judge import judge_cases
 from fuzzer.judge.compare import Verdict
@@ -55,12 +55,17 @@ def mark(stage: Stage, name: str) -> None:
 
 @dataclass
 class Prepared:
-    """A case with its values, whether they are all finite, and what the validity checks found."""
+    """A case with its values, why its outputs cannot be compared (None: they can), and what the
+    validity checks found."""
 
     case: TestCase
-    finite: bool
+    uncomparable: Uncomparable | None
     problems: list[str]
     seconds: dict[str, float]
+
+    @property
+    def finite(self) -> bool:
+        return self.uncomparable is None or self.uncomparable.kind != "nonfinite"
 
 
 def prepare_case(graph: Graph, seed: int, search: SearchOptions | None, stage: Stage = Marker()) -> Prepared:
@@ -75,9 +80,10 @@ def prepare_case(graph: Graph, seed: int, search: SearchOptions | None, stage: S
     mark(stage, "validate")
     clock = time.monotonic()
     problems = check_onnx(graph, to_onnx(graph, case.weights))
-    problems += check_torch(graph, evaluate(graph, case.values))
+    tensors = evaluate(graph, case.values)
+    problems += check_torch(graph, tensors)
     seconds["validate"] = time.monotonic() - clock
-    return Prepared(case, result.finite, problems, seconds)
+    return Prepared(case, uncomparable(graph, tensors), problems, seconds)
 
 
 @dataclass
@@ -119,7 +125,7 @@ class CasePipeline:
         results = judge_cases(
             self.session,
             [prepared.case for _, _, prepared in ready],
-            [prepared.finite for _, _, prepared in ready],
+            [prepared.uncomparable for _, _, prepared in ready],
             batch_sizes(self.options, self.session.infos),
         )
         for (position, line, prepared), (outcomes, verdict) in zip(ready, results):
@@ -143,7 +149,7 @@ class CasePipeline:
     def _judged(
         self, line: dict[str, Any], prepared: Prepared, outcomes: dict[str, Outcome], verdict: Verdict
     ) -> Judged:
-        # A case the search could not make finite still ran: crashes count, values were not compared.
+        # A case the search could not make finite and in domain still ran: crashes count, values were not compared.
         case, seconds = prepared.case, line["stage_seconds"] | prepared.seconds
         for name, outcome in outcomes.items():
             seconds[name] = outcome.seconds

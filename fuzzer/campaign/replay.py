@@ -13,7 +13,7 @@ from typing import Any
 
 from fuzzer.core.files import write_atomic
 from fuzzer.core.testcase import CASE_FILE, VALUES_FILE, CaseFormatError, TestCase
-from fuzzer.inputs.sampling import values_finite
+from fuzzer.inputs.sampling import case_uncomparable
 from fuzzer.judge import judge_case
 from fuzzer.judge.compare import Verdict
 from fuzzer.report.bug import title
@@ -106,7 +106,7 @@ def replay_all(cases: list[Path], sessions: list[OracleSession]) -> list[ReplayR
 def _run_once(folder: Path, session: OracleSession) -> list[ReplayResult]:
     case = TestCase.load(folder)
     expect = load_expectations(folder)
-    outcomes, verdict = judge_case(session, case, values_finite(case))
+    outcomes, verdict = judge_case(session, case, case_uncomparable(case))
     actual = _actual(case, verdict)
     results = []
     for backend, wanted in sorted(expect["backends"].items()):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -89,9 +89,43 @@ def first_nonfinite(graph: Graph, tensors: dict[str, torch.Tensor]) -> int | Non
     return None
 
 
-def values_finite(case: TestCase) -> bool:
-    """Whether every value the graph computes from the case's values is finite (torch eager)."""
-    return first_nonfinite(case.graph, evaluate(case.graph, case.values)) is None
+def first_out_of_domain(graph: Graph, tensors: dict[str, torch.Tensor]) -> int | None:
+    """Index of the first node whose inputs lie outside its op's numeric domain (a NaN loss counts), or None."""
+    for index, node in enumerate(graph.nodes):
+        loss = spec_of(node).domain_loss(*(tensors[name] for name in node.inputs))
+        if loss is not None and not float(loss) <= 0:
+            return index
+    return None
+
+
+@dataclass(frozen=True)
+class Uncomparable:
+    """Why a case's outputs cannot be compared: some value is non-finite, or all are finite but some
+    lie outside an op's domain (a near-constant group normalized), where rounding alone decides the
+    outputs and any two correct implementations may differ. `node` is where values first go wrong
+    (out of domain or non-finite), the place to mend."""
+
+    kind: Literal["nonfinite", "out_of_domain"]
+    node: int
+    op: str
+
+    def reason(self) -> str:
+        then = ", then non-finite" if self.kind == "nonfinite" else ""
+        return f"values out of domain at node {self.node} ({self.op}){then}: outputs not compared, crashes only"
+
+
+def uncomparable(graph: Graph, tensors: dict[str, torch.Tensor]) -> Uncomparable | None:
+    """Why the graph's computed `tensors` make its outputs incomparable, or None when they are comparable."""
+    nonfinite, outside = first_nonfinite(graph, tensors), first_out_of_domain(graph, tensors)
+    if nonfinite is None and outside is None:
+        return None
+    first = min(index for index in (nonfinite, outside) if index is not None)
+    return Uncomparable("out_of_domain" if nonfinite is None else "nonfinite", first, graph.nodes[first].op)
+
+
+def case_uncomparable(case: TestCase) -> Uncomparable | None:
+    """`uncomparable` of the values torch eager computes from the case's inputs and weights."""
+    return uncomparable(case.graph, evaluate(case.graph, case.values))
 
 
 def negative_share(graph: Graph, values: dict[str, np.ndarray]) -> float:
@@ -126,14 +160,15 @@ def constant_outputs(graph: Graph, tensors: dict[str, torch.Tensor], fixed: Coll
 
 
 def sample_values(graph: Graph, seed: int, attempts: int = 10, time_budget: float | None = None) -> ValueResult:
-    """Random draws, retried until every intermediate value is finite or attempts (or seconds) run out."""
-    start = time.monotonic()
+    """Random draws, retried until every intermediate value is finite or attempts (or `time_budget`, CPU
+    seconds of this thread, as the search counts them) run out."""
+    start, cpu_start = time.monotonic(), time.thread_time()
     rng = np.random.default_rng(seed)
     values: dict[str, np.ndarray] = {}
     bad: int | None = None
     tensors: dict[str, torch.Tensor] = {}
     attempt = 0
-    while attempt < attempts and (attempt == 0 or time_budget is None or time.monotonic() - start < time_budget):
+    while attempt < attempts and (attempt == 0 or time_budget is None or time.thread_time() - cpu_start < time_budget):
         attempt += 1
         values = random_values(graph, rng)
         tensors = evaluate(graph, values)

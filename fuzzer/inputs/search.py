@@ -56,7 +56,9 @@ class SearchOptions:
     """Budget and step size of the search; the defaults keep a 10-node graph within milliseconds."""
 
     max_steps: int = 300
-    time_budget: float = 1.0  # seconds per case; on an idle machine max_steps ends the search first
+    # CPU seconds of the searching thread per case (on an idle machine max_steps ends the search first):
+    # a wall-clock budget would hand a busy machine's load to the search's results.
+    time_budget: float = 1.0
     max_move: float = 2.0  # largest change of one leaf element in one step
     overshoot: float = 1.5  # Polyak step length as a multiple of the linearized distance to zero loss
     patience: int = 8  # accepted steps without clear progress before the elements involved are drawn again
@@ -168,7 +170,7 @@ class _Search:
         start = time.monotonic()
         self._draw(self.leaves)
         current = self._forward()
-        self.deadline = time.monotonic() + self.options.time_budget  # the first run may pay one-off imports
+        self.deadline = time.thread_time() + self.options.time_budget  # the first run may pay one-off imports
         current = self._settle(current)
         for _ in range(USEFUL_RETRIES):
             constant = constant_outputs(self.graph, current.tensors, self.fixed) if current.clean else []
@@ -230,7 +232,7 @@ class _Search:
         return self._forward()
 
     def _budget_left(self) -> bool:
-        return self.runs <= self.options.max_steps and time.monotonic() < self.deadline
+        return self.runs <= self.options.max_steps and time.thread_time() < self.deadline
 
     def _rank(self, run: _Pass) -> tuple[int, int, float]:
         return run.rank(len(self.graph.nodes))

@@ -13,6 +13,7 @@ import numpy as np
 
 from fuzzer.core.testcase import TestCase
 from fuzzer.inputs.readouts import Readout, case_leaves, interpreted, read_all, readouts_of
+from fuzzer.inputs.sampling import Uncomparable
 from fuzzer.judge.compare import Verdict, all_finite, crashes_only, judge
 from fuzzer.judge.rounding import refine
 from oracles.base import BackendInfo, Outcome, Restriction
@@ -22,20 +23,20 @@ from oracles.session import OracleSession
 def judge_case(
     session: OracleSession,
     case: TestCase,
-    finite: bool,
+    uncomparable: Uncomparable | None,
     only: Collection[str] | None = None,
     restrictions: Mapping[str, Restriction] | None = None,
 ) -> tuple[dict[str, Outcome], Verdict]:
     """Run the case on the session's backends (or those in `only`, some with less of their compiler
-    under `restrictions`) and judge it, dropping what rounding explains. A case whose values are not
-    all `finite` is judged on crashes alone: a NaN that a Max absorbs leaves outputs any two
-    implementations may compute differently."""
+    under `restrictions`) and judge it, dropping what rounding explains. A case whose values are
+    `uncomparable` is judged on crashes alone: a NaN that a Max absorbs, or a near-constant group
+    normalized, leaves outputs any two implementations may compute differently."""
     outcomes = session.run(case, only, restrictions)
-    return _judged(session, case, finite, outcomes)
+    return _judged(session, case, uncomparable, outcomes)
 
 
 def _judged(
-    session: OracleSession, case: TestCase, finite: bool, outcomes: dict[str, Outcome]
+    session: OracleSession, case: TestCase, uncomparable: Uncomparable | None, outcomes: dict[str, Outcome]
 ) -> tuple[dict[str, Outcome], Verdict]:
     """The outcomes, eager's readout values added to the torch reference's, and their verdict."""
     readouts = readouts_of(case, {kind for name in outcomes for kind in session.infos[name].readouts})
@@ -47,23 +48,26 @@ def _judged(
         for name, o in outcomes.items()
     }
     verdict = judge(outcomes, session.infos, readouts)
-    if not finite:
-        return outcomes, crashes_only(verdict)
+    if uncomparable:
+        return outcomes, crashes_only(verdict, uncomparable)
     return outcomes, refine(case, outcomes, verdict, session.infos, readouts)
 
 
 def judge_cases(
-    session: OracleSession, cases: Sequence[TestCase], finite: Sequence[bool], batch_sizes: Mapping[str, int]
+    session: OracleSession,
+    cases: Sequence[TestCase],
+    uncomparable: Sequence[Uncomparable | None],
+    batch_sizes: Mapping[str, int],
 ) -> list[tuple[dict[str, Outcome], Verdict]]:
     """`judge_case` for several cases at once, with the backends in `batch_sizes` compiling them in
     batches. A batched result that is not ok is judged again from a run of its case alone, so every
     finding stands on a case of its own and a batch never decides a verdict."""
     judged = []
-    for case, case_finite, outcomes in zip(cases, finite, session.run_many(cases, batch_sizes)):
-        outcomes, verdict = _judged(session, case, case_finite, outcomes)
+    for case, unjudged, outcomes in zip(cases, uncomparable, session.run_many(cases, batch_sizes)):
+        outcomes, verdict = _judged(session, case, unjudged, outcomes)
         again = [name for name, outcome in outcomes.items() if outcome.batch > 1 and verdict.statuses[name] != "ok"]
         if again:
-            outcomes, verdict = _judged(session, case, case_finite, outcomes | session.run(case, again))
+            outcomes, verdict = _judged(session, case, unjudged, outcomes | session.run(case, again))
         judged.append((outcomes, verdict))
     return judged
 

@@ -9,13 +9,14 @@ from typing import Any, Literal
 import numpy as np
 
 from fuzzer.inputs.readouts import Readout
+from fuzzer.inputs.sampling import Uncomparable
 from oracles.base import BackendInfo, Outcome
 
 # (rtol, atol) per float dtype; integers and bools must match exactly. atol is relative to the
 # output's largest magnitude (at least 1): an element that nearly cancels carries the rounding
 # error of its operands, not of itself.
 TOLERANCES = {"float16": (5e-2, 1e-2), "float32": (1e-2, 1e-3), "float64": (1e-5, 1e-6)}
-Kind = Literal["consistent", "mismatch", "crash", "invalid", "nonfinite"]
+Kind = Literal["consistent", "mismatch", "crash", "invalid", "nonfinite", "out_of_domain"]
 ORIGINAL = "original graph"  # what a metamorphic oracle's finding is against: its compiler on the case itself
 
 
@@ -174,15 +175,16 @@ def judge(outcomes: dict[str, Outcome], infos: dict[str, BackendInfo], readouts:
     return Verdict(kind, statuses, findings)
 
 
-def crashes_only(verdict: Verdict) -> Verdict:
-    """The verdict of a case whose intermediate values are not all finite: a NaN that a Max or Where
-    absorbs leaves finite outputs that any two implementations may compute differently, so only
-    crashes (and failed references) count."""
+def crashes_only(verdict: Verdict, why: Uncomparable) -> Verdict:
+    """The verdict of a case whose intermediate values are not all finite, or not all in their ops'
+    domains (`why`, the first node that says so): a NaN that a Max or Where absorbs, or rounding noise that a
+    near-constant group's normalization blows up, leaves finite outputs that any two implementations
+    may compute differently, so only crashes (and failed references) count."""
     if verdict.kind == "invalid" and not verdict.findings:
         return verdict  # a reference failed: our bug whatever the values
     findings = [f for f in verdict.findings if f.symptom != "mismatch"]
     statuses = {name: "ok" if status == "mismatch" else status for name, status in verdict.statuses.items()}
-    return Verdict("crash" if findings else "nonfinite", statuses, findings)
+    return Verdict("crash" if findings else why.kind, statuses, findings, why.reason())
 
 
 def _without(outputs: dict[str, np.ndarray], names: Collection[str]) -> dict[str, np.ndarray]:

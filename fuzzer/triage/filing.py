@@ -13,7 +13,7 @@ from typing import Any
 
 from fuzzer.core.files import write_atomic
 from fuzzer.core.testcase import TestCase
-from fuzzer.inputs.sampling import values_finite
+from fuzzer.inputs.sampling import case_uncomparable
 from fuzzer.judge import judge_case
 from fuzzer.judge.compare import Finding, Verdict
 from fuzzer.triage.guilty import find_guilt
@@ -128,7 +128,7 @@ def upstream_mismatch(
         prefix = prune(case, case.graph.nodes, list(node.outputs), {})
         if prefix is None:
             continue
-        outcomes, verdict = judge_case(session, prefix, values_finite(prefix), only)
+        outcomes, verdict = judge_case(session, prefix, case_uncomparable(prefix), only)
         for candidate in verdict.findings:
             if candidate.backend == finding.backend and candidate.symptom == "mismatch":
                 return prefix, candidate, outcomes

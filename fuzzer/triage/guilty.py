@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fuzzer.core.testcase import TestCase
-from fuzzer.inputs.sampling import values_finite
+from fuzzer.inputs.sampling import case_uncomparable
 from fuzzer.judge import judge_case
 from fuzzer.judge.compare import Finding
 from fuzzer.triage.reduce import BudgetSpent
@@ -61,7 +61,7 @@ class GuiltChecker:
         self.session = session
         self.case = case
         self.finding = finding
-        self.finite = values_finite(case)
+        self.uncomparable = case_uncomparable(case)
         self.only = [finding.backend, *(name for name in REFERENCES if name in session.infos)]
         self.deadline = deadline
         self.checks = 0
@@ -80,7 +80,7 @@ class GuiltChecker:
             raise BudgetSpent
         self.checks += 1
         backend = self.finding.backend
-        outcomes, verdict = judge_case(self.session, self.case, self.finite, self.only, {backend: restriction})
+        outcomes, verdict = judge_case(self.session, self.case, self.uncomparable, self.only, {backend: restriction})
         failing = any(same_failure(self.finding, found) for found in verdict.findings)
         agrees = verdict.kind != "invalid" and not any(f.backend == backend for f in verdict.findings)
         return failing, outcomes[backend], agrees

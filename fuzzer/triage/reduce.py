@@ -22,7 +22,7 @@ from fuzzer.core.ir import Graph, Node
 from fuzzer.core.testcase import TestCase
 from fuzzer.generate.symbolic import SymbolicGraph
 from fuzzer.generate.validate import check_onnx, check_torch
-from fuzzer.inputs.sampling import first_nonfinite, leaf_bounds, values_finite
+from fuzzer.inputs.sampling import Uncomparable, case_uncomparable, leaf_bounds, uncomparable
 from fuzzer.judge import judge_case
 from fuzzer.judge.compare import Finding, Verdict
 from fuzzer.triage.signature import signature
@@ -116,18 +116,18 @@ class Checker:
         key = _fingerprint(case)
         if key not in self.answers:
             self._in_time()
-            finite = self._finite(case)
-            wanted = finite is True if self.failure.symptom == "mismatch" else finite is not None
-            self.answers[key] = wanted and self._fails(case, bool(finite))
+            valid, why = self._values(case)
+            wanted = valid and (why is None or self.failure.symptom != "mismatch")
+            self.answers[key] = wanted and self._fails(case, why)
         return self.answers[key]
 
     def cures(self, case: TestCase) -> bool:
-        """Whether a valid, finite candidate gets past the failure (the backend agrees with the
+        """Whether a valid candidate with comparable values gets past the failure (the backend agrees with the
         references, or a crash gets past its phase): the change that made it names the trigger."""
         self._in_time()
-        if self._finite(case) is not True:
+        if self._values(case) != (True, None):
             return False
-        outcomes, verdict = judge_case(self.session, case, True, self.only)
+        outcomes, verdict = judge_case(self.session, case, None, self.only)
         backend = self.failure.backend
         if verdict.kind in ("invalid", "nonfinite") or not self.failure.passed(outcomes[backend]):
             return False
@@ -138,18 +138,18 @@ class Checker:
             raise BudgetSpent
 
     @staticmethod
-    def _finite(case: TestCase) -> bool | None:
-        """None for a candidate that fails the validity checks, else whether all its values are finite."""
+    def _values(case: TestCase) -> tuple[bool, Uncomparable | None]:
+        """Whether a candidate passes the validity checks, and if so why its outputs cannot be compared."""
         try:
             problems = check_onnx(case.graph, to_onnx(case.graph, case.weights))
             tensors = evaluate(case.graph, case.values)
         except Exception:  # a candidate a spec cannot lower is simply not a candidate
-            return None
+            return False, None
         problems += check_torch(case.graph, tensors)
-        return None if problems else first_nonfinite(case.graph, tensors) is None
+        return (False, None) if problems else (True, uncomparable(case.graph, tensors))
 
-    def _fails(self, case: TestCase, finite: bool) -> bool:
-        _, verdict = judge_case(self.session, case, finite, self.only)
+    def _fails(self, case: TestCase, why: Uncomparable | None) -> bool:
+        _, verdict = judge_case(self.session, case, why, self.only)
         return self.failure.match(verdict, case.graph) is not None
 
 
@@ -383,12 +383,12 @@ def reduce_case(session: OracleSession, case: TestCase, finding: Finding, budget
     except BudgetSpent:
         complete = False
     current.meta.pop("failing_output", None)
-    outcomes, verdict = judge_case(session, current, values_finite(current), check.only)
+    outcomes, verdict = judge_case(session, current, case_uncomparable(current), check.only)
     final = failure.match(verdict, current.graph)
     discarded = final is None and current is not case
     if final is None:  # flaky: the reduced case stopped failing on the re-check; keep the original
         current, final, used = case, finding, {}
-        outcomes, _ = judge_case(session, case, values_finite(case), check.only)
+        outcomes, _ = judge_case(session, case, case_uncomparable(case), check.only)
     seconds = time.monotonic() - start
     return Reduction(
         current, final, outcomes, len(case.graph.nodes), check.checks, seconds, complete, used, errors, discarded

@@ -53,6 +53,13 @@ def test_whole_numbers_cannot_serve_a_need_that_only_zero_fits() -> None:
     assert sign.meets(DIVISOR) and Values(integral=True).meets(ACOSH)
 
 
+def test_whole_numbers_and_zeros_cannot_serve_floor_or_ceil() -> None:
+    floor = REGISTRY["Floor"].needs[0]
+    assert not Values(-1, 1, integral=True).meets(floor)  # Ceil of a Sign only ever reads integers
+    assert not constant(0).meets(floor) and not Values(0, 1, fixed=True).meets(floor)
+    assert Values(0, 1).meets(floor) and Values(steered=True).meets(REGISTRY["Ceil"].needs[0])
+
+
 def test_a_narrow_need_reads_bounded_or_steered_values_only() -> None:
     assert not Values().meets(UNIT)  # a Conv or a sum: every element inside (-0.95, 0.95) is rarely reachable
     assert not Values(0).meets(UNIT)  # ReduceL1

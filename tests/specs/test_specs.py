@@ -100,12 +100,15 @@ def _inside(need: Need, like: torch.Tensor, gen: torch.Generator) -> torch.Tenso
         )
     low = need.low if math.isfinite(need.low) else -2.0
     high = need.high if math.isfinite(need.high) else max(low, 0.0) + 2.0
+    if need.fractional:  # whole numbers in the bounds, each moved a quarter to three quarters up
+        whole = torch.randint(math.ceil(low), math.floor(high), like.shape, generator=gen).double()
+        return (whole + 0.25 + 0.5 * u).to(like.dtype)
     return (low + (high - low) * (0.1 + 0.8 * u)).to(like.dtype)
 
 
 def _outside(need: Need, like: torch.Tensor) -> torch.Tensor:
     """Values the need rules out, everywhere in the tensor."""
-    if need.nonzero:
+    if need.nonzero or need.fractional:
         return torch.zeros_like(like)
     if math.isfinite(need.low):
         return torch.full_like(like, need.low - 1)

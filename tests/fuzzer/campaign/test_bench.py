@@ -13,6 +13,9 @@ FIGURES = {
     "constant_outputs",
     "some_constant_output",
     "constant_output_share",
+    "comparable",
+    "nonfinite_at",
+    "out_of_domain_at",
 }
 
 
@@ -26,7 +29,13 @@ def test_bench_reports_both_methods_per_graph_size() -> None:
             assert set(figures) == FIGURES
             assert 0 <= figures["finite"] <= 1 and 0 <= figures["negative_share"] <= 1
             assert figures["p90_ms"] >= figures["median_ms"] > 0
+            assert figures["comparable"] <= figures["finite"]
+            broken = sum(figures["nonfinite_at"].values()) + sum(figures["out_of_domain_at"].values())
+            assert broken == round((1 - figures["comparable"]) * row["cases"])
+            assert sum(figures["nonfinite_at"].values()) == round((1 - figures["finite"]) * row["cases"])
         assert row["search"]["finite"] >= row["random"]["finite"]
     table = render_table(report)
     assert table.splitlines()[0].split()[:3] == ["nodes", "method", "finite"]
-    assert len(table.splitlines()) == 1 + 2 * len(METHODS) + 5
+    keys = ("nonfinite_at", "out_of_domain_at")
+    breakdowns = sum(bool(row["search"][key]) for row in report.values() for key in keys)
+    assert len(table.splitlines()) == 1 + 2 * len(METHODS) + breakdowns + 6

@@ -127,6 +127,28 @@ def test_a_case_the_search_cannot_make_finite_is_recorded_and_never_reported(
     assert summary["finite"] == 0 and summary["bugs"] == 0
 
 
+def test_a_case_whose_values_stay_out_of_domain_is_judged_on_crashes_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Sub(x, x) makes every group MeanVarianceNormalization reads constant whatever x: finite, never in domain.
+    mvn = {"axes": [0], "onnx_axes": [0]}
+    steps = [("Sub", ["x", "x"], {}), ("MeanVarianceNormalization", ["t0"], mvn), ("Sigmoid", ["t1"], {})]
+    constant_group = build({"x": float32(4)}, steps)
+    monkeypatch.setattr("fuzzer.campaign.loop.generate", lambda *args: constant_group)
+    backends = ("eager", "ort-noopt", f"{FAULTY}:CrashOnSigmoid", f"{FAULTY}:WrongOnSigmoid")
+    options = CampaignOptions(
+        out=tmp_path / "c", seed=2, max_tests=1, backends=backends, support_matrix=False, reduce_budget=5
+    )
+    summary = run_campaign(replace(options, search=SearchOptions(time_budget=0.05)))
+    (line,) = read_stats(tmp_path / "c")
+    assert line["search"]["finite"] is True and line["search"]["in_domain"] is False
+    assert line["verdict"] == "crash" and "out of domain" in line["reason"]
+    assert line["backends"]["crash-sigmoid"]["status"] == "crash"
+    assert line["backends"]["wrong-sigmoid"]["status"] == "ok"
+    (bug,) = (tmp_path / "c" / "bugs").iterdir()
+    assert summary["bugs"] == 1 and bug.name.startswith("crash-sigmoid")
+
+
 def test_an_exception_in_our_own_stages_is_an_invalid_case_not_the_end_of_the_campaign(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -53,9 +53,9 @@ def test_a_batch_splits_outputs_back_per_case_and_bisects_a_crash(batching_sessi
 
 def test_batched_verdicts_are_those_of_cases_run_alone(batching_session: OracleSession) -> None:
     cases = [*cases_without_sigmoid(3), *cases_with_sigmoid(3)]
-    batched = judge_cases(batching_session, cases, [True] * len(cases), BATCH_SIZES)
+    batched = judge_cases(batching_session, cases, [None] * len(cases), BATCH_SIZES)
     for case, (outcomes, verdict) in zip(cases, batched):
-        _, alone = judge_case(batching_session, case, True)
+        _, alone = judge_case(batching_session, case, None)
         assert verdict.kind == alone.kind and verdict.statuses == alone.statuses
         assert {(f.backend, f.symptom) for f in verdict.findings} == {(f.backend, f.symptom) for f in alone.findings}
         assert outcomes["wrong-when-batched"].status == "ok"  # wrong in every batch, right alone

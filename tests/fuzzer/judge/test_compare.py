@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fuzzer.inputs.sampling import Uncomparable
 from fuzzer.judge.compare import compare_outputs, crashes_only, judge
 from oracles.base import BackendInfo, Outcome
 
@@ -11,6 +12,9 @@ INFOS = {
     "ort": BackendInfo("ort", "onnx", False, "1", "x"),
     "inductor": BackendInfo("inductor", "torch", False, "1", "x"),
 }
+
+
+NAN_AT_LOG = Uncomparable("nonfinite", 2, "Log")
 
 
 def ok(value: np.ndarray) -> Outcome:
@@ -63,11 +67,21 @@ def test_absolute_tolerance_scales_with_the_output_magnitude() -> None:
 def test_a_case_with_nonfinite_intermediates_is_judged_on_crashes_alone() -> None:
     y = np.ones(3, np.float32)
     crash = Outcome("error", phase="compile", exc_type="E", message="boom")
-    mismatch_only = crashes_only(judge({"eager": ok(y), "ort-noopt": ok(y), "ort": ok(y * 3)}, INFOS))
+    mismatch_only = crashes_only(judge({"eager": ok(y), "ort-noopt": ok(y), "ort": ok(y * 3)}, INFOS), NAN_AT_LOG)
     assert mismatch_only.kind == "nonfinite" and not mismatch_only.findings and mismatch_only.statuses["ort"] == "ok"
-    both = crashes_only(judge({"eager": ok(y), "ort-noopt": ok(y), "ort": ok(y * 3), "inductor": crash}, INFOS))
+    assert mismatch_only.reason == NAN_AT_LOG.reason() and "node 2 (Log), then non-finite" in mismatch_only.reason
+    with_crash = {"eager": ok(y), "ort-noopt": ok(y), "ort": ok(y * 3), "inductor": crash}
+    both = crashes_only(judge(with_crash, INFOS), NAN_AT_LOG)
     assert both.kind == "crash" and [(f.backend, f.symptom) for f in both.findings] == [("inductor", "crash")]
-    references_apart = crashes_only(judge({"eager": ok(y), "ort-noopt": ok(y * 2), "ort": ok(y)}, INFOS))
+    references_apart = crashes_only(judge({"eager": ok(y), "ort-noopt": ok(y * 2), "ort": ok(y)}, INFOS), NAN_AT_LOG)
     assert references_apart.kind == "nonfinite"
     failed = Outcome("error", phase="run", exc_type="E", message="boom")
-    assert crashes_only(judge({"eager": failed, "ort-noopt": ok(y), "ort": ok(y)}, INFOS)).kind == "invalid"
+    assert crashes_only(judge({"eager": failed, "ort-noopt": ok(y), "ort": ok(y)}, INFOS), NAN_AT_LOG).kind == "invalid"
+
+
+def test_a_case_with_values_out_of_an_ops_domain_is_judged_on_crashes_alone_and_says_where() -> None:
+    y = np.ones(3, np.float32)
+    flat_group = Uncomparable("out_of_domain", 1, "MeanVarianceNormalization")
+    mismatch_only = crashes_only(judge({"eager": ok(y), "ort-noopt": ok(y), "ort": ok(y * 3)}, INFOS), flat_group)
+    assert mismatch_only.kind == "out_of_domain" and not mismatch_only.findings
+    assert "out of domain at node 1 (MeanVarianceNormalization)" in mismatch_only.reason

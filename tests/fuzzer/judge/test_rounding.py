@@ -4,6 +4,7 @@ import numpy as np
 
 from fuzzer.core.ir import Graph, Node, TensorType
 from fuzzer.core.testcase import TestCase
+from fuzzer.inputs.sampling import Uncomparable
 from fuzzer.judge import judge_case
 from fuzzer.judge.compare import ORIGINAL, judge
 from fuzzer.judge.rounding import float64_outputs, promote, refine
@@ -119,9 +120,9 @@ def test_references_apart_only_by_amplified_rounding_are_not_our_bug_and_systems
 
 def test_a_case_the_search_left_nonfinite_reports_crashes_but_no_wrong_values(planted_session: OracleSession) -> None:
     case = cases_with_sigmoid(1)[0]
-    _, finite = judge_case(planted_session, case, finite=True)
+    _, finite = judge_case(planted_session, case, None)
     assert {f.symptom for f in finite.findings} == {"crash", "mismatch"}
-    _, nonfinite = judge_case(planted_session, case, finite=False)
+    _, nonfinite = judge_case(planted_session, case, Uncomparable("nonfinite", 0, case.graph.nodes[0].op))
     assert nonfinite.kind == "crash" and {f.symptom for f in nonfinite.findings} == {"crash"}
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from fuzzer.core.testcase import TestCase
-from fuzzer.inputs.sampling import values_finite
+from fuzzer.inputs.sampling import case_uncomparable
 from fuzzer.judge import judge_case
 from fuzzer.report.bug import record_filing
 from fuzzer.triage.filing import ALIASES, file_findings
@@ -20,7 +20,7 @@ def test_one_folder_per_root_cause_listing_every_occurrence(tmp_path: Path, plan
     assert first.graph.dumps() != second.graph.dumps()
     filed = []
     for case in (first, second):
-        outcomes, verdict = judge_case(planted_session, case, values_finite(case))
+        outcomes, verdict = judge_case(planted_session, case, case_uncomparable(case))
         filed.append(file_findings(tmp_path, case, outcomes, verdict, planted_session, 60, record_filing))
     assert filed[0] == filed[1] and len(filed[0]) == 2, "a crash and a mismatch, both seen twice"
     folders = sorted(p.name for p in tmp_path.iterdir())
@@ -38,7 +38,7 @@ def test_one_folder_per_root_cause_listing_every_occurrence(tmp_path: Path, plan
 
 def test_without_a_reduction_budget_cases_are_filed_as_found(tmp_path: Path, planted_session: OracleSession) -> None:
     case = cases_with_sigmoid(1)[0]
-    outcomes, verdict = judge_case(planted_session, case, values_finite(case))
+    outcomes, verdict = judge_case(planted_session, case, case_uncomparable(case))
     signatures = file_findings(tmp_path, case, outcomes, verdict, planted_session, 0, record_filing)
     mismatch = next(s for s in signatures if s.startswith("wrong-sigmoid"))
     assert mismatch.startswith("wrong-sigmoid-mismatch-" + "+".join(case.graph.op_types())[:20])
@@ -51,7 +51,7 @@ def test_a_crash_caused_by_an_upstream_wrong_value_is_filed_under_that_value(tmp
     graph = build({"x": float32(3)}, [("Sigmoid", ["x"], {}), ("Relu", ["t0"], {}), ("Neg", ["t1"], {})])
     case = TestCase(graph, {"x": np.array([0.5, -1.0, 2.0], np.float32)}, {"id": "000007", "seed": 7})
     with OracleSession(["eager", "ort-noopt", f"{FAULTY}:Float64Sigmoid"], timeout=60) as session:
-        outcomes, verdict = judge_case(session, case, values_finite(case))
+        outcomes, verdict = judge_case(session, case, case_uncomparable(case))
         assert [f.symptom for f in verdict.findings] == ["crash"]
         (sig,) = file_findings(bugs, case, outcomes, verdict, session, 60, record_filing)
     assert sig.startswith("float64-sigmoid-mismatch-Sigmoid-")
@@ -73,7 +73,7 @@ def test_every_face_of_one_triggered_defect_shares_a_folder(tmp_path: Path, faul
     ]
     filed = []
     for case in cases:
-        outcomes, verdict = judge_case(faulty_session, case, values_finite(case))
+        outcomes, verdict = judge_case(faulty_session, case, case_uncomparable(case))
         filed += file_findings(tmp_path, case, outcomes, verdict, faulty_session, 60, record_filing)
     noop, _, int32_mean, broadcast, _ = filed
     assert noop.startswith("reduce-faults-mismatch-Reduce-noop_with_empty_axes-") and filed[1] == noop
@@ -91,7 +91,7 @@ def test_every_face_of_one_triggered_defect_shares_a_folder(tmp_path: Path, faul
 
 def test_a_known_finding_is_named_but_not_filed(tmp_path: Path, planted_session: OracleSession) -> None:
     case = cases_with_sigmoid(1)[0]
-    outcomes, verdict = judge_case(planted_session, case, values_finite(case))
+    outcomes, verdict = judge_case(planted_session, case, case_uncomparable(case))
     filed = file_findings(tmp_path / "a", case, outcomes, verdict, planted_session, 60, record_filing)
     assert len(filed) == 2, "a crash and a mismatch"
     again = file_findings(tmp_path / "b", case, outcomes, verdict, planted_session, 60, record_filing, set(filed))

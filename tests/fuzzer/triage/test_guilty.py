@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fuzzer.core.testcase import TestCase
-from fuzzer.inputs.sampling import values_finite
+from fuzzer.inputs.sampling import case_uncomparable
 from fuzzer.judge import judge_case
 from fuzzer.judge.compare import Finding
 from fuzzer.report.bug import record_filing
@@ -27,7 +27,7 @@ def staged_session() -> Iterator[OracleSession]:
 
 
 def _finding(session: OracleSession, case: TestCase, backend: str) -> tuple[Finding, Outcome]:
-    outcomes, verdict = judge_case(session, case, values_finite(case))
+    outcomes, verdict = judge_case(session, case, case_uncomparable(case))
     (finding,) = [f for f in verdict.findings if f.backend == backend]
     return finding, outcomes[backend]
 
@@ -53,7 +53,7 @@ def test_a_new_bug_is_filed_under_its_guilty_pass_and_its_later_sightings_join_i
 ) -> None:
     filed = []
     for case in cases_with_sigmoid(2):
-        outcomes, verdict = judge_case(staged_session, case, values_finite(case))
+        outcomes, verdict = judge_case(staged_session, case, case_uncomparable(case))
         filed += file_findings(tmp_path, case, outcomes, verdict, staged_session, 60, record_filing)
     assert len(set(filed)) == 1 and filed[0].startswith("staged-sigmoid@FoldSigmoid-mismatch-Sigmoid-")
     folder = tmp_path / filed[0]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fuzzer.core.testcase import TestCase
-from fuzzer.inputs.sampling import values_finite
+from fuzzer.inputs.sampling import case_uncomparable
 from fuzzer.judge import judge_case
 from fuzzer.report.bug import record_filing
 from fuzzer.triage.filing import file_findings
@@ -23,7 +23,7 @@ from tests.oracles.faulty_backends import DRAWN_PASSES
 
 
 def finding_of(session: OracleSession, case, backend: str):
-    _, verdict = judge_case(session, case, values_finite(case))
+    _, verdict = judge_case(session, case, case_uncomparable(case))
     return next(f for f in verdict.findings if f.backend == backend)
 
 
@@ -85,7 +85,7 @@ def test_a_pass_list_shrinks_with_the_graph_to_the_one_pass_the_failure_needs(
     tmp_path: Path, passes_session: OracleSession
 ) -> None:
     case = cases_with_sigmoid(1)[0]
-    outcomes, verdict = judge_case(passes_session, case, values_finite(case))
+    outcomes, verdict = judge_case(passes_session, case, case_uncomparable(case))
     (finding,) = verdict.findings
     configured = pinned(case, outcomes[finding.backend])
     assert configured.meta[PASSES] == list(DRAWN_PASSES) and PASSES not in case.meta
@@ -106,7 +106,7 @@ def test_candidates_that_differ_only_in_their_pinned_passes_are_checked_apart(
     passes_session: OracleSession,
 ) -> None:
     case = cases_with_sigmoid(1)[0]
-    outcomes, verdict = judge_case(passes_session, case, values_finite(case))
+    outcomes, verdict = judge_case(passes_session, case, case_uncomparable(case))
     check = Checker(passes_session, Failure.of(verdict.findings[0], case.graph), time.monotonic() + 60)
     with_pass = pinned(case, outcomes["wrong-under-fold-sigmoid"])
     without = TestCase(case.graph, case.values, with_pass.meta | {PASSES: ["Cleanup"]})

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from fuzzer.core.testcase import TestCase
-from fuzzer.inputs.sampling import values_finite
+from fuzzer.inputs.sampling import case_uncomparable
 from fuzzer.judge import judge_case
 from fuzzer.triage.reduce import Checker, Failure
 from fuzzer.triage.trigger import BROADCAST, ablations, find_triggers
@@ -12,7 +12,7 @@ from tests.fuzzer.conftest import NOOP, layernorm_case, reduce_case
 
 
 def triggers(session: OracleSession, case: TestCase, backend: str) -> list[str]:
-    _, verdict = judge_case(session, case, values_finite(case))
+    _, verdict = judge_case(session, case, case_uncomparable(case))
     (finding,) = [f for f in verdict.findings if f.backend == backend]
     return find_triggers(case, Checker(session, Failure.of(finding, case.graph), deadline=float("inf")))
 
