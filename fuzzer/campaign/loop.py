@@ -272,6 +272,7 @@ class _Campaign:
             reply = lane.collect(limit)
             if request == "judge" and reply.status == "ok":
                 self.judged[index] = reply.value
+                _add_seconds(reply.value.line, "ipc", reply.ipc_seconds)
                 self.restarts[lane_index] = reply.value.restarts
             elif request == "judge":
                 self.judged[index] = self._skipped(index, reply)
@@ -294,7 +295,8 @@ class _Campaign:
         self.filing = None
         if reply.status == "ok":
             judged.line["bugs"], judged.line["known"] = reply.value
-            judged.line["stage_seconds"]["triage"] = round(reply.seconds, 4)
+            _add_seconds(judged.line, "triage", reply.work_seconds)
+            _add_seconds(judged.line, "ipc", reply.ipc_seconds)
             judged.filed = True
             return
         judged.line.setdefault("triage_failures", []).append(_failure(reply))
@@ -334,6 +336,12 @@ class _Campaign:
         for restarts in self.restarts.values():
             total.update(restarts)
         return dict(total)
+
+
+def _add_seconds(line: dict[str, Any], stage: str, seconds: float) -> None:
+    """Count seconds spent outside the lane's own call (or in a second filing) towards a stage."""
+    stages = line["stage_seconds"]
+    stages[stage] = round(stages.get(stage, 0.0) + seconds, 4)
 
 
 def _failure(reply: Reply) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from fuzzer.core.testcase import TestCase
 from fuzzer.generate.validate import check_onnx, check_torch
 from fuzzer.inputs.sampling import sample_values
 from fuzzer.inputs.search import SearchOptions, search_values
-from fuzzer.judge import judge_case
+from fuzzer.judge import judge_outcomes
 from fuzzer.judge.compare import Verdict
 from fuzzer.report.bug import record_filing
 from fuzzer.triage.filing import file_findings
@@ -117,8 +117,14 @@ class CasePipeline:
             case.save(self.options.out / "invalid" / line["id"])
             return Judged(line | {"verdict": "invalid", "problems": problems, "backends": {}})
         mark(stage, "judge")
+        clock = time.monotonic()
+        outcomes = self.session.run(case)
+        # The slowest backend bounds the run; what the run took beyond it went to its workers' pipes.
+        seconds["ipc"] = time.monotonic() - clock - max((outcome.seconds for outcome in outcomes.values()), default=0)
+        clock = time.monotonic()
         # A case the search could not make finite still runs: crashes count, values are not compared.
-        outcomes, verdict = judge_case(self.session, case, prepared.finite)
+        verdict = judge_outcomes(case, outcomes, self.session.infos, prepared.finite)
+        seconds["compare"] = time.monotonic() - clock
         for name, outcome in outcomes.items():
             seconds[name] = outcome.seconds
         line["backends"] = {
@@ -205,7 +211,9 @@ class LocalLane:
 
     def submit(self, call: Any, *args: Any) -> None:
         clock = time.monotonic()
-        self._reply = Reply("ok", call(self.pipeline, Marker(), *args), seconds=time.monotonic() - clock)
+        value = call(self.pipeline, Marker(), *args)
+        seconds = time.monotonic() - clock
+        self._reply = Reply("ok", value, seconds=seconds, work_seconds=seconds)
 
     def collect(self, timeout: float) -> Reply:
         reply, self._reply = self._reply, None
