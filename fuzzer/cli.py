@@ -334,6 +334,14 @@ CAMPAIGN_FLAGS = {  # campaign option (as `differences` names it) -> the fuzz pa
     help="Cases run side by side, each lane with its own backend workers; auto: one per core. The same seed "
     "and jobs file the same cases.",
 )
+@click.option(
+    "--ray",
+    "ray_address",
+    default=None,
+    metavar="auto|ADDRESS",
+    help="Run the -j lanes as actors on a Ray cluster (auto: the one this machine runs; or its head's "
+    "host:port); needs the ray extra, and --out on storage every node mounts at the same path.",
+)
 @click.pass_context
 def fuzz(
     ctx,
@@ -356,6 +364,7 @@ def fuzz(
     known,
     as_json,
     jobs,
+    ray_address,
 ) -> Status:
     """Run a fuzzing campaign and write campaign.json, stats.jsonl, summary.json and bugs/."""
     from fuzzer.campaign.loop import Totals, run_campaign
@@ -386,6 +395,12 @@ def fuzz(
         options = requested
 
     check_output(options, resume)  # before the backends spend their start-up
+    if ray_address is not None:
+        if find_spec("ray") is None:
+            raise BadInput("--ray needs Ray: pip install 'dlfuzz[ray]'")
+        from fuzzer.campaign.ray_lane import connect
+
+        connect(ray_address)
     if resume and options.max_tests is not None and recorded_cases(options.out) >= options.max_tests:
         click.echo(f"{options.out} has run its {options.max_tests} cases; give a larger --max-tests to go on", err=True)
         return Status.OK
@@ -402,7 +417,7 @@ def fuzz(
             display.show(done, options.max_tests, seconds, options.time_budget, detail)
 
         with _probe_display() as probing:
-            summary = run_campaign(options, resume, progress, probe_progress=probing)
+            summary = run_campaign(options, resume, progress, probe_progress=probing, ray_address=ray_address)
     if as_json:
         click.echo(json.dumps(summary, indent=1, sort_keys=True))
     else:

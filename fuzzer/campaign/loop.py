@@ -4,14 +4,13 @@ its line and fold it into the feedback, in case order."""
 from __future__ import annotations
 
 import json
-import multiprocessing.connection
 import platform
 import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
@@ -47,6 +46,9 @@ from oracles.base import BackendInfo
 from oracles.session import OracleSession
 from oracles.worker import Reply
 from specs.patterns import occurrences
+
+if TYPE_CHECKING:
+    from fuzzer.campaign.ray_lane import RayLane
 
 STATUSES = ("ok", "mismatch", "crash", "timeout", "died", "unsupported")
 
@@ -119,7 +121,7 @@ class Totals:
 
 
 Progress = Callable[[int, Totals, float], None]
-Lane = PipelineLane | LocalLane
+Lane = Union[PipelineLane, LocalLane, "RayLane"]
 POLL_SECONDS = 1.0  # how often a campaign waiting on its lanes looks at their limits
 
 
@@ -135,19 +137,26 @@ def run_campaign(
     session: OracleSession | None = None,
     probe_progress: ProbeProgress | None = None,
     pipeline: type[CasePipeline] = CasePipeline,
+    ray_address: str | None = None,
 ) -> dict[str, Any]:
     """Run until the case or time budget is spent; every finding is on disk before the next case.
 
-    Cases run in `options.jobs` lanes, child processes with their own backend workers; a caller
-    may instead lend a started `session` (tests share warm workers), run in this process.
+    Cases run in `options.jobs` lanes, child processes with their own backend workers, or Ray actors
+    on the cluster at `ray_address`; a caller may instead lend a started `session` (tests share warm
+    workers), run in this process.
     """
     out = options.out
     check_output(options, resume)
-    lanes: list[Lane] = (
-        [LocalLane(pipeline(options, session))]
-        if session is not None
-        else [PipelineLane(options, pipeline) for _ in range(options.jobs)]
-    )
+    lanes: list[Lane]
+    if session is not None:
+        lanes = [LocalLane(pipeline(options, session))]
+    elif ray_address is not None:
+        from fuzzer.campaign.ray_lane import RayLane, connect  # the ray extra: imported only when asked for
+
+        connect(ray_address)
+        lanes = [RayLane(options, pipeline) for _ in range(options.jobs)]
+    else:
+        lanes = [PipelineLane(options, pipeline) for _ in range(options.jobs)]
     try:
         for lane in lanes:
             lane.launch()
@@ -261,12 +270,12 @@ class _Campaign:
 
     def _wait(self) -> None:
         busy = [self.lanes[i] for i in self.running]
-        if busy and all(lane.connection is not None for lane in busy):  # a local lane has its reply already
-            multiprocessing.connection.wait([lane.connection for lane in busy], POLL_SECONDS)
+        if busy:  # every lane of a campaign is of one kind
+            type(busy[0]).wait_any(busy, POLL_SECONDS)
         for lane_index, (request, index) in list(self.running.items()):
             lane = self.lanes[lane_index]
             limit = self._file_limit() if request == "file" else self.limit
-            if lane.connection is not None and not lane.connection.poll() and not lane.overdue(limit):
+            if not lane.replied() and not lane.overdue(limit):
                 continue
             del self.running[lane_index]
             reply = lane.collect(limit)

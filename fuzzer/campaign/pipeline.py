@@ -9,6 +9,7 @@ campaign goes on. Each lane owns its backend workers, so lanes run cases side by
 from __future__ import annotations
 
 import functools
+import multiprocessing.connection
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,6 +186,15 @@ class PipelineLane(ChildWorker):
         setup = functools.partial(start_pipeline, options, pipeline_class)
         super().__init__(setup, "case pipeline", STAGES, None, STARTUP_SECONDS, daemon=False)
 
+    def replied(self) -> bool:
+        """Whether the request in flight has its reply, or the child is gone (its pipe then reads EOF)."""
+        return self.connection is not None and self.connection.poll()
+
+    @staticmethod
+    def wait_any(lanes: list[PipelineLane], timeout: float) -> None:
+        """Block until one of the busy `lanes` replies, or `timeout` seconds pass."""
+        multiprocessing.connection.wait([lane.connection for lane in lanes if lane.connection], timeout)
+
 
 class LocalLane:
     """A pipeline in this process on a lent, started session: tests share warm workers this way.
@@ -199,9 +209,12 @@ class LocalLane:
     def busy(self) -> bool:
         return self._reply is not None
 
-    @property
-    def connection(self) -> None:
-        return None
+    def replied(self) -> bool:
+        return True
+
+    @staticmethod
+    def wait_any(lanes: list[LocalLane], timeout: float) -> None:
+        """Nothing to wait for: a local lane replies as it is asked."""
 
     def launch(self) -> None:
         """Nothing to start: the lent session is running."""
