@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import torch
+
 from fuzzer.campaign.known import KnownBugs
 from fuzzer.campaign.state import CampaignOptions
 from fuzzer.core.ir import Graph
@@ -173,7 +175,9 @@ def file_call(
 def start_pipeline(
     options: CampaignOptions, pipeline_class: type[CasePipeline]
 ) -> tuple[CasePipeline, dict[str, BackendInfo]]:
-    """A lane's set-up, run in its child: start the backends and the pipeline on them."""
+    """A lane's set-up, run in its child: start the backends and the pipeline on them. The lane's own
+    torch work (checks, float64 attribution, reduction) runs on one thread: lanes share the cores."""
+    torch.set_num_threads(1)
     session = OracleSession(list(options.backends), options.timeout, options.memory_mb)
     session.start()
     return pipeline_class(options, session), session.infos

@@ -31,8 +31,10 @@ def test_an_unreachable_cluster_is_one_line_and_status_2(tmp_path: Path) -> None
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[None]:
-    """A Ray cluster on this machine: the driver here, two CPUs for two actors."""
+def cluster(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[None]:
+    """A Ray cluster on this machine: the driver here, two CPUs for two actors. Ray nices its workers
+    (15) by default; on a machine busy with other work they would then barely start."""
+    monkeypatch_module.setenv("RAY_worker_niceness", "0")
     ray.init(
         num_cpus=2,
         include_dashboard=False,
@@ -41,6 +43,12 @@ def cluster() -> Iterator[None]:
     )
     yield
     ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
 
 
 class KillsItsActorOnce(CasePipeline):
