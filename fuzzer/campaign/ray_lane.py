@@ -2,9 +2,9 @@
 process runs, with its own backend workers, on whichever node of the cluster Ray places it; the
 campaign loop on the driver draws, files and records in case order as with local lanes.
 
-An actor that is lost (its process killed, its node gone) is restarted by Ray, and the request it had
-in flight is sent once more, so the case runs again elsewhere instead of being skipped; a case that
-loses its actor twice is skipped as a local lane's crash is. The campaign folder is written by the
+An actor that is lost (its process killed, its node gone) is restarted by Ray, which sends it the
+request it had in flight once more, so the case runs again elsewhere instead of being skipped; a case
+that loses its actor twice is skipped as a local lane's crash is. The campaign folder is written by the
 actors too (invalid cases, bug folders): on a cluster it must be on storage every node mounts at the
 same path.
 """
@@ -36,13 +36,11 @@ class PipelineActor:
     def ready(self) -> dict[str, BackendInfo]:
         return self.infos
 
-    def pid(self) -> int:
-        return os.getpid()
-
-    def serve(self, call: Any, *args: Any) -> tuple[Any, float]:
+    def serve(self, call: Any, *args: Any) -> tuple[Any, float, int]:
+        """The call's value, the seconds it worked, and which process answered (a new one: restarted)."""
         clock = time.monotonic()
         value = call(self.pipeline, Marker(), *args)
-        return value, time.monotonic() - clock
+        return value, time.monotonic() - clock, os.getpid()
 
 
 def connect(address: str) -> None:
@@ -69,9 +67,8 @@ class RayLane:
         self.options, self.pipeline_class = options, pipeline_class
         self.restarts = 0
         self.actor: Any = None
+        self._pid: int | None = None  # the actor's process, as its last answer named it
         self._ref: Any = None
-        self._request: tuple[Any, ...] = ()
-        self._resent = False
         self._submitted_at: float | None = None
 
     @property
@@ -79,27 +76,19 @@ class RayLane:
         return self._submitted_at is not None
 
     def launch(self) -> None:
-        remote = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(PipelineActor)
+        remote = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=1)(PipelineActor)
         self.actor = remote.remote(self.options, self.pipeline_class)
 
     def wait_ready(self) -> dict[str, BackendInfo]:
         return ray.get(self.actor.ready.remote(), timeout=STARTUP_SECONDS)
 
     def submit(self, call: Any, *args: Any) -> None:
-        self._request, self._resent = (call, *args), False
         self._ref = self.actor.serve.remote(call, *args)
         self._submitted_at = time.monotonic()
 
     def replied(self) -> bool:
-        """Whether the request has its answer; a request whose actor was lost is sent once more (to
-        the actor Ray restarts) and is not answered yet."""
         done, _ = ray.wait([self._ref], timeout=0)
-        if not done or self._resent or not _lost(self._ref):
-            return bool(done)
-        self.restarts += 1
-        self._resent = True
-        self._ref = self.actor.serve.remote(*self._request)
-        return False
+        return bool(done)
 
     def overdue(self, limit: float) -> bool:
         return self._submitted_at is not None and time.monotonic() - self._submitted_at > limit
@@ -113,7 +102,7 @@ class RayLane:
         assert self._submitted_at is not None
         submitted, self._submitted_at = self._submitted_at, None
         try:
-            value, work_seconds = ray.get(self._ref, timeout=max(timeout - (time.monotonic() - submitted), 0))
+            value, work_seconds, pid = ray.get(self._ref, timeout=max(timeout - (time.monotonic() - submitted), 0))
         except GetTimeoutError:
             ray.kill(self.actor, no_restart=False)
             return Reply("timeout", message=f"no result after {timeout:.0f}s", seconds=_since(submitted))
@@ -121,21 +110,14 @@ class RayLane:
             message = str(error).strip().splitlines()
             exit = "actor lost" if isinstance(error, RayActorError) else type(error).__name__
             return Reply("died", exit=exit, message=message[0] if message else "", seconds=_since(submitted))
+        self.restarts += self._pid is not None and pid != self._pid
+        self._pid = pid
         return Reply("ok", value, seconds=_since(submitted), work_seconds=work_seconds)
 
     def close(self) -> None:
         if self.actor is not None:
             ray.kill(self.actor, no_restart=True)
             self.actor = None
-
-
-def _lost(ref: Any) -> bool:
-    """Whether a finished request ended with its actor gone rather than with an answer."""
-    try:
-        ray.get(ref, timeout=0)
-    except RayActorError:
-        return True
-    return False
 
 
 def _since(clock: float) -> float:

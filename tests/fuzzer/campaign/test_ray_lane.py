@@ -62,6 +62,7 @@ class KillsItsActorOnce(CasePipeline):
         return super().judge(stage, line, graph)
 
 
+@pytest.mark.slow  # actors start their backends twice (the lost one again): minutes on a busy machine
 def test_a_campaign_on_two_actors_survives_losing_one_and_records_each_case_once(tmp_path: Path, cluster: None) -> None:
     options = CampaignOptions(
         out=tmp_path / "c",
