@@ -57,6 +57,7 @@ def connect(address: str) -> None:
     try:
         ray.init(address=address, log_to_driver=False)
     except ConnectionError as error:
+        ray.shutdown()  # a failed init leaves threads behind that would keep this process from exiting
         raise CampaignError(f"Ray cluster {address}: {error}") from None
 
 
