@@ -177,6 +177,31 @@ def _batch(ctx: click.Context, param: click.Parameter, text: str) -> int | None:
     return int(text)
 
 
+def _job_counts(ctx: click.Context, param: click.Parameter, text: str) -> list[int]:
+    """Comma-separated lane counts, each as -j takes it, none twice."""
+    counts = [_jobs(ctx, param, part.strip()) for part in text.split(",")]
+    if len(set(counts)) != len(counts):
+        raise click.BadParameter(f"{text!r} names a number of jobs twice")
+    return counts
+
+
+DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _duration(ctx: click.Context, param: click.Parameter, text: str | None) -> float | None:
+    """Seconds from `120`, `120s`, `2m` or `1.5h`."""
+    if text is None:
+        return None
+    number, scale = (text[:-1], DURATION_UNITS[text[-1]]) if text[-1:] in DURATION_UNITS else (text, 1.0)
+    try:
+        seconds = float(number) * scale
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a duration such as 120, 120s, 2m or 1h") from None
+    if not 0 < seconds < float("inf"):
+        raise click.BadParameter(f"{text!r} is not a duration above zero")
+    return seconds
+
+
 def _search_options(time_budget: float | None) -> SearchOptions:
     return SearchOptions() if time_budget is None else replace(SearchOptions(), time_budget=time_budget)
 
@@ -242,10 +267,10 @@ CAMPAIGN_FLAGS = {  # campaign option (as `differences` names it) -> the fuzz pa
 @click.option(
     "--time",
     "time_budget",
-    type=click.FloatRange(min=0, min_open=True),
+    callback=_duration,
     default=None,
-    help="Seconds of fuzzing in all, a resumed campaign's earlier ones included (start-up and a first-run "
-    "support probe come on top).",
+    help="Fuzzing time in all (120, 120s, 2m, 1h), a resumed campaign's earlier time included (start-up and "
+    "a first-run support probe come on top).",
 )
 @click.option(
     "--max-tests", type=click.IntRange(min=1), default=None, help="Cases in all, a resumed campaign's included."
@@ -326,6 +351,14 @@ CAMPAIGN_FLAGS = {  # campaign option (as `differences` names it) -> the fuzz pa
     help="Cases a compiler with a high fixed compile cost (Inductor) compiles as one graph; auto: its default "
     "measured by `dlfuzz bench batch`, off: one at a time. A batch's failure is judged again case by case.",
 )
+@click.option(
+    "--ray",
+    "ray_address",
+    default=None,
+    metavar="auto|ADDRESS",
+    help="Run the -j lanes as actors on a Ray cluster (auto: the one this machine runs; or its head's "
+    "host:port); needs the ray extra, and --out on storage every node mounts at the same path.",
+)
 @click.pass_context
 def fuzz(
     ctx,
@@ -349,6 +382,7 @@ def fuzz(
     as_json,
     jobs,
     batch,
+    ray_address,
 ) -> Status:
     """Run a fuzzing campaign and write campaign.json, stats.jsonl, summary.json and bugs/."""
     from fuzzer.campaign.loop import Totals, run_campaign
@@ -380,6 +414,12 @@ def fuzz(
         options = requested
 
     check_output(options, resume)  # before the backends spend their start-up
+    if ray_address is not None:
+        if find_spec("ray") is None:
+            raise BadInput("--ray needs Ray: pip install 'dlfuzz[ray]'")
+        from fuzzer.campaign.ray_lane import connect
+
+        connect(ray_address)
     if resume and options.max_tests is not None and recorded_cases(options.out) >= options.max_tests:
         click.echo(f"{options.out} has run its {options.max_tests} cases; give a larger --max-tests to go on", err=True)
         return Status.OK
@@ -396,7 +436,7 @@ def fuzz(
             display.show(done, options.max_tests, seconds, options.time_budget, detail)
 
         with _probe_display() as probing:
-            summary = run_campaign(options, resume, progress, probe_progress=probing)
+            summary = run_campaign(options, resume, progress, probe_progress=probing, ray_address=ray_address)
     if as_json:
         click.echo(json.dumps(summary, indent=1, sort_keys=True))
     else:
@@ -846,6 +886,51 @@ def bench_coverage_command(cases, seed, backends, max_nodes, keep, as_json) -> N
     with PhasedProgress("cases") as display:
         report = bench_coverage(base, progress=lambda mode, done: display.show(mode, done, cases), keep=keep)
     click.echo(json.dumps(report, indent=1) if as_json else render_table(report))
+
+
+@bench.command("campaign", epilog=EXIT_STATUS_HELP)
+@click.option("--time", "time_budget", required=True, callback=_duration, help="Fuzzing time per run: 120, 2m, 1h.")
+@click.option(
+    "-j",
+    "--jobs",
+    default="1",
+    show_default=True,
+    callback=_job_counts,
+    help="Lanes; a comma-separated list (1,2) runs one campaign per count, one after the other, and prints "
+    "each one's cases/min over the first's. Stage seconds are summed over lanes.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Campaign seed of every run.")
+@click.option("--backends", default=DEFAULT_BACKENDS, show_default=True, callback=_backends)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep each run's campaign folder under DIR/j<N> (default: temporary, removed).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def bench_campaign_command(time_budget, jobs, seed, backends, out, as_json) -> None:
+    """A real campaign (the options of `dlfuzz fuzz`) for --time: cases/min, and the wall time split into
+    dlfuzz's own stages (generate, search, validate, compare, triage, ipc) and each backend's convert,
+    compile and run. own_share is the own stages' seconds over seconds x jobs."""
+    from rich.console import Console
+
+    from fuzzer.campaign.bench_campaign import bench_campaign, render_table
+    from fuzzer.campaign.state import CampaignOptions
+    from fuzzer.report.console import PhasedProgress
+
+    base = CampaignOptions(
+        out=Path("."), seed=seed, time_budget=time_budget, backends=backends, known=_known_corpus(None)
+    )
+    with PhasedProgress("cases") as display:
+
+        def progress(count: int, done: int, elapsed: float) -> None:
+            display.show(f"-j {count}", done, None, elapsed, time_budget)
+
+        report = bench_campaign(base, jobs, keep=out, progress=progress)
+    if as_json:
+        click.echo(json.dumps(report, indent=1))
+    else:
+        Console().print(render_table(report))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ class Outcome:
     seconds: float = 0.0
     details: str = ""  # full traceback or worker log, kept for reports
     optimizations: dict[str, int] = field(default_factory=dict)  # what the compiler fired, by stable name
+    phase_seconds: dict[str, float] = field(default_factory=dict)  # convert, compile, run: where its time went
     # What triage may take away to find the guilty configuration and pass (see Restriction).
     stages: tuple[str, ...] = ()
     switches: tuple[str, ...] = ()
@@ -53,6 +54,8 @@ class Outcome:
             data["batch"] = self.batch
         if self.optimizations:
             data["optimizations"] = dict(sorted(self.optimizations.items()))
+        if self.phase_seconds:
+            data["phase_seconds"] = {name: round(value, 4) for name, value in self.phase_seconds.items()}
         return data
 
 

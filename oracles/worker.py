@@ -44,7 +44,13 @@ class Reply:
     exit: str | None = None  # "SIGSEGV", "exit 1", ...
     message: str = ""
     log: str = ""
-    seconds: float = 0.0
+    seconds: float = 0.0  # from submission to reply
+    work_seconds: float = 0.0  # of those, inside the call; the rest went to pickling, the pipe and waiting
+
+    @property
+    def ipc_seconds(self) -> float:
+        """What crossing the process border cost this request (the whole of it for a failed one)."""
+        return self.seconds - self.work_seconds
 
 
 class ChildWorker:
@@ -148,7 +154,8 @@ class ChildWorker:
         stage = self.stage_name()
         if ready:
             try:
-                return Reply("ok", self._conn.recv(), seconds=elapsed)
+                value, work_seconds = self._conn.recv()
+                return Reply("ok", value, seconds=elapsed, work_seconds=work_seconds)
             except (EOFError, ConnectionResetError):
                 pass  # the child died after the request arrived; report below
         if self._process.is_alive() and not ready:
@@ -307,7 +314,9 @@ def _serve(setup: Setup, conn: Connection, stage: Any, memory_mb: int | None, lo
         if request is None:
             return
         call, args = request
-        conn.send(call(state, stage, *args))
+        clock = time.monotonic()
+        value = call(state, stage, *args)
+        conn.send((value, time.monotonic() - clock))
 
 
 def _load(ref: str) -> tuple[Any, BackendInfo]:
@@ -337,17 +346,20 @@ def _outcome(backend: Any, case: TestCase, phase: Any) -> Outcome:
     if reason:
         return Outcome("unsupported", message=reason)
     fired: dict[str, int] = {}
+    timed: dict[str, float] = {}
     try:
         phase.value = 1
-        converted = backend.convert(case)
+        converted = _timed(timed, "convert", backend.convert, case)
         phase.value = 2
-        compiled = backend.compile(converted, case)
+        compiled = _timed(timed, "compile", backend.compile, converted, case)
         fired = _fired_optimizations(backend, compiled, case)
         phase.value = 3
-        outputs = backend.run(compiled, case)
+        outputs = _timed(timed, "run", backend.run, compiled, case)
         baseline = backend.baseline(compiled, case)
         seconds = time.monotonic() - start
-        return Outcome("ok", outputs=outputs, seconds=seconds, optimizations=fired, baseline=baseline)
+        return Outcome(
+            "ok", outputs=outputs, seconds=seconds, optimizations=fired, baseline=baseline, phase_seconds=timed
+        )
     except Unsupported as error:
         return Outcome("unsupported", phase=_stage_label(PHASES, phase.value), message=_headline(str(error)))
     except Exception as error:
@@ -360,9 +372,20 @@ def _outcome(backend: Any, case: TestCase, phase: Any) -> Outcome:
             seconds=time.monotonic() - start,
             details=traceback.format_exc()[-20000:],
             optimizations=fired,
+            phase_seconds=timed,
         )
     finally:
         backend.teardown()
+
+
+def _timed(timed: dict[str, float], phase: str, call: Callable[..., Any], *args: Any) -> Any:
+    """Run one phase of a backend and note its seconds, whether it returns or raises, so a benchmark
+    can tell a compiler's conversion, compilation and execution apart."""
+    clock = time.monotonic()
+    try:
+        return call(*args)
+    finally:
+        timed[phase] = time.monotonic() - clock
 
 
 def _fired_optimizations(backend: Any, compiled: Any, case: TestCase) -> dict[str, int]:

@@ -40,7 +40,7 @@ def bench_coverage(
     report: dict[str, Any] = {}
     try:
         for mode, changes in MODES.items():
-            with _folder(mode, keep) as folder:
+            with bench_folder(mode, keep) as folder:
                 options = replace(
                     base,
                     out=folder,
@@ -58,7 +58,8 @@ def bench_coverage(
 
 
 @contextmanager
-def _folder(mode: str, keep: Path | None) -> Iterator[Path]:
+def bench_folder(mode: str, keep: Path | None) -> Iterator[Path]:
+    """Where a benchmark runs one campaign: `keep`/<mode> to keep, else a temporary folder it removes."""
     if keep is not None:
         yield keep / mode
         return

@@ -4,14 +4,13 @@ its line and fold it into the feedback, in case order."""
 from __future__ import annotations
 
 import json
-import multiprocessing.connection
 import platform
 import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
@@ -48,6 +47,9 @@ from oracles.base import BackendInfo
 from oracles.session import OracleSession
 from oracles.worker import Reply
 from specs.patterns import occurrences
+
+if TYPE_CHECKING:
+    from fuzzer.campaign.ray_lane import RayLane
 
 STATUSES = ("ok", "mismatch", "crash", "timeout", "died", "unsupported")
 
@@ -120,7 +122,7 @@ class Totals:
 
 
 Progress = Callable[[int, Totals, float], None]
-Lane = PipelineLane | LocalLane
+Lane = Union[PipelineLane, LocalLane, "RayLane"]
 POLL_SECONDS = 1.0  # how often a campaign waiting on its lanes looks at their limits
 
 
@@ -136,19 +138,26 @@ def run_campaign(
     session: OracleSession | None = None,
     probe_progress: ProbeProgress | None = None,
     pipeline: type[CasePipeline] = CasePipeline,
+    ray_address: str | None = None,
 ) -> dict[str, Any]:
     """Run until the case or time budget is spent; every finding is on disk before the next case.
 
-    Cases run in `options.jobs` lanes, child processes with their own backend workers; a caller
-    may instead lend a started `session` (tests share warm workers), run in this process.
+    Cases run in `options.jobs` lanes, child processes with their own backend workers, or Ray actors
+    on the cluster at `ray_address`; a caller may instead lend a started `session` (tests share warm
+    workers), run in this process.
     """
     out = options.out
     check_output(options, resume)
-    lanes: list[Lane] = (
-        [LocalLane(pipeline(options, session))]
-        if session is not None
-        else [PipelineLane(options, pipeline) for _ in range(options.jobs)]
-    )
+    lanes: list[Lane]
+    if session is not None:
+        lanes = [LocalLane(pipeline(options, session))]
+    elif ray_address is not None:
+        from fuzzer.campaign.ray_lane import RayLane, connect  # the ray extra: imported only when asked for
+
+        connect(ray_address)
+        lanes = [RayLane(options, pipeline) for _ in range(options.jobs)]
+    else:
+        lanes = [PipelineLane(options, pipeline) for _ in range(options.jobs)]
     try:
         for lane in lanes:
             lane.launch()
@@ -277,18 +286,19 @@ class _Campaign:
 
     def _wait(self) -> None:
         busy = [self.lanes[i] for i in self.running]
-        if busy and all(lane.connection is not None for lane in busy):  # a local lane has its reply already
-            multiprocessing.connection.wait([lane.connection for lane in busy], POLL_SECONDS)
+        if busy:  # every lane of a campaign is of one kind
+            type(busy[0]).wait_any(busy, POLL_SECONDS)
         for lane_index, (request, indices) in list(self.running.items()):
             lane = self.lanes[lane_index]
             limit = self._file_limit() if request == "file" else self.limit * len(indices)
-            if lane.connection is not None and not lane.connection.poll() and not lane.overdue(limit):
+            if not lane.replied() and not lane.overdue(limit):
                 continue
             del self.running[lane_index]
             reply = lane.collect(limit)
             if request == "judge" and reply.status == "ok":
                 for index, judged in zip(indices, reply.value):
                     self.judged[index] = judged
+                    _add_seconds(judged.line, "ipc", reply.ipc_seconds / len(indices))
                     self.restarts[lane_index] = judged.restarts
             elif request == "judge" and len(indices) > 1:
                 self._judge_alone(indices)
@@ -319,7 +329,8 @@ class _Campaign:
         self.filing = None
         if reply.status == "ok":
             judged.line["bugs"], judged.line["known"] = reply.value
-            judged.line["stage_seconds"]["triage"] = round(reply.seconds, 4)
+            _add_seconds(judged.line, "triage", reply.work_seconds)
+            _add_seconds(judged.line, "ipc", reply.ipc_seconds)
             judged.filed = True
             return
         judged.line.setdefault("triage_failures", []).append(_failure(reply))
@@ -357,6 +368,12 @@ class _Campaign:
         for restarts in self.restarts.values():
             total.update(restarts)
         return dict(total)
+
+
+def _add_seconds(line: dict[str, Any], stage: str, seconds: float) -> None:
+    """Count seconds spent outside the lane's own call (or in a second filing) towards a stage."""
+    stages = line["stage_seconds"]
+    stages[stage] = round(stages.get(stage, 0.0) + seconds, 4)
 
 
 def _failure(reply: Reply) -> dict[str, Any]:

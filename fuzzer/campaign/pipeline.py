@@ -9,11 +9,14 @@ campaign goes on. Each lane owns its backend workers, so lanes run cases side by
 from __future__ import annotations
 
 import functools
+import multiprocessing.connection
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+import torch
 
 from fuzzer.campaign.known import KnownBugs
 from fuzzer.campaign.state import CampaignOptions
@@ -128,7 +131,8 @@ class CasePipeline:
             [prepared.uncomparable for _, _, prepared in ready],
             batch_sizes(self.options, self.session.infos),
         )
-        for (position, line, prepared), (outcomes, verdict) in zip(ready, results):
+        for (position, line, prepared), (outcomes, verdict, own_seconds) in zip(ready, results):
+            line["stage_seconds"] = line["stage_seconds"] | own_seconds
             judged[position] = self._judged(line, prepared, outcomes, verdict)
         return [judged[position] for position in range(len(cases))]
 
@@ -204,7 +208,9 @@ def file_call(
 def start_pipeline(
     options: CampaignOptions, pipeline_class: type[CasePipeline]
 ) -> tuple[CasePipeline, dict[str, BackendInfo]]:
-    """A lane's set-up, run in its child: start the backends and the pipeline on them."""
+    """A lane's set-up, run in its child: start the backends and the pipeline on them. The lane's own
+    torch work (checks, float64 attribution, reduction) runs on one thread: lanes share the cores."""
+    torch.set_num_threads(1)
     session = OracleSession(list(options.backends), options.timeout, options.memory_mb)
     session.start()
     return pipeline_class(options, session), session.infos
@@ -216,6 +222,15 @@ class PipelineLane(ChildWorker):
     def __init__(self, options: CampaignOptions, pipeline_class: type[CasePipeline] = CasePipeline) -> None:
         setup = functools.partial(start_pipeline, options, pipeline_class)
         super().__init__(setup, "case pipeline", STAGES, None, STARTUP_SECONDS, daemon=False)
+
+    def replied(self) -> bool:
+        """Whether the request in flight has its reply, or the child is gone (its pipe then reads EOF)."""
+        return self.connection is not None and self.connection.poll()
+
+    @staticmethod
+    def wait_any(lanes: list[PipelineLane], timeout: float) -> None:
+        """Block until one of the busy `lanes` replies, or `timeout` seconds pass."""
+        multiprocessing.connection.wait([lane.connection for lane in lanes if lane.connection], timeout)
 
 
 class LocalLane:
@@ -231,9 +246,12 @@ class LocalLane:
     def busy(self) -> bool:
         return self._reply is not None
 
-    @property
-    def connection(self) -> None:
-        return None
+    def replied(self) -> bool:
+        return True
+
+    @staticmethod
+    def wait_any(lanes: list[LocalLane], timeout: float) -> None:
+        """Nothing to wait for: a local lane replies as it is asked."""
 
     def launch(self) -> None:
         """Nothing to start: the lent session is running."""
@@ -243,7 +261,9 @@ class LocalLane:
 
     def submit(self, call: Any, *args: Any) -> None:
         clock = time.monotonic()
-        self._reply = Reply("ok", call(self.pipeline, Marker(), *args), seconds=time.monotonic() - clock)
+        value = call(self.pipeline, Marker(), *args)
+        seconds = time.monotonic() - clock
+        self._reply = Reply("ok", value, seconds=seconds, work_seconds=seconds)
 
     def collect(self, timeout: float) -> Reply:
         reply, self._reply = self._reply, None

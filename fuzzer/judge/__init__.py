@@ -1,11 +1,12 @@
 """Verdicts: outputs compared with the references, and float64 attribution of what rounding explains.
 
-`judge_case` is the one entry point: every stage that runs a case (campaign, reducer, triggers,
-replay, the CLI) judges it here.
+`judge_case` is the one entry point: every stage that runs a case (reducer, triggers, replay, the
+CLI) judges it here, and a campaign's lanes through `judge_cases`, which batches and times it.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 
@@ -58,17 +59,25 @@ def judge_cases(
     cases: Sequence[TestCase],
     uncomparable: Sequence[Uncomparable | None],
     batch_sizes: Mapping[str, int],
-) -> list[tuple[dict[str, Outcome], Verdict]]:
+) -> list[tuple[dict[str, Outcome], Verdict, dict[str, float]]]:
     """`judge_case` for several cases at once, with the backends in `batch_sizes` compiling them in
     batches. A batched result that is not ok is judged again from a run of its case alone, so every
-    finding stands on a case of its own and a batch never decides a verdict."""
+    finding stands on a case of its own and a batch never decides a verdict. With each verdict come
+    the seconds of dlfuzz's own work on it: `compare`, and `ipc` (the run beyond its backends' work,
+    shared evenly)."""
+    clock = time.monotonic()
+    runs = session.run_many(cases, batch_sizes)
+    busy = sum(max((outcome.seconds for outcome in run.values()), default=0.0) for run in runs)
+    ipc = max(0.0, time.monotonic() - clock - busy) / max(1, len(cases))
     judged = []
-    for case, unjudged, outcomes in zip(cases, uncomparable, session.run_many(cases, batch_sizes)):
+    for case, unjudged, outcomes in zip(cases, uncomparable, runs):
+        clock = time.monotonic()
         outcomes, verdict = _judged(session, case, unjudged, outcomes)
         again = [name for name, outcome in outcomes.items() if outcome.batch > 1 and verdict.statuses[name] != "ok"]
         if again:
             outcomes, verdict = _judged(session, case, unjudged, outcomes | session.run(case, again))
-        judged.append((outcomes, verdict))
+        compare = time.monotonic() - clock - sum(outcomes[name].seconds for name in again)
+        judged.append((outcomes, verdict, {"compare": max(0.0, compare), "ipc": ipc}))
     return judged
 
 

@@ -129,12 +129,19 @@ class PhasedProgress:
         if self.display:
             self.display.close()
 
-    def show(self, phase: str, done: int, total: int) -> None:
+    def show(
+        self,
+        phase: str,
+        done: int,
+        total: int | None,
+        elapsed: float | None = None,
+        time_budget: float | None = None,
+    ) -> None:
         if phase != self.phase or self.display is None:
             if self.display:
                 self.display.close()
             self.phase, self.display = phase, LiveProgress(phase, self.unit, self.console)
-        self.display.show(done, total)
+        self.display.show(done, total, elapsed, time_budget)
 
 
 def backend_counts(name: str, counts: dict[str, int]) -> str:

@@ -80,6 +80,9 @@ class Inductor(TorchBackend):
         # and so what the feedback draws next, would hang on what this machine compiled before.
         # Fuzzed graphs are new, and compiled kernels stay cached, so this costs a campaign nothing.
         torch._inductor.config.fx_graph_cache = False
+        # Kernels compile in this process, not in a pool of compile workers: a case has a few small kernels,
+        # and lanes (-j) share the cores. The code generated is the same.
+        torch._inductor.config.compile_threads = 1
         _count_kernel_names()
         warm = torch.compile(lambda x: torch.relu(x) + 1, backend="inductor", fullgraph=True, dynamic=False)
         warm(torch.ones(2))

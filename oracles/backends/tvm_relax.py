@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from typing import Any
@@ -37,6 +38,12 @@ class TvmRelax(OnnxBackend):
 
     def __init__(self) -> None:
         self._fired: Counter[str] = Counter()
+
+    def setup(self) -> None:
+        super().setup()
+        # One runtime thread, as every backend runs: fuzzed graphs are tiny, and lanes (-j) share the cores.
+        # TVM reads it when its thread pool first starts, at the first run.
+        os.environ.setdefault("TVM_NUM_THREADS", "1")
 
     def version(self) -> str:
         return tvm.__version__

@@ -54,11 +54,12 @@ def test_a_batch_splits_outputs_back_per_case_and_bisects_a_crash(batching_sessi
 def test_batched_verdicts_are_those_of_cases_run_alone(batching_session: OracleSession) -> None:
     cases = [*cases_without_sigmoid(3), *cases_with_sigmoid(3)]
     batched = judge_cases(batching_session, cases, [None] * len(cases), BATCH_SIZES)
-    for case, (outcomes, verdict) in zip(cases, batched):
+    for case, (outcomes, verdict, own_seconds) in zip(cases, batched):
         _, alone = judge_case(batching_session, case, None)
         assert verdict.kind == alone.kind and verdict.statuses == alone.statuses
         assert {(f.backend, f.symptom) for f in verdict.findings} == {(f.backend, f.symptom) for f in alone.findings}
         assert outcomes["wrong-when-batched"].status == "ok"  # wrong in every batch, right alone
+        assert own_seconds["compare"] >= 0 and own_seconds["ipc"] >= 0
         for finding in verdict.findings:
             assert outcomes[finding.backend].batch == 1, "a finding must come from its case run alone"
-    assert any(outcomes["batched-wrong-sigmoid"].batch > 1 for outcomes, _ in batched[:3])
+    assert any(outcomes["batched-wrong-sigmoid"].batch > 1 for outcomes, _, _ in batched[:3])
