@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from types import TracebackType
 
@@ -53,16 +52,21 @@ class OracleSession:
 
     def run_many(self, cases: Sequence[TestCase], batch_sizes: Mapping[str, int]) -> list[dict[str, Outcome]]:
         """Every backend's Outcome for each case, as `run` gives them, with the backends named in
-        `batch_sizes` compiling up to that many cases as one graph (see `run_merged`); those run in
-        threads of their own beside the backends that take one case at a time."""
-        batched = [w for w in self.workers.values() if batch_sizes.get(w.name, 1) > 1]
-        alone = [w.name for w in self.workers.values() if w not in batched]
-        with ThreadPoolExecutor(max_workers=max(1, len(batched))) as pool:
-            futures = {w.name: pool.submit(run_merged, w, cases, batch_sizes[w.name]) for w in batched}
-            outcomes = [self.run(case, alone) if alone else {} for case in cases]
-            for name, future in futures.items():
-                for case_outcomes, outcome in zip(outcomes, future.result()):
-                    case_outcomes[name] = outcome
+        `batch_sizes` compiling up to that many cases as one graph (see `MergedRun`); their first
+        batches run while the other backends take the cases one at a time. All in this thread: a
+        worker restarted from another would die with it (PR_SET_PDEATHSIG follows the thread)."""
+        batched = {
+            w.name: MergedRun(w, cases, batch_sizes[w.name])
+            for w in self.workers.values()
+            if batch_sizes.get(w.name, 1) > 1
+        }
+        alone = [w.name for w in self.workers.values() if w.name not in batched]
+        for run in batched.values():
+            run.submit_next()
+        outcomes = [self.run(case, alone) if alone else {} for case in cases]
+        for name, run in batched.items():
+            for case_outcomes, outcome in zip(outcomes, run.finish()):
+                case_outcomes[name] = outcome
         return outcomes
 
     @property
@@ -81,23 +85,55 @@ def merged_case(cases: Sequence[TestCase]) -> tuple[TestCase, list[dict[str, str
     return TestCase(graph, values), renames
 
 
-def run_merged(worker: BackendWorker, cases: Sequence[TestCase], batch_size: int) -> list[Outcome]:
-    """Each case's Outcome from as few compiles as may be: up to `batch_size` cases merged into one
-    graph, and a merged run that does not end ok split in halves until each failure is one case's
-    own, from a run of that case alone."""
-    outcomes: dict[int, Outcome] = {}
-    groups = [list(range(start, min(start + batch_size, len(cases)))) for start in range(0, len(cases), batch_size)]
-    while groups:
-        group = groups.pop()
+class MergedRun:
+    """Each case's Outcome on one worker from as few compiles as may be: up to `batch_size` cases
+    merged into one graph, and a merged run that does not end ok split in halves until each failure
+    is one case's own, from a run of that case alone."""
+
+    def __init__(self, worker: BackendWorker, cases: Sequence[TestCase], batch_size: int) -> None:
+        self.worker = worker
+        self.cases = cases
+        self.groups = [list(range(i, min(i + batch_size, len(cases)))) for i in range(0, len(cases), batch_size)]
+        self.outcomes: dict[int, Outcome] = {}
+        self.in_flight: tuple[list[int], list[dict[str, str]]] | None = None
+
+    def submit_next(self) -> None:
+        """Send the next group to the worker (without waiting for it)."""
+        group = self.groups.pop()
         if len(group) == 1:
-            outcomes[group[0]] = worker.run(cases[group[0]])
-            continue
-        merged, renames = merged_case([cases[index] for index in group])
-        outcome = worker.run(merged)
-        if outcome.status != "ok" or outcome.outputs is None:
-            groups += [group[: len(group) // 2], group[len(group) // 2 :]]
-            continue
-        for index, rename in zip(group, renames):
-            outputs = {name: outcome.outputs[rename[name]] for name in cases[index].graph.outputs}
-            outcomes[index] = replace(outcome, outputs=outputs, seconds=outcome.seconds / len(group), batch=len(group))
-    return [outcomes[index] for index in range(len(cases))]
+            self.worker.submit_case(self.cases[group[0]])
+            self.in_flight = (group, [])
+            return
+        merged, renames = merged_case([self.cases[index] for index in group])
+        self.worker.submit_case(merged)
+        self.in_flight = (group, renames)
+
+    def finish(self) -> list[Outcome]:
+        """Every case's Outcome, in case order, once every group (and every half of a failed one) ran."""
+        while self.in_flight is not None or self.groups:
+            if self.in_flight is None:
+                self.submit_next()
+            assert self.in_flight is not None
+            (group, renames), self.in_flight = self.in_flight, None
+            outcome = self.worker.collect_outcome()
+            if len(group) == 1:
+                self.outcomes[group[0]] = outcome
+            elif outcome.status != "ok" or outcome.outputs is None:
+                self.groups += [group[: len(group) // 2], group[len(group) // 2 :]]
+            else:
+                for index, rename in zip(group, renames):
+                    outputs = {name: outcome.outputs[rename[name]] for name in self.cases[index].graph.outputs}
+                    phases = {phase: seconds / len(group) for phase, seconds in outcome.phase_seconds.items()}
+                    self.outcomes[index] = replace(
+                        outcome,
+                        outputs=outputs,
+                        seconds=outcome.seconds / len(group),
+                        phase_seconds=phases,
+                        batch=len(group),
+                    )
+        return [self.outcomes[index] for index in range(len(self.cases))]
+
+
+def run_merged(worker: BackendWorker, cases: Sequence[TestCase], batch_size: int) -> list[Outcome]:
+    """Each case's Outcome on the worker, up to `batch_size` cases compiled at once (see MergedRun)."""
+    return MergedRun(worker, cases, batch_size).finish()
