@@ -20,6 +20,7 @@ from fuzzer.campaign.loop import case_seed, run_campaign
 from fuzzer.campaign.state import CampaignError, CampaignOptions
 from fuzzer.generate.generator import GenOptions
 from oracles.session import OracleSession
+from tests.processes import descendants, survivors
 
 ROOT = Path(__file__).resolve().parents[3]
 FAULTY = "tests.oracles.faulty_backends"
@@ -148,38 +149,6 @@ def test_a_campaign_whose_disk_fills_stops_in_one_line_and_resumes_to_the_same_f
         assert findings(out) == expected, f"disk full at write {full} of {total}"
 
 
-def descendants(root: int) -> dict[int, str]:
-    """Every process below `root`, by pid, with its start time (so a reused pid is not taken for it)."""
-    children: dict[int, list[int]] = {}
-    started: dict[int, str] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        fields = _stat_fields(stat)
-        if fields:
-            pid = int(stat.parent.name)
-            children.setdefault(int(fields[1]), []).append(pid)
-            started[pid] = fields[19]
-    found, todo = {}, [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found[child] = started[child]
-            todo.append(child)
-    return found
-
-
-def running(pid: int, started: str) -> bool:
-    """Whether the process is still there and not a zombie waiting to be reaped."""
-    fields = _stat_fields(Path(f"/proc/{pid}/stat"))
-    return bool(fields) and fields[19] == started and fields[0] != "Z"
-
-
-def _stat_fields(path: Path) -> list[str]:
-    """/proc/PID/stat after the command name (state, ppid, ...; the start time is the 20th), or [] once gone."""
-    try:
-        return path.read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return []
-
-
 @pytest.mark.slow  # a lane and three backend workers start: 70 s on this busy 2-core machine
 def test_a_campaign_killed_with_sigkill_leaves_no_lane_or_worker_behind(tmp_path: Path) -> None:
     out = tmp_path / "c"
@@ -196,9 +165,6 @@ def test_a_campaign_killed_with_sigkill_leaves_no_lane_or_worker_behind(tmp_path
         assert len(tree) >= 4, tree  # a lane and its three backend workers (and multiprocessing's resource tracker)
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
-        deadline = time.monotonic() + 5
-        while any(running(pid, started) for pid, started in tree.items()) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not [pid for pid, started in tree.items() if running(pid, started)]
+        assert not survivors(tree, 5)
     finally:
         os.killpg(process.pid, signal.SIGKILL)

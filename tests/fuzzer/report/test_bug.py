@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -20,7 +23,9 @@ from fuzzer.report.campaign import load_campaign, render_summary
 from fuzzer.report.picture import graph_svg
 from fuzzer.report.repro import run_repro, write_repro
 from oracles.base import BackendInfo, Outcome
+from oracles.worker import ChildWorker
 from specs.interpret import evaluate
+from tests.processes import descendants, survivors
 
 INFOS = {
     "eager": BackendInfo("eager", "torch", True, "2", "x"),
@@ -109,6 +114,27 @@ def test_a_repro_of_a_death_exits_1_itself_rather_than_dying(tmp_path: Path) -> 
     done = subprocess.run([sys.executable, "repro.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "bug present" in done.stdout and "SIGFPE" in done.stdout, done
     assert run_repro(tmp_path, "ort", "died")["reproduced"]
+
+
+def _no_state() -> tuple[None, str]:
+    return None, "ready"
+
+
+def _run_repro(state: None, stage: object, folder: Path) -> dict:
+    return run_repro(folder, "ort", "timeout")
+
+
+def test_a_reproducer_ends_with_the_process_that_runs_it(tmp_path: Path) -> None:
+    (tmp_path / "repro.py").write_text("import time\ntime.sleep(600)\n")  # a hang's reproducer
+    runner = ChildWorker(_no_state, "repro runner", ("repro",), None, 60)
+    try:
+        runner.submit(_run_repro, tmp_path)
+        while not (tree := descendants(runner._process.pid)):
+            time.sleep(0.05)
+        os.kill(runner._process.pid, signal.SIGKILL)
+        assert not survivors(tree, 5)
+    finally:
+        runner.close()
 
 
 def test_report_has_title_versions_measures_graph_picture_and_repro_status(tmp_path: Path) -> None:
