@@ -35,7 +35,7 @@ class Status(IntEnum):
 
     OK = 0  # success: the case ran consistent, the corpus has no regression, the campaign ran its budget
     BUG = 1  # a bug found: run saw a crash or mismatch, replay a regression, reduce a case that still fails
-    BAD_INPUT = 2  # bad input or usage: one line on stderr
+    BAD_INPUT = 2  # bad input or usage, or a full disk: one line on stderr
     INTERNAL = 3  # dlfuzz's own bug: one line on stderr; --debug shows the traceback
 
 
@@ -44,7 +44,8 @@ Exit status, the same for every command:
   0  success: consistent, no regression, the campaign ran its budget
   1  a bug found: run saw a crash or mismatch, replay a regression,
      reduce a case that still fails
-  2  bad input or usage (one line on stderr)
+  2  bad input or usage (one line on stderr), or a full disk
+     (fuzz stops whole: free space and --resume)
   3  an internal error of dlfuzz (dlfuzz --debug ... shows the traceback)"""
 
 

@@ -3,6 +3,7 @@ request: backends (one per worker) and the campaign's own graph-executing stages
 
 from __future__ import annotations
 
+import ctypes
 import faulthandler
 import functools
 import multiprocessing
@@ -20,11 +21,14 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from fuzzer.core.files import disk_full
 from fuzzer.core.testcase import TestCase
 from oracles.base import FULL, PHASES, BackendInfo, Outcome, Restriction, Unsupported
 from oracles.registry import load_backend
 
 LOG_TAIL_BYTES = 4000
+LOG_LIMIT_BYTES = 2**20  # a child's log is emptied before a request once it holds more than this
+PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h): a signal the kernel sends when the parent dies
 FAULTHANDLER_REPORT = "Fatal Python error:"
 
 Setup = Callable[[], tuple[Any, Any]]  # run once in the child: (its state, what it reports when ready)
@@ -32,6 +36,14 @@ Setup = Callable[[], tuple[Any, Any]]  # run once in the child: (its state, what
 
 class WorkerStartError(RuntimeError):
     """A worker could not start (import error, setup failure, start-up timeout)."""
+
+
+@dataclass
+class Raised:
+    """An error a child hands back instead of dying of it: a full disk, which a fresh child would
+    meet again; `collect` raises it in the parent, so the campaign stops until there is space."""
+
+    error: OSError
 
 
 @dataclass
@@ -110,7 +122,9 @@ class ChildWorker:
             self._log.unlink(missing_ok=True)
         self._log = Path(log_name)
         self._process = context.Process(
-            target=_serve, args=(self.setup, child, self._stage, self.memory_mb, log_name), daemon=self.daemon
+            target=_serve,
+            args=(self.setup, child, self._stage, self.memory_mb, log_name, os.getpid()),
+            daemon=self.daemon,
         )
         self._process.start()
         child.close()
@@ -141,12 +155,16 @@ class ChildWorker:
         assert self._conn is not None
         self._stage.value = 0
         self._log_start = self._log.stat().st_size if self._log is not None and self._log.exists() else 0
+        if self._log_start > LOG_LIMIT_BYTES:  # the child is idle and appends: it goes on at the start
+            os.truncate(self._log, 0)
+            self._log_start = 0
         self._conn.send((call, args))
         self._submitted_at = time.monotonic()
 
     def collect(self, timeout: float) -> Reply:
         """The reply to the request in flight, or how the child failed within `timeout` seconds of its
-        submission; a child that failed is gone, and the next request starts a fresh one."""
+        submission; a child that failed is gone, and the next request starts a fresh one. A full disk
+        the child met is raised here."""
         assert self._conn is not None and self._process is not None and self._submitted_at is not None
         submitted, self._submitted_at = self._submitted_at, None
         ready = self._conn.poll(max(timeout - (time.monotonic() - submitted), 0))
@@ -155,9 +173,12 @@ class ChildWorker:
         if ready:
             try:
                 value, work_seconds = self._conn.recv()
-                return Reply("ok", value, seconds=elapsed, work_seconds=work_seconds)
             except (EOFError, ConnectionResetError):
                 pass  # the child died after the request arrived; report below
+            else:
+                if isinstance(value, Raised):
+                    raise value.error
+                return Reply("ok", value, seconds=elapsed, work_seconds=work_seconds)
         if self._process.is_alive() and not ready:
             self._kill()
             return Reply("timeout", stage=stage, message=f"no result after {timeout:.0f}s", seconds=elapsed)
@@ -289,8 +310,9 @@ def _without_module_list(log: str) -> str:
     return "\n".join(line for line in log.splitlines() if not line.startswith("Extension modules:"))
 
 
-def _serve(setup: Setup, conn: Connection, stage: Any, memory_mb: int | None, log: str) -> None:
+def _serve(setup: Setup, conn: Connection, stage: Any, memory_mb: int | None, log: str, parent: int) -> None:
     """The child's loop: set up once, then serve calls until told to stop or the parent is gone."""
+    _die_with_parent(parent)
     log_fd = os.open(log, os.O_WRONLY | os.O_APPEND)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
@@ -315,8 +337,24 @@ def _serve(setup: Setup, conn: Connection, stage: Any, memory_mb: int | None, lo
             return
         call, args = request
         clock = time.monotonic()
-        value = call(state, stage, *args)
-        conn.send((value, time.monotonic() - clock))
+        try:
+            reply = call(state, stage, *args)
+        except OSError as error:
+            if not disk_full(error):
+                raise
+            reply = Raised(error)
+        conn.send((reply, time.monotonic() - clock))
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this child when its parent dies, so a killed campaign leaves neither
+    lanes nor backend workers behind (each dies with the one that started it). Linux ties this to the
+    thread that started the child, so a worker that replay's threads restart ends with its thread,
+    once its cases are done. A parent that died before this took effect is noticed here."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _load(ref: str) -> tuple[Any, BackendInfo]:
@@ -363,6 +401,8 @@ def _outcome(backend: Any, case: TestCase, phase: Any) -> Outcome:
     except Unsupported as error:
         return Outcome("unsupported", phase=_stage_label(PHASES, phase.value), message=_headline(str(error)))
     except Exception as error:
+        if disk_full(error):  # the machine's, not the compiler's: the campaign stops on it
+            raise
         text = str(error).strip()
         return Outcome(
             "error",

@@ -31,6 +31,7 @@ from fuzzer.campaign.state import (
     POOL,
     SKIPPED,
     STATS,
+    CampaignError,
     CampaignOptions,
     Records,
     check_output,
@@ -38,7 +39,7 @@ from fuzzer.campaign.state import (
 )
 from fuzzer.campaign.support import Progress as ProbeProgress
 from fuzzer.campaign.support import cached_matrix, load_or_probe
-from fuzzer.core.files import append_line, write_atomic
+from fuzzer.core.files import append_line, disk_full, write_atomic
 from fuzzer.core.ir import Graph
 from fuzzer.core.testcase import TestCase
 from fuzzer.generate.generator import DrawWeight, generate
@@ -168,6 +169,14 @@ def run_campaign(
         records = open_records(out, resume)  # the folder is made only now that every backend started
         _write_campaign(options, infos, records)
         return _Campaign(options, lanes, infos, records, weight, progress, known).run()
+    except OSError as error:
+        if not disk_full(error):
+            raise
+        where = f" ({error.filename})" if error.filename else ""
+        raise CampaignError(
+            f"disk full{where}: the campaign stopped with every recorded case whole; free space and run "
+            f"`dlfuzz fuzz --resume --out {out}`"
+        ) from None
     finally:
         for lane in lanes:
             lane.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import platform
 import time
@@ -31,6 +32,9 @@ from specs.lowering import to_onnx
 PROJECT = {"ort": "ONNX Runtime", "tvm": "Apache TVM", "inductor": "PyTorch (TorchInductor)"}
 META, REPORT, OCCURRENCES, PICTURE = FILED, "report.md", "occurrences.jsonl", "graph.svg"
 EQUIVALENT = "equivalent"  # a metamorphic finding's equivalent graph: case folder and .onnx
+FULL_OCCURRENCES = 20  # sightings of a bug written whole; later ones keep only COMPACT_KEYS
+COMPACT_KEYS = ("case", "seed")  # what a later sighting keeps: enough to count it and to roll it back
+LISTED_OCCURRENCES = 30  # sightings report.md names; the rest it counts
 
 
 class ReportError(ValueError):
@@ -120,8 +124,12 @@ def record_filing(folder: Path, filing: Filing) -> None:
 
 
 def add_occurrence(folder: Path, occurrence: dict[str, Any]) -> None:
-    """Append one line per sighting (a line is written whole) and refresh the report's list."""
-    append_line(folder / OCCURRENCES, occurrence)
+    """Append one line per sighting (a line is written whole) and refresh the report's list. The first
+    FULL_OCCURRENCES keep their finding; later ones only their case, so a bug seen 10,000 times costs
+    10,000 short lines, not 10,000 findings, and is still counted and rolled back by case."""
+    path = folder / OCCURRENCES
+    whole = sightings(path) < FULL_OCCURRENCES
+    append_line(path, occurrence if whole else {key: occurrence[key] for key in COMPACT_KEYS})
     if (folder / META).exists():
         write_atomic(folder / REPORT, render_report(folder).encode())
 
@@ -360,14 +368,21 @@ def _repro_text(meta: dict[str, Any], folder: Path) -> str:
     )
 
 
+def sightings(path: Path) -> int:
+    """How many sightings an occurrences file holds whole (a line cut off by a kill has no newline)."""
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
 def _occurrences(folder: Path) -> str:
     path = folder / OCCURRENCES
-    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-    if not lines:
+    seen = sightings(path)
+    if not seen:
         return "Seen once (the case above)."
-    listed = ", ".join(f"{o.get('case')} (seed {o.get('seed')})" for o in lines[:30])
-    more = f" and {len(lines) - 30} more" if len(lines) > 30 else ""
-    return f"Seen {len(lines)} time(s) in the campaign: {listed}{more}."
+    with open(path) as handle:
+        listed = [json.loads(line) for line in itertools.islice(handle, min(seen, LISTED_OCCURRENCES))]
+    named = ", ".join(f"{o.get('case')} (seed {o.get('seed')})" for o in listed)
+    more = f" and {seen - len(listed)} more" if seen > len(listed) else ""
+    return f"Seen {seen} time(s) in the campaign: {named}{more}."
 
 
 _DLFUZZ_REPRO = '''"""Reproducer written by dlfuzz for a backend without a standalone one: reruns the case."""

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fuzzer.core.files import write_atomic
-from fuzzer.report.bug import META, OCCURRENCES, REPORT, ReportError, render_report, title
+from fuzzer.report.bug import META, OCCURRENCES, REPORT, ReportError, render_report, sightings, title
 
 SUMMARY, STATS = "summary.json", "stats.jsonl"
 MAIN_STATUSES = ("ok", "mismatch", "crash")
@@ -102,7 +102,6 @@ def _bugs(path: Path, summary: dict[str, Any], lines: list[dict[str, Any]]) -> l
     for meta_path in sorted((path / "bugs").glob(f"*/{META}")):
         folder = meta_path.parent
         meta = json.loads(meta_path.read_text())
-        occurrences = folder / OCCURRENCES
         bugs.append(
             Bug(
                 signature=folder.name,
@@ -112,7 +111,7 @@ def _bugs(path: Path, summary: dict[str, Any], lines: list[dict[str, Any]]) -> l
                 symptom=meta["symptom"],
                 ops=meta["ops"],
                 nodes=meta["nodes"],
-                seen=len(occurrences.read_text().splitlines()) if occurrences.exists() else 1,
+                seen=sightings(folder / OCCURRENCES) or 1,
                 repro=REPRO_STATE[(meta.get("repro") or {}).get("reproduced")],
                 known=known.get(folder.name),
                 first_case=first.get(folder.name),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -25,6 +26,7 @@ from fuzzer.judge.rounding import RoundingEstimate
 from oracles.backends.pytorch import Inductor
 from oracles.backends.tvm_passes import PASS_ARGUMENTS, PASS_LISTS
 from oracles.registry import METAMORPHIC, load_backend, plain_system
+from oracles.worker import PR_SET_PDEATHSIG
 from specs.lowering import GraphModule
 
 REPRO = "repro.py"
@@ -164,10 +166,11 @@ def _assignments(values: dict[str, Any]) -> str:
 def run_repro(folder: Path, backend: str, symptom: str) -> dict[str, Any]:
     """Run repro.py in a fresh interpreter (-I) that refuses dlfuzz and the other systems."""
     blocked = [*DLFUZZ_PACKAGES, *SYSTEMS[plain_system(backend)][1]]
+    guard = _GUARD.format(blocked=blocked, pdeathsig=PR_SET_PDEATHSIG, parent=os.getpid())
     start = time.monotonic()
     try:
         done = subprocess.run(
-            [sys.executable, "-I", "-c", _GUARD.format(blocked=blocked)],
+            [sys.executable, "-I", "-c", guard],
             cwd=folder,
             capture_output=True,
             text=True,
@@ -190,7 +193,11 @@ def run_repro(folder: Path, backend: str, symptom: str) -> dict[str, Any]:
 
 
 _GUARD = """
-import importlib.abc, importlib.util, runpy, sys
+import ctypes, importlib.abc, importlib.util, os, runpy, signal, sys
+if sys.platform.startswith("linux"):  # end with the dlfuzz process that runs it, as dlfuzz's workers do
+    ctypes.CDLL(None).prctl({pdeathsig}, signal.SIGKILL)
+if os.getppid() != {parent}:
+    sys.exit("dlfuzz, which ran this reproducer, is gone")
 BLOCKED = {blocked!r}
 def refused(name):
     return name.partition(".")[0] in BLOCKED

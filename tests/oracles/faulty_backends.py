@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ctypes
+import errno
+import os
+import threading
 import time
 from typing import Any
 
@@ -46,6 +49,61 @@ class Hang(Faulty):
 
     def misbehave(self) -> None:
         time.sleep(3600)
+
+
+class Aborts(Faulty):
+    name = "aborts"
+
+    def misbehave(self) -> None:
+        os.abort()
+
+
+class Exits(Faulty):
+    """Leaves with os._exit, as a compiler's fatal path may: no exception, no signal."""
+
+    name = "exits"
+
+    def misbehave(self) -> None:
+        os._exit(3)
+
+
+class Deadlocks(Faulty):
+    """Waits on a lock it already holds, which no signal of Python's own interrupts."""
+
+    name = "deadlocks"
+
+    def misbehave(self) -> None:
+        lock = threading.Lock()
+        lock.acquire()
+        lock.acquire()
+
+
+class EatsMemory(Faulty):
+    """Asks for 12 GiB at once, past a worker's default limit of 8 GiB; np.empty only reserves the
+    pages, so without the limit it would run without touching them."""
+
+    name = "eats-memory"
+
+    def misbehave(self) -> None:
+        np.empty(12 * 2**30, np.uint8)
+
+
+class DiskFull(Faulty):
+    """Meets a full disk while writing a temporary model, as ONNX Runtime's backend may."""
+
+    name = "disk-full"
+
+    def misbehave(self) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/tmp/dlfuzz-model.onnx")
+
+
+class Chatty(Faulty):
+    """Prints 300 kB on every case, as a compiler's verbose log does."""
+
+    name = "chatty"
+
+    def misbehave(self) -> None:
+        print(("x" * 299 + "\n") * 1000, end="", flush=True)
 
 
 class Raises(Faulty):

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from fuzzer.core.testcase import TestCase
 from fuzzer.generate.generator import generate
 from fuzzer.inputs.sampling import sample_values
 from oracles.registry import BackendNotFound, load_backend
-from oracles.worker import BackendWorker, ChildWorker, death_message
+from oracles.worker import LOG_LIMIT_BYTES, BackendWorker, ChildWorker, death_message
 
 FAULTY = "tests.oracles.faulty_backends"
 
@@ -62,6 +64,69 @@ def test_hanging_backend_times_out_and_is_replaced(case: TestCase) -> None:
         outcome = worker.run(case)
         assert outcome.status == "timeout" and outcome.phase == "compile"
         assert worker.run(case).status == "timeout" and worker.restarts == 1
+    finally:
+        worker.close()
+
+
+@pytest.mark.parametrize(
+    ("backend", "status", "exc_type", "message"),
+    [
+        ("Aborts", "died", "SIGABRT", "worker process ended (SIGABRT)"),
+        ("Exits", "died", "exit 3", "worker process ended (exit 3)"),
+        ("Deadlocks", "timeout", None, "no result after 2s"),
+        ("EatsMemory", "error", "MemoryError", "Unable to allocate 12.0 GiB"),
+    ],
+)
+def test_each_way_a_backend_fails_is_an_outcome_with_its_signal_and_last_phase(
+    case: TestCase, backend: str, status: str, exc_type: str | None, message: str
+) -> None:
+    worker = BackendWorker(f"{FAULTY}:{backend}", timeout=2)  # the default memory limit, 8 GiB
+    try:
+        worker.start()
+        outcome = worker.run(case)
+        assert (outcome.status, outcome.exc_type, outcome.phase) == (status, exc_type, "compile")
+        assert outcome.message.startswith(message)
+    finally:
+        worker.close()
+
+
+def test_a_worker_killed_from_outside_is_a_died_outcome_with_the_signal(case: TestCase) -> None:
+    worker = BackendWorker(f"{FAULTY}:Hang", timeout=30)
+    try:
+        worker.start()
+        worker.submit_case(case)
+        while worker.stage_name() != "compile":
+            time.sleep(0.01)
+        os.kill(worker._process.pid, signal.SIGKILL)
+        outcome = worker.collect_outcome()
+        assert (outcome.status, outcome.exc_type, outcome.phase) == ("died", "SIGKILL", "compile")
+        assert outcome.seconds < 30
+    finally:
+        worker.close()
+
+
+def test_a_full_disk_is_raised_to_the_caller_not_reported_as_the_compilers_crash(case: TestCase) -> None:
+    worker = BackendWorker(f"{FAULTY}:DiskFull", timeout=30)
+    try:
+        worker.start()
+        for _ in range(2):
+            with pytest.raises(OSError) as raised:
+                worker.run(case)
+            assert raised.value.errno == errno.ENOSPC and raised.value.filename == "/tmp/dlfuzz-model.onnx"
+        assert worker.restarts == 0  # the worker handed the error back and lives on
+    finally:
+        worker.close()
+
+
+def test_a_workers_log_stays_bounded_however_much_it_prints(case: TestCase) -> None:
+    worker = BackendWorker(f"{FAULTY}:Chatty", timeout=30)
+    try:
+        worker.start()
+        for _ in range(8):  # 2.4 MB printed in all
+            assert worker.run(case).status == "ok"
+            assert worker.request_log().count("\n") == 1000
+            assert worker._log.stat().st_size <= LOG_LIMIT_BYTES + 300_000
+        assert worker.restarts == 0
     finally:
         worker.close()
 

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -15,12 +18,14 @@ from fuzzer.core.ir import Graph, Node, TensorType
 from fuzzer.core.testcase import TestCase
 from fuzzer.judge.compare import Finding, judge
 from fuzzer.judge.rounding import refine
-from fuzzer.report.bug import write_bug
+from fuzzer.report.bug import COMPACT_KEYS, FULL_OCCURRENCES, add_occurrence, write_bug
 from fuzzer.report.campaign import load_campaign, render_summary
 from fuzzer.report.picture import graph_svg
 from fuzzer.report.repro import run_repro, write_repro
 from oracles.base import BackendInfo, Outcome
+from oracles.worker import ChildWorker
 from specs.interpret import evaluate
+from tests.processes import descendants, survivors
 
 INFOS = {
     "eager": BackendInfo("eager", "torch", True, "2", "x"),
@@ -111,6 +116,27 @@ def test_a_repro_of_a_death_exits_1_itself_rather_than_dying(tmp_path: Path) -> 
     assert run_repro(tmp_path, "ort", "died")["reproduced"]
 
 
+def _no_state() -> tuple[None, str]:
+    return None, "ready"
+
+
+def _run_repro(state: None, stage: object, folder: Path) -> dict:
+    return run_repro(folder, "ort", "timeout")
+
+
+def test_a_reproducer_ends_with_the_process_that_runs_it(tmp_path: Path) -> None:
+    (tmp_path / "repro.py").write_text("import time\ntime.sleep(600)\n")  # a hang's reproducer
+    runner = ChildWorker(_no_state, "repro runner", ("repro",), None, 60)
+    try:
+        runner.submit(_run_repro, tmp_path)
+        while not (tree := descendants(runner._process.pid)):
+            time.sleep(0.05)
+        os.kill(runner._process.pid, signal.SIGKILL)
+        assert not survivors(tree, 5)
+    finally:
+        runner.close()
+
+
 def test_report_has_title_versions_measures_graph_picture_and_repro_status(tmp_path: Path) -> None:
     case = small_case()
     outcomes, finding, infos = planted_mismatch(case, "ort")
@@ -123,6 +149,24 @@ def test_report_has_title_versions_measures_graph_picture_and_repro_status(tmp_p
     assert "ort: " in report and "← the system at fault" in report
     for name in ("case.json", "values.npz", "model.onnx", "inputs.npz", "meta.json", "repro.py", "graph.svg"):
         assert (tmp_path / name).is_file(), name
+
+
+def test_a_bug_seen_many_times_keeps_its_first_findings_whole_and_counts_every_sighting(tmp_path: Path) -> None:
+    case = small_case()
+    outcomes, finding, infos = planted_mismatch(case, "ort")
+    folder = tmp_path / "bugs" / "ort-bug"
+    write_bug(folder, "ort-bug", finding, case, outcomes, infos)
+    sightings = 300
+    for index in range(sightings):
+        add_occurrence(folder, {"case": f"{index:06d}", "seed": index, "finding": finding.to_json()})
+    lines = [json.loads(text) for text in (folder / "occurrences.jsonl").read_text().splitlines()]
+    assert [line["case"] for line in lines] == [f"{index:06d}" for index in range(sightings)]
+    assert all("finding" in line for line in lines[:FULL_OCCURRENCES])
+    assert all(set(line) == set(COMPACT_KEYS) for line in lines[FULL_OCCURRENCES:])
+    assert f"Seen {sightings} time(s)" in (folder / "report.md").read_text()
+    (tmp_path / "summary.json").write_text(json.dumps({"cases": sightings}))
+    (bug,) = load_campaign(tmp_path).bugs
+    assert bug.seen == sightings
 
 
 def test_campaign_summary_lists_new_bugs_first_and_marks_known_ones_with_links(tmp_path: Path) -> None:
