@@ -201,6 +201,11 @@ def keep(bug_folder: Path, corpus: Path, name: str | None = None) -> Path:
     status = "mismatch" if meta["symptom"] == "mismatch" else "crash"
     backends = {b: {"status": "ok"} for b in meta["versions"] if b != meta["backend"]}
     backends[meta["backend"]] = {"status": status, "signature": meta["signature"]}
-    expect = {"backends": backends, "versions": meta["versions"], "title": title(meta)}
-    write_atomic(target / EXPECT_FILE, json.dumps(expect, indent=1, sort_keys=True).encode())
+    write_expectations(target, backends, meta["versions"], title(meta))
     return target
+
+
+def write_expectations(folder: Path, backends: dict[str, dict[str, str]], versions: dict[str, str], name: str) -> None:
+    """expect.json: what each backend did on the kept case when it was kept, on which versions, and its title."""
+    expect = {"backends": backends, "versions": versions, "title": name}
+    write_atomic(folder / EXPECT_FILE, json.dumps(expect, indent=1, sort_keys=True).encode())

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -227,4 +229,17 @@ class CrashesEveryOtherRun(PlantedBug):
     def corrupt(self, node: Node, results: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
         if type(self).runs % 2 == 0:
             raise RuntimeError("planted crash on an even run")
+        return results
+
+
+class BreaksOnFlag(PlantedBug):
+    """Computes every case as eager does until the file named by $DLFUZZ_TEST_BREAK exists, then crashes
+    on every node: a compiler release that regressed, switched by the test."""
+
+    name = "breaks-on-flag"
+    target = ""  # every node
+
+    def corrupt(self, node: Node, results: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        if Path(os.environ["DLFUZZ_TEST_BREAK"]).exists():
+            raise RuntimeError("planted regression")
         return results
