@@ -583,11 +583,12 @@ def cover(campaigns, corpus, backends, timeout, as_json) -> None:
     feedback on); the command says which offered pairs no case covers.
     """
     from fuzzer.campaign.cover import cover as cover_corpus
-    from fuzzer.campaign.state import stored_options
+    from fuzzer.campaign.state import CAMPAIGN
     from fuzzer.campaign.support import load_or_probe
 
     for campaign in campaigns:
-        stored_options(campaign)  # a folder that is no campaign is bad input before any backend starts
+        if not (campaign / CAMPAIGN).is_file():
+            raise BadInput(f"{campaign}: not a campaign (no {CAMPAIGN})")
     with _session(backends, timeout) as session, _probe_display() as probing:
         report = cover_corpus(campaigns, _writable(corpus), session, load_or_probe(session, probing))
     document = report.to_json()
