@@ -3,13 +3,14 @@ offer, chosen greedily from campaigns, so that a regression in any op shows up i
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fuzzer.campaign.pipeline import prepare_case
-from fuzzer.campaign.replay import corpus_cases, load_expectations, write_expectations
+from fuzzer.campaign.replay import corpus_cases, expects_consistent, write_expectations
 from fuzzer.campaign.state import POOL, stored_options
 from fuzzer.campaign.support import CRASHES, SupportMatrix, dtype_key, probe_keys
 from fuzzer.core.ir import Graph
@@ -60,20 +61,20 @@ class Candidate:
         prepared = prepare_case(self.graph, self.seed, options.search)
         if prepared.problems or not prepared.finite:
             raise ValueError(f"{self.name}: no longer a valid finite case")
-        prepared.case.meta |= {"id": self.case_id, "campaign_seed": options.seed}
+        prepared.case.meta |= {"id": self.case_id, "campaign": self.campaign.name, "campaign_seed": options.seed}
         return prepared.case
 
 
 def campaign_candidates(campaign: Path) -> list[Candidate]:
     """Its consistent cases whose graph it kept: a campaign with feedback keeps every valid case that
     covered an (op, dtypes, attributes) kind first in its pool, and only stats lines of the rest."""
-    seed = stored_options(campaign).seed
     found = []
     for line in load_campaign(campaign).lines:
         path = campaign / POOL / f"{line['id']}.json"
         if line.get("verdict") == "consistent" and path.is_file():
             graph = Graph.from_json(json.loads(path.read_text()))
-            found.append(Candidate(f"cover-{seed}-{line['id']}", campaign, line["id"], line["seed"], graph))
+            name = f"cover-{hashlib.sha1(graph.dumps().encode()).hexdigest()[:12]}"  # one name per graph, however found
+            found.append(Candidate(name, campaign, line["id"], line["seed"], graph))
     return found
 
 
@@ -81,11 +82,12 @@ def consistent_corpus_pairs(corpus: Path) -> set[Pair]:
     """What the corpus's consistent cases (every backend expected ok) already cover."""
     if not corpus.is_dir() or not any(corpus.rglob("expect.json")):
         return set()
-    covered = set()
-    for folder in corpus_cases(corpus):
-        if all(e["status"] == "ok" for e in load_expectations(folder)["backends"].values()):
-            covered |= graph_pairs(TestCase.load(folder).graph)
-    return covered
+    return {pair for folder in corpus_cases(corpus) if expects_consistent(folder) for pair in corpus_pairs(folder)}
+
+
+def corpus_pairs(folder: Path) -> set[Pair]:
+    """The op x dtype pairs a kept case's graph uses."""
+    return graph_pairs(TestCase.load(folder).graph)
 
 
 @dataclass

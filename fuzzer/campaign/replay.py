@@ -62,6 +62,11 @@ def load_expectations(folder: Path) -> dict[str, Any]:
     return expect
 
 
+def expects_consistent(folder: Path) -> bool:
+    """A coverage case: kept because every backend ran it consistently, not because one failed."""
+    return all(e["status"] == "ok" for e in load_expectations(folder)["backends"].values())
+
+
 def replay_case(folder: Path, session: OracleSession) -> list[ReplayResult]:
     """Run one kept case; a backend the corpus expected to pass and that now fails is a regression.
 
