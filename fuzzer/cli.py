@@ -573,9 +573,16 @@ def keep(bug, corpus, name, as_json) -> None:
 @click.argument("campaigns", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--corpus", type=click.Path(file_okay=False, path_type=Path), default=Path("corpus"), show_default=True)
 @click.option("--backends", default=DEFAULT_BACKENDS, show_default=True, callback=_backends)
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0),
+    default=120.0,
+    show_default=True,
+    help="Backend seconds the new cases may add to a replay of the corpus; those adding the most pairs come first.",
+)
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def cover(campaigns, corpus, backends, timeout, as_json) -> None:
+def cover(campaigns, corpus, backends, budget, timeout, as_json) -> None:
     """Keep coverage cases: the fewest consistent cases of CAMPAIGNS (chosen greedily) that add op x
     dtype pairs the corpus's consistent cases lack, each run again and kept only if still consistent.
 
@@ -590,7 +597,7 @@ def cover(campaigns, corpus, backends, timeout, as_json) -> None:
         if not (campaign / CAMPAIGN).is_file():
             raise BadInput(f"{campaign}: not a campaign (no {CAMPAIGN})")
     with _session(backends, timeout) as session, _probe_display() as probing:
-        report = cover_corpus(campaigns, _writable(corpus), session, load_or_probe(session, probing))
+        report = cover_corpus(campaigns, _writable(corpus), session, load_or_probe(session, probing), budget)
     document = report.to_json()
     if as_json:
         click.echo(json.dumps(document, indent=1))
@@ -600,7 +607,8 @@ def cover(campaigns, corpus, backends, timeout, as_json) -> None:
     for name, why in report.refused.items():
         click.echo(f"not kept {name}: {why}")
     click.echo(
-        f"{len(report.kept)} coverage cases kept; consistent cases now cover {document['covered_pairs']} of "
+        f"{len(report.kept)} coverage cases kept ({report.seconds:.0f} backend seconds; {report.over_budget} more "
+        f"would add pairs past --budget); consistent cases now cover {document['covered_pairs']} of "
         f"{document['offered_pairs']} op x dtype pairs ({document['ops']} op types); uncovered: "
         f"{len(document['uncovered'])} pairs no consistent case drew, {len(document['uncovered_blocked'])} "
         "never drawn or crashing a backend alone (--json lists them)"

@@ -99,6 +99,8 @@ class CoverReport:
     covered: set[Pair] = field(default_factory=set)
     offered: set[Pair] = field(default_factory=set)
     blocked: set[Pair] = field(default_factory=set)  # never drawn, or some backend crashes on it alone
+    seconds: float = 0.0  # backend seconds the kept cases took in their check runs: what they add to a replay
+    over_budget: int = 0  # candidates that would have added pairs, left out once the budget was spent
 
     @property
     def uncovered(self) -> set[Pair]:
@@ -109,6 +111,8 @@ class CoverReport:
         return {
             "kept": self.kept,
             "refused": self.refused,
+            "seconds": round(self.seconds, 1),
+            "over_budget": self.over_budget,
             "offered_pairs": len(self.offered),
             "covered_pairs": len(self.covered),
             "ops": f"{len({op for op, _ in self.covered})} of {len({op for op, _ in self.offered})}",
@@ -118,9 +122,16 @@ class CoverReport:
         }
 
 
-def cover(campaigns: Iterable[Path], corpus: Path, session: OracleSession, matrix: SupportMatrix | None) -> CoverReport:
+def cover(
+    campaigns: Iterable[Path],
+    corpus: Path,
+    session: OracleSession,
+    matrix: SupportMatrix | None,
+    budget: float | None = None,
+) -> CoverReport:
     """Keep in `corpus` the fewest consistent cases of `campaigns` (greedily) that add op x dtype pairs
-    the corpus's consistent cases lack; each is run again on `session` and kept only if consistent."""
+    the corpus's consistent cases lack; each is run again on `session` and kept only if consistent,
+    until the kept cases' backend seconds reach `budget` (a replay of the corpus must stay short)."""
     candidates = {c.name: c for campaign in campaigns for c in campaign_candidates(campaign)}
     report = CoverReport(offered={(op, key) for op, key in probe_keys()})
     if matrix is not None:
@@ -128,15 +139,19 @@ def cover(campaigns: Iterable[Path], corpus: Path, session: OracleSession, matri
     already = consistent_corpus_pairs(corpus)
 
     def accept(name: str) -> bool:
+        if budget is not None and report.seconds >= budget:
+            report.over_budget += 1
+            return False
         try:
             case = candidates[name].case()
         except ValueError as error:
             report.refused[name] = str(error)
             return False
-        _, verdict = judge_case(session, case, finite=True)
+        outcomes, verdict = judge_case(session, case, finite=True)
         if verdict.kind != "consistent":
             report.refused[name] = f"re-run: {verdict.kind} {verdict.reason}".strip()
             return False
+        report.seconds += sum(outcome.seconds for outcome in outcomes.values())
         case.save(corpus / name)
         backends = {backend: {"status": "ok"} for backend in session.infos}
         versions = {backend: info.version for backend, info in session.infos.items()}

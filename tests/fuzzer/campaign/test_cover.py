@@ -59,6 +59,9 @@ def test_coverage_cases_are_kept_consistent_and_replay_as_passing_until_a_backen
         run_campaign(options, session=session)
         candidates = campaign_candidates(campaign)
         assert candidates
+        assert cover([campaign], tmp_path / "none", session, None, budget=0.0).over_budget == len(
+            {c.name for c in candidates}
+        )
         report = cover([campaign], tmp_path / "corpus", session, None)
         assert report.kept and not report.refused
         assert report.covered == set().union(*(graph_pairs(c.graph) for c in candidates))
