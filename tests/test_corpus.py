@@ -26,6 +26,6 @@ def test_corpus_replays_as_kept(real_session: OracleSession) -> None:
     assert [(r.case, r.backend, r.result) for r in kept_bugs if r.result != STILL_BROKEN] == []
 
 
-def test_coverage_cases_use_every_spec() -> None:
+def test_coverage_cases_hold_most_specs() -> None:
     covered_ops = {op for op, _ in consistent_corpus_pairs(CORPUS)}
     assert len(covered_ops) >= 110  # of 135 specs; README, "Corpus and CI", lists what stays uncovered
