@@ -342,9 +342,11 @@ class _Campaign:
             self._plan(self.recorded + self.options.jobs - 1)
 
     def _count(self, line: dict[str, Any]) -> None:
-        """Add a recorded case to the totals; a bug it filed first is known from now on, so that what
-        triggers it is drawn less in the cases drawn after it."""
-        for sig in sorted(set(line.get("bugs", [])) - self.totals.bugs):
+        """Add a recorded case to the totals; with feedback, a bug it filed first is known from now on, so
+        that what triggers it is drawn less in the cases drawn after it (feedback off keeps -j N's cases
+        those of -j 1: lanes draw ahead of what is recorded)."""
+        learned = set(line.get("bugs", [])) - self.totals.bugs if self.options.feedback else set()
+        for sig in sorted(learned):
             if (self.options.out / BUGS / sig / META).is_file():
                 self.totals.known_bugs.learn(self.options.out / BUGS / sig)
         self.totals.add(line)
