@@ -631,6 +631,54 @@ def keep(bug, corpus, name, as_json) -> None:
 
 
 @main.command(epilog=EXIT_STATUS_HELP)
+@click.argument("campaigns", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--corpus", type=click.Path(file_okay=False, path_type=Path), default=Path("corpus"), show_default=True)
+@click.option("--backends", default=DEFAULT_BACKENDS, show_default=True, callback=_backends)
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0),
+    default=120.0,
+    show_default=True,
+    help="Backend seconds the new cases may add to a replay of the corpus; those adding the most pairs come first.",
+)
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def cover(campaigns, corpus, backends, budget, timeout, as_json) -> None:
+    """Keep coverage cases: the fewest consistent cases of CAMPAIGNS (chosen greedily) that add op x
+    dtype pairs the corpus's consistent cases lack, each run again and kept only if still consistent.
+
+    Candidates are the consistent cases a campaign kept the graph of (its pool/, written with
+    feedback on); the command says which offered pairs no case covers.
+    """
+    from fuzzer.campaign.cover import cover as cover_corpus
+    from fuzzer.campaign.state import CAMPAIGN
+    from fuzzer.campaign.support import load_or_probe
+
+    for campaign in campaigns:
+        if not (campaign / CAMPAIGN).is_file():
+            raise BadInput(f"{campaign}: not a campaign (no {CAMPAIGN})")
+    with _session(backends, timeout) as session, _probe_display() as probing:
+        report = cover_corpus(campaigns, _writable(corpus), session, load_or_probe(session, probing), budget)
+    document = report.to_json()
+    if as_json:
+        click.echo(json.dumps(document, indent=1))
+        return
+    for name in report.kept:
+        click.echo(f"kept {corpus / name}")
+    for name, why in report.refused.items():
+        click.echo(f"not kept {name}: {why}")
+    click.echo(
+        f"{len(report.kept)} coverage cases kept ({report.seconds:.0f} backend seconds; {report.over_budget} more "
+        f"would add pairs past --budget); consistent cases now cover {document['covered_pairs']} of "
+        f"{document['offered_pairs']} op x dtype pairs ({document['ops']} op types); uncovered: "
+        f"{len(document['uncovered'])} pairs no consistent case drew, {len(document['uncovered_blocked'])} "
+        "never drawn or crashing a backend alone (--json lists them)"
+    )
+    if document["uncovered_ops"]:
+        click.echo(f"op types no consistent case holds: {', '.join(document['uncovered_ops'])}")
+
+
+@main.command(epilog=EXIT_STATUS_HELP)
 @click.argument("case_path", metavar="CASE", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--backend",

@@ -171,6 +171,7 @@ BAD_INPUTS = {  # what a new user might type -> (the command, with {} for the pa
     "fuzz against an empty known corpus": (a_folder, ("fuzz", "--max-tests", "1", "--known", "{}"), "no kept cases"),
     "reduce for an unknown backend": (a_case, ("reduce", "{}", "--backend", "nosuch"), "unknown backend"),
     "report a folder of something else": (a_folder, ("report", "{}"), "neither a bug folder"),
+    "cover a folder that is no campaign": (a_folder, ("cover", "{}", "--corpus", "{}/corpus"), "not a campaign"),
     "keep a folder that is no bug": (a_case, ("keep", "{}", "--corpus", "{}/../corpus"), "not a dlfuzz bug folder"),
     "an option no command has": (a_folder, ("fuzz", "--frobnicate"), "No such option '--frobnicate'"),
     "a command dlfuzz lacks": (a_folder, ("frobnicate",), "No such command"),

@@ -3,12 +3,15 @@ instead of filing it again, and draws less of what triggers one."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fuzzer.campaign.replay import corpus_cases, load_expectations
+from fuzzer.core.ir import Graph
 from fuzzer.core.testcase import TestCase
 from fuzzer.generate.generator import DrawWeight
+from fuzzer.report.bug import META
 
 KNOWN_WEIGHT = 0.2  # draw share left to an (op, dtypes) pair that triggers a kept bug: still drawn, seldom
 
@@ -28,11 +31,19 @@ class KnownBugs:
             failing = [e["signature"] for e in load_expectations(folder)["backends"].values() if e.get("signature")]
             if not failing:
                 continue
-            graph = TestCase.load(folder).graph
-            last = graph.nodes[-1]  # the reducer leaves the failing node last
-            known.triggers.add((last.op, tuple(graph.types[name].dtype for name in last.inputs)))
+            known.add_trigger(TestCase.load(folder).graph)
             known.folders |= {sig: folder.name for sig in failing}
         return known
+
+    def add_trigger(self, reduced: Graph) -> None:
+        """Draw less of what a reduced bug case fails on: the reducer leaves the failing node last."""
+        last = reduced.nodes[-1]
+        self.triggers.add((last.op, tuple(reduced.types[name].dtype for name in last.inputs)))
+
+    def learn(self, bug_folder: Path) -> None:
+        """A bug the campaign itself filed is known from now on; an unreduced case names no failing node."""
+        if json.loads((bug_folder / META).read_text()).get("reduction"):
+            self.add_trigger(TestCase.load(bug_folder).graph)
 
     def weight(self, inner: DrawWeight | None) -> DrawWeight:
         """`inner`'s share (1 without one), lowered for the pairs that trigger a kept bug."""

@@ -27,6 +27,7 @@ from fuzzer.campaign.pipeline import (
     problem_line,
 )
 from fuzzer.campaign.state import (
+    BUGS,
     CAMPAIGN,
     POOL,
     SKIPPED,
@@ -43,6 +44,7 @@ from fuzzer.core.files import append_line, disk_full, write_atomic
 from fuzzer.core.ir import Graph
 from fuzzer.core.testcase import TestCase
 from fuzzer.generate.generator import DrawWeight, generate
+from fuzzer.report.bug import META
 from fuzzer.report.campaign import SUMMARY
 from oracles.base import BackendInfo
 from oracles.session import OracleSession
@@ -71,6 +73,7 @@ class Totals:
     known_bugs: KnownBugs = field(default_factory=KnownBugs)
     known: set[str] = field(default_factory=set)  # kept bugs seen again
     known_cases: int = 0
+    spent_on_known: list[bool] = field(default_factory=list)  # per case: every finding a bug known before it
     depth: int = 0  # summed over cases, for the mean
     with_pattern: int = 0  # cases holding any optimization pattern
     changed: Counter = field(default_factory=Counter)  # backend -> cases in which it fired any optimization
@@ -87,12 +90,21 @@ class Totals:
             self.backends.setdefault(name, Counter())[result["status"]] += 1
             self.changed[name] += any(count > 0 for count in result.get("optimizations", {}).values())
         self.stage_seconds.update(line["stage_seconds"])
-        self.bugs.update(line.get("bugs", []))
+        found = set(line.get("bugs", []))
+        self.spent_on_known.append(bool(found or line.get("known")) and found <= self.bugs)
+        self.bugs.update(found)
         self.known.update(line.get("known", []))
         self.known_cases += bool(line.get("known"))
         self.depth += line.get("depth", 0)
         self.with_pattern += bool(line.get("patterns"))
         self.coverage.fold(line)
+
+    def known_cost(self) -> dict[str, int]:
+        """Cases spent on bugs known before they ran (kept in the corpus, or filed by an earlier case), in
+        all and per half of the campaign: what triggers a known bug is drawn less from when it is known."""
+        half = len(self.spent_on_known) // 2
+        first, second = self.spent_on_known[:half], self.spent_on_known[half:]
+        return {"cases": sum(self.spent_on_known), "first_half": sum(first), "second_half": sum(second)}
 
     def summary(self, seconds: float) -> dict[str, Any]:
         return {
@@ -108,6 +120,7 @@ class Totals:
             "known_bugs": len(self.known),
             "known_cases": self.known_cases,
             "known": {sig: self.known_bugs.folders.get(sig, "") for sig in sorted(self.known)},
+            "known_cost": self.known_cost(),
             "seconds": round(seconds, 2),
             "cases_per_minute": round(60 * self.cases / seconds, 2) if seconds > 0 else 0.0,
             "stage_seconds": {k: round(v, 2) for k, v in self.stage_seconds.items()},
@@ -165,7 +178,7 @@ def run_campaign(
         infos = [lane.wait_ready() for lane in lanes].pop()  # every lane runs the same backends
         weight = _support(options, infos, session, probe_progress)
         known = KnownBugs.load(Path(options.known)) if options.known else KnownBugs()
-        weight = known.weight(weight) if known.triggers else weight
+        weight = known.weight(weight)  # reads the triggers as they grow: a bug filed now is drawn less next
         records = open_records(out, resume)  # the folder is made only now that every backend started
         _write_campaign(options, infos, records)
         return _Campaign(options, lanes, infos, records, weight, progress, known).run()
@@ -225,7 +238,7 @@ class _Campaign:
         self.progress = progress
         self.totals = Totals(known_bugs=known)
         for line in records.lines:
-            self.totals.add(line)
+            self._count(line)
         summary_path = options.out / SUMMARY  # written after each stats line: at most one case behind
         resumed = records.lines and summary_path.exists()
         self.previous_seconds = json.loads(summary_path.read_text())["seconds"] if resumed else 0.0
@@ -362,7 +375,7 @@ class _Campaign:
             elapsed = self.elapsed()
             line["elapsed"] = round(elapsed, 2)
             append_line(self.options.out / STATS, line)
-            self.totals.add(line)
+            self._count(line)
             summary = self.totals.summary(elapsed)
             summary["worker_restarts"] = self._worker_restarts()
             write_atomic(self.options.out / SUMMARY, json.dumps(summary, indent=1, sort_keys=True).encode())
@@ -370,6 +383,16 @@ class _Campaign:
             if self.progress:
                 self.progress(self.recorded, self.totals, elapsed)
             self._plan(self.recorded + self.ahead - 1)
+
+    def _count(self, line: dict[str, Any]) -> None:
+        """Add a recorded case to the totals; with feedback, a bug it filed first is known from now on, so
+        that what triggers it is drawn less in the cases drawn after it (feedback off keeps -j N's cases
+        those of -j 1: lanes draw ahead of what is recorded)."""
+        learned = set(line.get("bugs", [])) - self.totals.bugs if self.options.feedback else set()
+        for sig in sorted(learned):
+            if (self.options.out / BUGS / sig / META).is_file():
+                self.totals.known_bugs.learn(self.options.out / BUGS / sig)
+        self.totals.add(line)
 
     def _worker_restarts(self) -> dict[str, int]:
         """Backend workers restarted in every lane, and lanes restarted (`pipeline`)."""

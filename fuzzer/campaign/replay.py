@@ -62,6 +62,11 @@ def load_expectations(folder: Path) -> dict[str, Any]:
     return expect
 
 
+def expects_consistent(folder: Path) -> bool:
+    """A coverage case: kept because every backend ran it consistently, not because one failed."""
+    return all(e["status"] == "ok" for e in load_expectations(folder)["backends"].values())
+
+
 def replay_case(folder: Path, session: OracleSession) -> list[ReplayResult]:
     """Run one kept case; a backend the corpus expected to pass and that now fails is a regression.
 
@@ -201,6 +206,11 @@ def keep(bug_folder: Path, corpus: Path, name: str | None = None) -> Path:
     status = "mismatch" if meta["symptom"] == "mismatch" else "crash"
     backends = {b: {"status": "ok"} for b in meta["versions"] if b != meta["backend"]}
     backends[meta["backend"]] = {"status": status, "signature": meta["signature"]}
-    expect = {"backends": backends, "versions": meta["versions"], "title": title(meta)}
-    write_atomic(target / EXPECT_FILE, json.dumps(expect, indent=1, sort_keys=True).encode())
+    write_expectations(target, backends, meta["versions"], title(meta))
     return target
+
+
+def write_expectations(folder: Path, backends: dict[str, dict[str, str]], versions: dict[str, str], name: str) -> None:
+    """expect.json: what each backend did on the kept case when it was kept, on which versions, and its title."""
+    expect = {"backends": backends, "versions": versions, "title": name}
+    write_atomic(folder / EXPECT_FILE, json.dumps(expect, indent=1, sort_keys=True).encode())

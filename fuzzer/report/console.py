@@ -169,6 +169,14 @@ def closing_summary(campaign: Campaign) -> RenderableType:
     for name, counts in outcomes.items():
         backends.add_row(name, *(str(n) for n in counts.values()))
     lines: list[RenderableType] = [totals, backends]
+    cost = summary.get("known_cost")
+    if cost and cost["cases"]:
+        lines.append(
+            Text(
+                f"cases spent on known bugs: {cost['cases']} (first half {cost['first_half']}, "
+                f"second half {cost['second_half']}; what triggers a known bug is drawn less once it is known)"
+            )
+        )
     lines.append(Text(f"{len(campaign.new)} new bug(s)" + (":" if campaign.new else ""), style="bold"))
     for heading, bugs in (("", campaign.new), ("known bug(s), already in the corpus:", campaign.known)):
         if heading and bugs:

@@ -7,6 +7,7 @@ import errno
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -425,3 +426,16 @@ class SlowCompile(Faulty):
 class MetaSlowCompile(Metamorphic):
     name = "meta-slow-compile"
     inner_ref = "tests.oracles.faulty_backends:SlowCompile"
+
+
+class BreaksOnFlag(PlantedBug):
+    """Computes every case as eager does until the file named by $DLFUZZ_TEST_BREAK exists, then crashes
+    on every node: a compiler release that regressed, switched by the test."""
+
+    name = "breaks-on-flag"
+    target = ""  # every node
+
+    def corrupt(self, node: Node, results: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        if Path(os.environ["DLFUZZ_TEST_BREAK"]).exists():
+            raise RuntimeError("planted regression")
+        return results

@@ -13,9 +13,15 @@ BACKENDS = ("eager", "ort-noopt", "tests.oracles.faulty_backends:CrashOnSigmoid"
 GEN = GenOptions(max_nodes=6, ops=("Sigmoid", "Add", "Relu"))
 
 
-def campaign(out: Path, seed: int, known: Path | None = None) -> dict:
+def campaign(out: Path, seed: int, known: Path | None = None, cases: int = 3) -> dict:
     options = CampaignOptions(
-        out=out, seed=seed, max_tests=3, backends=BACKENDS, gen=GEN, support_matrix=False, known=known and str(known)
+        out=out,
+        seed=seed,
+        max_tests=cases,
+        backends=BACKENDS,
+        gen=GEN,
+        support_matrix=False,
+        known=known and str(known),
     )
     return run_campaign(options)
 
@@ -42,3 +48,18 @@ def test_what_triggers_a_kept_bug_is_drawn_less() -> None:
     assert weight("Sigmoid", ("float32",)) == 0.5 * KNOWN_WEIGHT
     assert weight("Sigmoid", ("float64",)) == 0.5 and weight("Relu", ("float32",)) == 0.5
     assert known.weight(None)("Sigmoid", ("float32",)) == KNOWN_WEIGHT
+
+
+def test_a_bug_the_campaign_files_is_known_from_then_on_and_its_cost_is_counted_per_half(tmp_path: Path) -> None:
+    summary = campaign(tmp_path / "c", 2, cases=8)
+    lines = [json.loads(line) for line in (tmp_path / "c" / "stats.jsonl").read_text().splitlines()]
+    crashed = [int(line["id"]) for line in lines if line["verdict"] == "crash"]
+    (sig,) = summary["bug_signatures"]
+    assert len(crashed) > 1  # the Sigmoid crash is found again, though drawn less once filed
+    later = crashed[1:]  # every sighting after the first is spent on a known bug
+    expected = {"cases": len(later), "first_half": sum(i < 4 for i in later), "second_half": sum(i >= 4 for i in later)}
+    assert summary["known_cost"] == expected
+
+    learned = KnownBugs()
+    learned.learn(tmp_path / "c" / "bugs" / sig)
+    assert [op for op, _ in learned.triggers] == ["Sigmoid"]

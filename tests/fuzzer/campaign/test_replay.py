@@ -99,3 +99,14 @@ def test_markdown_summary_lists_what_is_not_a_plain_pass_worst_first() -> None:
         "| regressed | broke | ort | ok | mismatch | now mismatch: ort-mismatch-y |",
         "| still-failing | kept: [Apache TVM] ValueError in convert on Resize | tvm | crash | crash | tvm-crash-x |",
     ]
+
+
+def test_a_first_run_that_regresses_and_a_re_run_that_passes_is_flaky_not_a_regression(tmp_path: Path) -> None:
+    folder = kept_case(tmp_path, "kept", {"flaky": {"status": "ok"}, "eager": {"status": "ok"}})
+    with OracleSession(["eager", "ort-noopt", "tests.oracles.faulty_backends:CrashesEveryOtherRun"], 30) as flaky:
+        flaky.run(TestCase.load(folder))  # the stub's first run passes: the replay's first run is its second
+        results = {r.backend: r for r in replay_all(corpus_cases(tmp_path), [flaky])}
+    assert results["eager"].result == PASS
+    assert results["flaky"].result == FLAKY and results["flaky"].detail == f"{REGRESSION}, then a re-run: {PASS}"
+    assert not any(r.failed for r in results.values())
+    assert ET.fromstring(junit_xml(list(results.values()))).get("failures") == "0"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 from rich.console import Console
@@ -59,3 +60,13 @@ def test_the_closing_summary_lists_new_bugs_first_with_folders_and_where_summary
     assert "1 new bug(s):" in new and str(tmp_path / "bugs" / "planted-new") in new
     assert "[known: corpus/kept-case]" in known and str(tmp_path / "bugs" / "planted-known") in known
     assert f"summary.json: {tmp_path / 'summary.json'}" in known
+
+
+def test_the_closing_summary_says_what_known_bugs_cost_per_half(tmp_path: Path) -> None:
+    folder = planted_campaign(tmp_path)
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["known_cost"] = {"cases": 7, "first_half": 5, "second_half": 2}
+    (folder / "summary.json").write_text(json.dumps(summary))
+    screen, out = console(terminal=False)
+    print_closing(load_campaign(folder), screen)
+    assert "cases spent on known bugs: 7 (first half 5, second half 2;" in out.getvalue()
