@@ -950,6 +950,7 @@ def bench_coverage_command(cases, seed, backends, max_nodes, keep, as_json) -> N
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Campaign seed of every run.")
 @click.option("--backends", default=DEFAULT_BACKENDS, show_default=True, callback=_backends)
+@click.option("--batch", default="auto", show_default=True, callback=_batch, help="As `dlfuzz fuzz --batch`.")
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -957,7 +958,7 @@ def bench_coverage_command(cases, seed, backends, max_nodes, keep, as_json) -> N
     help="Keep each run's campaign folder under DIR/j<N> (default: temporary, removed).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def bench_campaign_command(time_budget, jobs, seed, backends, out, as_json) -> None:
+def bench_campaign_command(time_budget, jobs, seed, backends, batch, out, as_json) -> None:
     """A real campaign (the options of `dlfuzz fuzz`) for --time: cases/min, and the wall time split into
     dlfuzz's own stages (generate, search, validate, compare, triage, ipc) and each backend's convert,
     compile and run. own_share is the own stages' seconds over seconds x jobs."""
@@ -968,7 +969,7 @@ def bench_campaign_command(time_budget, jobs, seed, backends, out, as_json) -> N
     from fuzzer.report.console import PhasedProgress
 
     base = CampaignOptions(
-        out=Path("."), seed=seed, time_budget=time_budget, backends=backends, known=_known_corpus(None)
+        out=Path("."), seed=seed, time_budget=time_budget, backends=backends, known=_known_corpus(None), batch=batch
     )
     with PhasedProgress("cases") as display:
 
