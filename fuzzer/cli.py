@@ -843,13 +843,13 @@ def bench() -> None:
     """Benchmarks of dlfuzz's own stages."""
 
 
-def _sizes(text: str) -> list[int]:
+def _sizes(text: str, what: str = "node counts") -> list[int]:
     try:
         sizes = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise click.BadParameter(f"expected comma-separated whole numbers, got {text!r}") from None
+        raise click.BadParameter(f"expected comma-separated {what}, got {text!r}") from None
     if not sizes or min(sizes) < 1:
-        raise click.BadParameter("each must be at least 1")
+        raise click.BadParameter(f"{what} must be at least 1")
     return sizes
 
 
@@ -893,7 +893,7 @@ def bench_batch_command(sizes, rounds, seed, backends, max_nodes, as_json) -> No
     from fuzzer.campaign.support import load_or_probe
     from fuzzer.report.console import PhasedProgress
 
-    batch_sizes = _sizes(sizes)
+    batch_sizes = _sizes(sizes, "batch sizes")
     with _session(backends) as session:
         weight = load_or_probe(session).draw_weight  # ops and dtypes every backend supports, as a campaign draws
         with PhasedProgress("rounds") as display:

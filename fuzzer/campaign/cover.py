@@ -15,6 +15,7 @@ from fuzzer.campaign.state import POOL, stored_options
 from fuzzer.campaign.support import CRASHES, SupportMatrix, dtype_key, probe_keys
 from fuzzer.core.ir import Graph
 from fuzzer.core.testcase import TestCase
+from fuzzer.inputs.sampling import case_uncomparable
 from fuzzer.judge import judge_case
 from fuzzer.report.campaign import load_campaign
 from oracles.session import OracleSession
@@ -147,7 +148,7 @@ def cover(
         except ValueError as error:
             report.refused[name] = str(error)
             return False
-        outcomes, verdict = judge_case(session, case, finite=True)
+        outcomes, verdict = judge_case(session, case, case_uncomparable(case))
         if verdict.kind != "consistent":
             report.refused[name] = f"re-run: {verdict.kind} {verdict.reason}".strip()
             return False

@@ -48,7 +48,12 @@ def test_variant_repro_runs_isolated_in_the_variants_configuration(tmp_path: Pat
         outcomes[variant].baseline, outcomes[variant].drawn = {"t4": right}, {REWRITE: rewrite.to_json()}
     infos = {
         name: BackendInfo(
-            name, FRONTEND[VARIANTS.get(name, name)], name in REFERENCES, "1", "x", load_backend(name)[0].readouts
+            name,
+            FRONTEND[VARIANTS.get(name, name)],
+            name in REFERENCES,
+            "1",
+            "x",
+            readouts=load_backend(name)[0].readouts,
         )
         for name in outcomes
     }
