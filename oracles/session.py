@@ -98,14 +98,10 @@ class MergedRun:
         self.in_flight: tuple[list[int], list[dict[str, str]]] | None = None
 
     def submit_next(self) -> None:
-        """Send the next group to the worker (without waiting for it)."""
+        """Send the next group to the worker (without waiting for it): a lone case as it is."""
         group = self.groups.pop()
-        if len(group) == 1:
-            self.worker.submit_case(self.cases[group[0]])
-            self.in_flight = (group, [])
-            return
-        merged, renames = merged_case([self.cases[index] for index in group])
-        self.worker.submit_case(merged)
+        case, renames = (self.cases[group[0]], []) if len(group) == 1 else merged_case([self.cases[i] for i in group])
+        self.worker.submit_case(case)
         self.in_flight = (group, renames)
 
     def finish(self) -> list[Outcome]:
@@ -121,9 +117,9 @@ class MergedRun:
             elif outcome.status != "ok" or outcome.outputs is None:
                 self.groups += [group[: len(group) // 2], group[len(group) // 2 :]]
             else:
+                phases = {phase: seconds / len(group) for phase, seconds in outcome.phase_seconds.items()}
                 for index, rename in zip(group, renames):
                     outputs = {name: outcome.outputs[rename[name]] for name in self.cases[index].graph.outputs}
-                    phases = {phase: seconds / len(group) for phase, seconds in outcome.phase_seconds.items()}
                     self.outcomes[index] = replace(
                         outcome,
                         outputs=outputs,

@@ -41,14 +41,15 @@ def bench_batch(
     report: dict[str, Any] = {"sizes": sizes, "rounds": rounds, "seed": seed, "max_nodes": gen.max_nodes}
     report["backends"] = {}
     for name, by_size in per_case.items():
-        single = statistics.median(by_size[sizes[0]]) if by_size[sizes[0]] else None
+        medians = {size: statistics.median(times) for size, times in by_size.items() if times}
+        single = medians.get(sizes[0])
         report["backends"][name] = {
             str(size): {
-                "seconds_per_case": round(statistics.median(times), 4) if times else None,
-                "speedup": round(single / statistics.median(times), 2) if times and single else None,
+                "seconds_per_case": round(medians[size], 4) if size in medians else None,
+                "speedup": round(single / medians[size], 2) if size in medians and single else None,
                 "failed": failed[name][size],
             }
-            for size, times in by_size.items()
+            for size in sizes
         }
     return report
 

@@ -15,7 +15,6 @@ from fuzzer.campaign.state import POOL, stored_options
 from fuzzer.campaign.support import CRASHES, SupportMatrix, dtype_key, probe_keys
 from fuzzer.core.ir import Graph
 from fuzzer.core.testcase import TestCase
-from fuzzer.inputs.sampling import case_uncomparable
 from fuzzer.judge import judge_case
 from fuzzer.report.campaign import load_campaign
 from oracles.session import OracleSession
@@ -60,8 +59,8 @@ class Candidate:
         """Values found again as the campaign found them (same seed and search options)."""
         options = stored_options(self.campaign)
         prepared = prepare_case(self.graph, self.seed, options.search)
-        if prepared.problems or not prepared.finite:
-            raise ValueError(f"{self.name}: no longer a valid finite case")
+        if prepared.problems or prepared.uncomparable is not None:  # such a case is never judged consistent
+            raise ValueError(f"{self.name}: no longer a valid case with comparable values")
         prepared.case.meta |= {"id": self.case_id, "campaign": self.campaign.name, "campaign_seed": options.seed}
         return prepared.case
 
@@ -148,7 +147,7 @@ def cover(
         except ValueError as error:
             report.refused[name] = str(error)
             return False
-        outcomes, verdict = judge_case(session, case, case_uncomparable(case))
+        outcomes, verdict = judge_case(session, case, None)  # case() refused uncomparable values
         if verdict.kind != "consistent":
             report.refused[name] = f"re-run: {verdict.kind} {verdict.reason}".strip()
             return False

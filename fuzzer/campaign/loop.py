@@ -246,8 +246,7 @@ class _Campaign:
         self.recorded = len(records.lines)
         self.planned: deque[tuple[dict[str, Any], Graph | None]] = deque()
         self.judged: dict[int, Judged] = {}  # judged cases waiting for their turn to be filed and recorded
-        self.graphs: dict[int, Graph | None] = {}
-        self.lines: dict[int, dict[str, Any]] = {}  # stats lines as drawn, while their cases are judged
+        self.drawn: dict[int, tuple[dict[str, Any], Graph | None]] = {}  # lines and graphs as drawn, until recorded
         self.running: dict[int, tuple[str, list[int]]] = {}  # lane -> (request, case indices)
         self.alone: set[int] = set()  # cases of a batch whose lane died: judged again one at a time
         self.drawn_all = False
@@ -295,11 +294,10 @@ class _Campaign:
                 if not _budget_left(self.options, index, self.elapsed()):
                     self.planned.clear()
                     break
-                self.graphs[index] = graph
+                self.drawn[index] = (line, graph)
                 if graph is None:  # generation failed: nothing for a lane to do
                     self.judged[index] = Judged(line)
                     continue
-                self.lines[index] = line
                 cases.append((line, graph))
             if cases:
                 lane = free.pop(0)
@@ -337,11 +335,11 @@ class _Campaign:
         """A batch whose lane died or hung: its cases go back to the front of the queue, to be judged
         one at a time, so the death skips only the case that caused it."""
         self.alone.update(indices)
-        self.planned.extendleft((self.lines[index], self.graphs[index]) for index in reversed(indices))
+        self.planned.extendleft(self.drawn[index] for index in reversed(indices))
 
     def _skipped(self, index: int, reply: Reply) -> Judged:
         """A case whose lane died or hung while judging it: kept for inspection, not compared."""
-        line, graph = self.lines[index], self.graphs[index]
+        line, graph = self.drawn[index]
         if graph is not None:
             TestCase(graph, {}, {"seed": line["seed"], "id": line["id"]}).save(self.options.out / SKIPPED / line["id"])
         return Judged(line | {"verdict": "skipped", "failure": _failure(reply), "backends": {}})
@@ -367,8 +365,7 @@ class _Campaign:
             if judged.needs_filing:
                 return
             del self.judged[self.recorded]
-            graph = self.graphs.pop(self.recorded)
-            self.lines.pop(self.recorded, None)
+            _, graph = self.drawn.pop(self.recorded)
             line = judged.line
             if self.feedback:
                 self.feedback.learn(line, graph)
