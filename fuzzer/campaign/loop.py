@@ -39,7 +39,7 @@ from fuzzer.campaign.state import (
     open_records,
 )
 from fuzzer.campaign.support import Progress as ProbeProgress
-from fuzzer.campaign.support import cached_matrix, load_or_probe
+from fuzzer.campaign.support import cached_matrix, load_or_probe, unprobed
 from fuzzer.core.files import append_line, disk_full, write_atomic
 from fuzzer.core.ir import Graph
 from fuzzer.core.testcase import TestCase
@@ -209,8 +209,11 @@ def _support(
         return load_or_probe(session, progress).draw_weight
     matrix = cached_matrix(infos)
     if matrix is None:
-        with OracleSession(list(options.backends), options.timeout, options.memory_mb) as probing:
-            matrix = load_or_probe(probing, progress)
+        missing = [infos[name].source for name in unprobed(infos)]
+        with OracleSession(missing, options.timeout, options.memory_mb) as probing:
+            load_or_probe(probing, progress)
+        matrix = cached_matrix(infos)
+        assert matrix is not None, "the backends not cached were just probed"
     return matrix.draw_weight
 
 

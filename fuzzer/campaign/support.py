@@ -71,33 +71,58 @@ def cache_dir() -> Path:
     return Path(os.environ.get("DLFUZZ_CACHE", Path.home() / ".cache" / "dlfuzz"))
 
 
-def cache_path(versions: dict[str, str], keys: list[tuple[str, str]]) -> Path:
-    """One file per backend versions and spec set: a new compiler release or op is re-probed."""
-    identity = json.dumps({"versions": versions, "keys": keys}, sort_keys=True)
+def cache_path(backend: str, version: str, keys: list[tuple[str, str]]) -> Path:
+    """One file per backend, its version and the spec set: a new compiler release or op is re-probed,
+    and a campaign that adds a backend probes only that one."""
+    identity = json.dumps({"backend": backend, "version": version, "keys": keys}, sort_keys=True)
     return cache_dir() / f"support-{hashlib.sha1(identity.encode()).hexdigest()[:16]}.json"
 
 
-def cached_matrix(infos: dict[str, BackendInfo]) -> SupportMatrix | None:
-    """The matrix cached for these backends' versions, if any (a damaged cache counts as none)."""
-    path = cache_path({name: info.version for name, info in infos.items()}, probe_keys())
+def _cached_column(backend: str, version: str, keys: list[tuple[str, str]]) -> dict[str, str] | None:
+    """One backend's cached statuses by entry (a damaged cache counts as none)."""
+    path = cache_path(backend, version, keys)
     if path.exists():
         try:
-            return SupportMatrix.from_json(json.loads(path.read_text()))
-        except (ValueError, KeyError):
+            data = json.loads(path.read_text())
+            return {str(entry): str(status) for entry, status in data["statuses"].items()}
+        except (ValueError, KeyError, AttributeError):
             pass
     return None
 
 
-def load_or_probe(session: OracleSession, progress: Progress | None = None) -> SupportMatrix:
-    """The cached matrix for these backend versions, probing (and caching) it if absent."""
-    cached = cached_matrix(session.infos)
-    if cached is not None:
-        return cached
+def unprobed(infos: dict[str, BackendInfo]) -> list[str]:
+    """The backends with no cached statuses for their version."""
     keys = probe_keys()
-    path = cache_path({name: info.version for name, info in session.infos.items()}, keys)
-    matrix = probe(session, keys, progress)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(matrix.to_json(), indent=1, sort_keys=True).encode())
+    return [name for name, info in infos.items() if _cached_column(name, info.version, keys) is None]
+
+
+def cached_matrix(infos: dict[str, BackendInfo]) -> SupportMatrix | None:
+    """The matrix cached for these backends' versions, if every one of them is cached."""
+    keys = probe_keys()
+    matrix = SupportMatrix({name: info.version for name, info in infos.items()})
+    for name, info in infos.items():
+        column = _cached_column(name, info.version, keys)
+        if column is None:
+            return None
+        for entry, status in column.items():
+            matrix.entries.setdefault(entry, {})[name] = status
+    return matrix
+
+
+def load_or_probe(session: OracleSession, progress: Progress | None = None) -> SupportMatrix:
+    """The cached matrix for these backend versions, probing (and caching) the backends not cached."""
+    keys = probe_keys()
+    missing = unprobed(session.infos)
+    if missing:
+        probed = probe(session, keys, progress, only=missing)
+        for name in missing:
+            column = {entry: statuses[name] for entry, statuses in probed.entries.items() if name in statuses}
+            path = cache_path(name, session.infos[name].version, keys)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            document = {"backend": name, "version": session.infos[name].version, "statuses": column}
+            write_atomic(path, json.dumps(document, indent=1, sort_keys=True).encode())
+    matrix = cached_matrix(session.infos)
+    assert matrix is not None, "every backend's statuses were just cached"
     return matrix
 
 
@@ -108,9 +133,15 @@ def probe_case(op: str, key: str, seed: int = 0) -> TestCase:
     return TestCase(graph, sample_values(graph, seed).values)
 
 
-def probe(session: OracleSession, keys: list[tuple[str, str]], progress: Progress | None = None) -> SupportMatrix:
+def probe(
+    session: OracleSession,
+    keys: list[tuple[str, str]],
+    progress: Progress | None = None,
+    only: list[str] | None = None,
+) -> SupportMatrix:
     """Group testing: run many single-op cases merged into one graph; split a group only on failure."""
-    matrix = SupportMatrix({name: info.version for name, info in session.infos.items()})
+    workers = [worker for worker in session.workers.values() if only is None or worker.name in only]
+    matrix = SupportMatrix({worker.name: session.infos[worker.name].version for worker in workers})
     cases = {}
     for op, key in keys:
         try:
@@ -119,8 +150,8 @@ def probe(session: OracleSession, keys: list[tuple[str, str]], progress: Progres
             continue  # never drawn in practice either; the generator treats it as allowed
         matrix.entries[SupportMatrix.key(op, key.split("+"))] = {}
     names = list(cases)
-    total = len(names) * len(session.workers)
-    for worker in session.workers.values():
+    total = len(names) * len(workers)
+    for worker in workers:
         for start in range(0, len(names), GROUP_SIZE):
             group = names[start : start + GROUP_SIZE]
             for entry, outcome in zip(group, run_merged(worker, [cases[n] for n in group], GROUP_SIZE)):

@@ -81,7 +81,26 @@ def test_matrix_is_cached_per_backend_versions(tmp_path: Path, monkeypatch: pyte
     with OracleSession(["eager", "ort-noopt"], timeout=30) as session:
         first = load_or_probe(session)
         cached = list(tmp_path.glob("support-*.json"))
-        assert len(cached) == 1
+        assert len(cached) == 2  # one per backend
         monkeypatch.setattr("fuzzer.campaign.support.probe", lambda *a, **k: pytest.fail("probed despite the cache"))
         assert load_or_probe(session) == first
     assert first.status("Relu", ["float32"], "ort-noopt") == SUPPORTED
+
+
+def test_a_campaign_that_adds_a_backend_probes_only_that_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DLFUZZ_CACHE", str(tmp_path))
+    monkeypatch.setattr("fuzzer.campaign.support.probe_keys", lambda: KEYS[:2])
+    with OracleSession(["eager"], timeout=30) as session:
+        alone = load_or_probe(session)
+    probed: list[list[str] | None] = []
+
+    def recording(session: OracleSession, keys: list, progress: object = None, only: list[str] | None = None):
+        probed.append(only)
+        return probe(session, keys, progress, only)
+
+    monkeypatch.setattr("fuzzer.campaign.support.probe", recording)
+    with OracleSession(["eager", "ort-noopt"], timeout=30) as session:
+        both = load_or_probe(session)
+    assert probed == [["ort-noopt"]]
+    assert both.status("Relu", ["float32"], "eager") == alone.status("Relu", ["float32"], "eager") == SUPPORTED
+    assert both.status("Relu", ["float32"], "ort-noopt") == SUPPORTED
