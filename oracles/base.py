@@ -56,6 +56,8 @@ class Outcome:
             data["optimizations"] = dict(sorted(self.optimizations.items()))
         if self.phase_seconds:
             data["phase_seconds"] = {name: round(value, 4) for name, value in self.phase_seconds.items()}
+        if self.drawn:
+            data["drawn"] = self.drawn
         return data
 
 

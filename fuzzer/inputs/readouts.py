@@ -27,6 +27,7 @@ class Readout(ABC):
     """Named outputs of one case beyond the graph's own; `of` decides whether the case has them."""
 
     kind: ClassVar[str]  # what a backend declares, and the prefix of the names it writes
+    wrong: ClassVar[str]  # a report's title for a mismatch in it
 
     @classmethod
     @abstractmethod
@@ -50,6 +51,7 @@ class Gradients(Readout):
     zero gradient (an integer path, Floor, a comparison), as eager autograd materializes it."""
 
     kind = "grad"
+    wrong = "wrong gradients"
 
     def __init__(self, wrt: list[str], cotangents: list[torch.Tensor | None]) -> None:
         self.wrt = wrt
@@ -103,6 +105,7 @@ class SecondShape(Readout):
     both shapes right."""
 
     kind = "shape2"
+    wrong = "wrong result on a second shape"
 
     def __init__(self, graph: Graph, shapes: dict[str, tuple[int, ...]]) -> None:
         self.graph = graph

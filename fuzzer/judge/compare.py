@@ -43,6 +43,20 @@ class Finding:
     outcome: Outcome | None = None
     attribution: dict[str, Any] | None = None  # who is wrong, against a float64 run (fuzzer.judge.rounding)
 
+    @property
+    def readout(self) -> str:
+        """The readout kind a mismatch is in (`grad`, `shape2`), '' for the graph's own outputs: a wrong
+        gradient and a wrong forward result of one graph are two bugs."""
+        if self.symptom != "mismatch" or self.discrepancy is None:
+            return ""
+        kind, colon, _ = self.discrepancy.output.partition(":")
+        return kind if colon else ""
+
+    @property
+    def kind(self) -> str:
+        """The symptom, with the readout kind for a mismatch in one (`mismatch-grad`)."""
+        return f"{self.symptom}-{self.readout}" if self.readout else self.symptom
+
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"backend": self.backend, "symptom": self.symptom}
         if self.against:

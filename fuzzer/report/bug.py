@@ -15,7 +15,7 @@ import onnx
 
 from fuzzer.core.files import append_line, npz_bytes, write_atomic
 from fuzzer.core.testcase import TestCase
-from fuzzer.inputs.readouts import Readout, readouts_of
+from fuzzer.inputs.readouts import READOUTS, Readout, readouts_of
 from fuzzer.judge.compare import ORIGINAL, Finding
 from fuzzer.judge.rounding import RoundingEstimate, estimate_rounding
 from fuzzer.report.picture import graph_svg
@@ -188,7 +188,9 @@ def title(meta: dict[str, Any]) -> str:
     guilt = meta.get("guilt") or {}
     by = f" by {guilt['label']}" if guilt.get("complete") else ""
     if meta["symptom"] == "mismatch":
-        return f"[{project}] wrong result{by} for a graph of {ops}"
+        kind, colon, _ = str(finding.get("discrepancy", {}).get("output", "")).partition(":")
+        what = READOUTS[kind].wrong if colon and kind in READOUTS else "wrong result"
+        return f"[{project}] {what}{by} for a graph of {ops}"
     where = f" ({meta['culprit']})" if meta.get("culprit") else ""
     return f"[{project}] {finding.get('exc_type') or meta['symptom']} in {finding.get('phase')}{where}{by} on {ops}"
 

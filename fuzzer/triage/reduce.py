@@ -40,7 +40,8 @@ class BudgetSpent(Exception):
 
 @dataclass(frozen=True)
 class Failure:
-    """What 'fails the same way' means: same backend and symptom and, for a crash, same signature."""
+    """What 'fails the same way' means: same backend and symptom (with a mismatch's readout kind) and,
+    for a crash, same signature."""
 
     backend: str
     symptom: str
@@ -51,7 +52,7 @@ class Failure:
     def of(cls, finding: Finding, graph: Graph) -> Failure:
         crash_signature = None if finding.symptom == "mismatch" else signature(finding, graph)
         phase = finding.outcome.phase if finding.outcome and finding.symptom != "mismatch" else None
-        return cls(finding.backend, finding.symptom, crash_signature, phase)
+        return cls(finding.backend, finding.kind, crash_signature, phase)
 
     def passed(self, outcome: Outcome) -> bool:
         """Whether the backend got past this failure: ran, or crashed only in a later phase (another
@@ -64,7 +65,7 @@ class Failure:
         if verdict.kind == "invalid":
             return None
         for finding in verdict.findings:
-            same = finding.backend == self.backend and finding.symptom == self.symptom
+            same = finding.backend == self.backend and finding.kind == self.symptom
             if same and (self.signature is None or signature(finding, graph) == self.signature):
                 return finding
         return None

@@ -105,7 +105,7 @@ def signature(finding: Finding, graph: Graph) -> str:
     after reduction (pass the reduced graph)."""
     if finding.symptom == "mismatch":
         key = "+".join(graph.op_types())
-        return _slug(f"{finding.backend}-mismatch-{key}")[:120] + "-" + _digest(key)
+        return _slug(f"{finding.backend}-{finding.kind}-{key}")[:120] + "-" + _digest(key)
     text = normalize_message(message_key(finding.outcome)) if finding.outcome else ""
     return _slug(crash_key(finding))[:120] + "-" + _digest(text)
 
@@ -126,7 +126,7 @@ def triggered_signature(finding: Finding, graph: Graph, triggers: list[str]) -> 
     defect that crashes differently per rank, or miscomputes every op of a family, is one bug."""
     outcome = finding.outcome or Outcome("error")
     phase = [outcome.phase or "unknown"] if finding.symptom != "mismatch" else []
-    key = "-".join([finding.backend, finding.symptom, *phase, family(graph.nodes[-1].op), "+".join(triggers)])
+    key = "-".join([finding.backend, finding.kind, *phase, family(graph.nodes[-1].op), "+".join(triggers)])
     return _slug(key)[:120] + "-" + _digest(key)
 
 

@@ -18,7 +18,7 @@ from fuzzer.core.ir import Graph, Node, TensorType
 from fuzzer.core.testcase import TestCase
 from fuzzer.judge.compare import Finding, judge
 from fuzzer.judge.rounding import refine
-from fuzzer.report.bug import COMPACT_KEYS, FULL_OCCURRENCES, add_occurrence, write_bug
+from fuzzer.report.bug import COMPACT_KEYS, FULL_OCCURRENCES, add_occurrence, title, write_bug
 from fuzzer.report.campaign import load_campaign, render_summary
 from fuzzer.report.picture import graph_svg
 from fuzzer.report.repro import run_repro, write_repro
@@ -202,3 +202,12 @@ def test_report_command_rerenders_a_bug_folder_or_a_campaign_and_rejects_others(
     assert result.exit_code == 2
     result = CliRunner().invoke(main, ["report", str(tmp_path / "bugs")])
     assert result.exit_code == 2 and "neither a bug folder" in result.output
+
+
+def test_a_mismatch_in_a_readout_is_titled_by_what_was_read() -> None:
+    meta = {"project": "PyTorch (TorchInductor)", "symptom": "mismatch", "ops": ["Sigmoid"]}
+    assert title({**meta, "finding": {"discrepancy": {"output": "grad:x0"}}}).startswith(
+        "[PyTorch (TorchInductor)] wrong gradients for"
+    )
+    assert "wrong result on a second shape" in title({**meta, "finding": {"discrepancy": {"output": "shape2:t1"}}})
+    assert "] wrong result for" in title({**meta, "finding": {"discrepancy": {"output": "t1"}}})

@@ -56,6 +56,19 @@ def test_crash_signature_ignores_the_graph_and_mismatch_signature_is_backend_and
     assert signature(finding, graph) != signature(Finding("tvm", "mismatch", "ort-noopt"), graph)
 
 
+def test_a_wrong_gradient_and_a_wrong_forward_result_of_one_graph_are_two_bugs() -> None:
+    graph = generate(0)
+    forward = Finding("inductor-grad", "mismatch", "eager", Discrepancy("t1", "values"))
+    backward = Finding("inductor-grad", "mismatch", "eager", Discrepancy("grad:x0", "values"))
+    second_shape = Finding("inductor-dynamic", "mismatch", "eager", Discrepancy("shape2:t1", "values"))
+    assert (forward.kind, backward.kind, second_shape.kind) == ("mismatch", "mismatch-grad", "mismatch-shape2")
+    assert signature(backward, graph).startswith("inductor-grad-mismatch-grad-")
+    assert signature(forward, graph) != signature(backward, graph)
+    assert signature(forward, graph) == signature(
+        Finding("inductor-grad", "mismatch", "eager", Discrepancy("t2", "values")), graph
+    )
+
+
 def test_a_headline_that_announces_the_next_line_takes_that_line_into_the_signature() -> None:
     graph = generate(0)
     details = "Traceback ...\nInternalError: LLVM module verification failed:\n{}\n  %9 = fcmp oeq i1 %5, %8\n"
