@@ -186,6 +186,14 @@ def _job_counts(ctx: click.Context, param: click.Parameter, text: str) -> list[i
     return counts
 
 
+def _value_set_counts(ctx: click.Context, param: click.Parameter, text: str) -> list[int]:
+    """Comma-separated counts of value sets per graph, none twice."""
+    counts = _sizes(text, "counts of value sets")
+    if len(set(counts)) != len(counts):
+        raise click.BadParameter(f"{text!r} names a count of value sets twice")
+    return counts
+
+
 DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -261,6 +269,7 @@ CAMPAIGN_FLAGS = {  # campaign option (as `differences` names it) -> the fuzz pa
     "known": "known",
     "jobs": "jobs",
     "batch": "batch",
+    "value_sets": "value_sets",
 }
 
 
@@ -353,6 +362,14 @@ CAMPAIGN_FLAGS = {  # campaign option (as `differences` names it) -> the fuzz pa
     "measured by `dlfuzz bench batch`, off: one at a time. A batch's failure is judged again case by case.",
 )
 @click.option(
+    "--value-sets",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Consecutive cases that share one drawn graph and its weights, each with inputs searched from its "
+    "own seed: every compiler compiles the graph once and runs each value set on it (batching then off).",
+)
+@click.option(
     "--ray",
     "ray_address",
     default=None,
@@ -383,6 +400,7 @@ def fuzz(
     as_json,
     jobs,
     batch,
+    value_sets,
     ray_address,
 ) -> Status:
     """Run a fuzzing campaign and write campaign.json, stats.jsonl, summary.json and bugs/."""
@@ -406,6 +424,7 @@ def fuzz(
         known=_known_corpus(known),
         jobs=jobs,
         batch=batch,
+        value_sets=value_sets,
     )
     if resume:
         options = _resumed(ctx, requested)
@@ -952,13 +971,20 @@ def bench_coverage_command(cases, seed, backends, max_nodes, keep, as_json) -> N
 @click.option("--backends", default=DEFAULT_BACKENDS, show_default=True, callback=_backends)
 @click.option("--batch", default="auto", show_default=True, callback=_batch, help="As `dlfuzz fuzz --batch`.")
 @click.option(
+    "--value-sets",
+    default="1",
+    show_default=True,
+    callback=_value_set_counts,
+    help="As `dlfuzz fuzz --value-sets`; a comma-separated list (1,4) runs each lane count with each.",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Keep each run's campaign folder under DIR/j<N> (default: temporary, removed).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def bench_campaign_command(time_budget, jobs, seed, backends, batch, out, as_json) -> None:
+def bench_campaign_command(time_budget, jobs, seed, backends, batch, value_sets, out, as_json) -> None:
     """A real campaign (the options of `dlfuzz fuzz`) for --time: cases/min, and the wall time split into
     dlfuzz's own stages (generate, search, validate, compare, triage, ipc) and each backend's convert,
     compile and run. own_share is the own stages' seconds over seconds x jobs."""
@@ -976,7 +1002,7 @@ def bench_campaign_command(time_budget, jobs, seed, backends, batch, out, as_jso
         def progress(count: int, done: int, elapsed: float) -> None:
             display.show(f"-j {count}", done, None, elapsed, time_budget)
 
-        report = bench_campaign(base, jobs, keep=out, progress=progress)
+        report = bench_campaign(base, jobs, keep=out, progress=progress, value_sets=value_sets)
     if as_json:
         click.echo(json.dumps(report, indent=1))
     else:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from fuzzer.core.testcase import TestCase
+from fuzzer.core.testcase import TestCase, values_digest
 
 PHASES = ("convert", "compile", "run")
 Status = Literal["ok", "error", "timeout", "died", "unsupported"]
@@ -35,6 +37,7 @@ class Outcome:
     stages: tuple[str, ...] = ()
     switches: tuple[str, ...] = ()
     batch: int = 1  # cases compiled and run as one graph: each gets the run's optimizations, a share of its time
+    reused: bool = False  # run on the graph compiled for the case before (another value set): no compile of its own
     # What the outputs must equal in place of the references' (a metamorphic oracle: the same compiler
     # on the original graph); None: judged against the references.
     baseline: dict[str, np.ndarray] | None = None
@@ -58,6 +61,8 @@ class Outcome:
             data["phase_seconds"] = {name: round(value, 4) for name, value in self.phase_seconds.items()}
         if self.drawn:
             data["drawn"] = self.drawn
+        if self.reused:
+            data["reused"] = True
         return data
 
 
@@ -140,6 +145,17 @@ class Backend(ABC):
         draw: pinned into a case before reduction, a smaller graph keeps the configuration, and the
         reducer can shrink it (a pass list)."""
         return {}
+
+    def compile_key(self, case: TestCase) -> str | None:
+        """A digest of all that `convert` and `compile` read from the case: a case with the key of the
+        one before (another value set of its graph) runs on the graph the worker kept compiled. By
+        default the graph, its weights (compilers fold them as constants), an ONNX file's bytes and
+        what the backend drew; None, for a backend whose compile reads the inputs' values, compiles
+        every case afresh."""
+        parts = [case.graph.to_json(), values_digest(case.weights), self.drawn(case)]
+        digest = hashlib.sha1(json.dumps(parts, sort_keys=True).encode())
+        digest.update(case.onnx or b"")
+        return digest.hexdigest()
 
     def teardown(self) -> None:
         """Drop per-case state (caches that grow with every compiled graph)."""

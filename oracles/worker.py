@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fuzzer.core.files import disk_full
-from fuzzer.core.testcase import TestCase
+from fuzzer.core.testcase import TestCase, values_digest
 from oracles.base import FULL, PHASES, BackendInfo, Outcome, Restriction, Unsupported
 from oracles.registry import load_backend
 
@@ -378,25 +378,54 @@ def _execute(backend: Any, phase: Any, case: TestCase, restriction: Restriction)
     return outcome
 
 
+@dataclass
+class _Kept:
+    """The graph a worker's backend compiled last, kept for a next case of the same compile key."""
+
+    key: str
+    inputs: str  # the digest of the values it ran on: the same case again (a re-run) compiles afresh
+    compiled: Any
+    fired: dict[str, int]
+
+
+_KEPT: dict[str, _Kept] = {}  # by backend name: what this child compiled last
+
+
 def _outcome(backend: Any, case: TestCase, phase: Any) -> Outcome:
     start = time.monotonic()
     reason = backend.unsupported(case)
     if reason:
         return Outcome("unsupported", message=reason)
+    key = backend.compile_key(case) if backend.restriction == FULL else None
+    inputs = values_digest(case.inputs)
+    kept = _KEPT.pop(backend.name, None)
+    if kept is not None and (kept.key != key or kept.inputs == inputs):
+        backend.teardown()
+        kept = None
     fired: dict[str, int] = {}
     timed: dict[str, float] = {}
     try:
-        phase.value = 1
-        converted = _timed(timed, "convert", backend.convert, case)
-        phase.value = 2
-        compiled = _timed(timed, "compile", backend.compile, converted, case)
-        fired = _fired_optimizations(backend, compiled, case)
+        if kept is None:
+            phase.value = 1
+            converted = _timed(timed, "convert", backend.convert, case)
+            phase.value = 2
+            compiled = _timed(timed, "compile", backend.compile, converted, case)
+            fired = _fired_optimizations(backend, compiled, case)
+        else:
+            compiled, fired = kept.compiled, kept.fired
         phase.value = 3
         outputs = _timed(timed, "run", backend.run, compiled, case)
         baseline = backend.baseline(compiled, case)
-        seconds = time.monotonic() - start
+        if key is not None:
+            _KEPT[backend.name] = _Kept(key, inputs, compiled, fired)
         return Outcome(
-            "ok", outputs=outputs, seconds=seconds, optimizations=fired, baseline=baseline, phase_seconds=timed
+            "ok",
+            outputs=outputs,
+            seconds=time.monotonic() - start,
+            optimizations=fired,
+            baseline=baseline,
+            phase_seconds=timed,
+            reused=kept is not None,
         )
     except Unsupported as error:
         return Outcome("unsupported", phase=_stage_label(PHASES, phase.value), message=_headline(str(error)))
@@ -415,7 +444,8 @@ def _outcome(backend: Any, case: TestCase, phase: Any) -> Outcome:
             phase_seconds=timed,
         )
     finally:
-        backend.teardown()
+        if backend.name not in _KEPT:
+            backend.teardown()
 
 
 def _timed(timed: dict[str, float], phase: str, call: Callable[..., Any], *args: Any) -> Any:

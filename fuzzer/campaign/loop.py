@@ -17,6 +17,7 @@ import numpy as np
 from fuzzer.campaign.feedback import Coverage, Feedback, Plan, node_kinds
 from fuzzer.campaign.known import KnownBugs
 from fuzzer.campaign.pipeline import (
+    GRAPH_OF,
     CasePipeline,
     Judged,
     LocalLane,
@@ -62,6 +63,7 @@ class Totals:
     """Running counts that become summary.json."""
 
     cases: int = 0
+    graphs: int = 0  # cases that drew a graph of their own (not another value set of one)
     valid: int = 0
     invalid: int = 0
     skipped: int = 0
@@ -81,6 +83,7 @@ class Totals:
 
     def add(self, line: dict[str, Any]) -> None:
         self.cases += 1
+        self.graphs += GRAPH_OF not in line
         self.valid += line["verdict"] not in ("invalid", "skipped")
         self.invalid += line["verdict"] == "invalid"
         self.skipped += line["verdict"] == "skipped"
@@ -109,6 +112,7 @@ class Totals:
     def summary(self, seconds: float) -> dict[str, Any]:
         return {
             "cases": self.cases,
+            "graphs": self.graphs,
             "valid": self.valid,
             "invalid": self.invalid,
             "skipped": self.skipped,
@@ -138,6 +142,7 @@ class Totals:
 Progress = Callable[[int, Totals, float], None]
 Lane = Union[PipelineLane, LocalLane, "RayLane"]
 POLL_SECONDS = 1.0  # how often a campaign waiting on its lanes looks at their limits
+SHARED_DESCRIPTION = ("nodes", "depth", "ops", "dtypes", "kinds", "patterns", "mutated_from")  # a value set's, as drawn
 
 
 def case_seed(campaign_seed: int, index: int) -> int:
@@ -235,7 +240,8 @@ class _Campaign:
     ) -> None:
         self.options = options
         self.lanes = lanes
-        self.batch = max(batch_sizes(options, infos).values(), default=1)
+        # A lane takes a batch, or a graph's value sets (its workers keep the graph compiled between them).
+        self.batch = max(batch_sizes(options, infos).values(), default=options.value_sets)
         self.ahead = options.jobs * self.batch  # cases drawn before their turn to be judged
         self.weight = weight
         self.progress = progress
@@ -246,7 +252,8 @@ class _Campaign:
         resumed = records.lines and summary_path.exists()
         self.previous_seconds = json.loads(summary_path.read_text())["seconds"] if resumed else 0.0
         self.feedback = Feedback.resume(options.out / POOL, records.lines) if options.feedback else None
-        self.recorded = len(records.lines)
+        self.recorded = self.start = len(records.lines)
+        self.group: tuple[dict[str, Any], Graph | None] | None = None  # the drawn case whose graph value sets share
         self.planned: deque[tuple[dict[str, Any], Graph | None]] = deque()
         self.judged: dict[int, Judged] = {}  # judged cases waiting for their turn to be filed and recorded
         self.drawn: dict[int, tuple[dict[str, Any], Graph | None]] = {}  # lines and graphs as drawn, until recorded
@@ -276,7 +283,11 @@ class _Campaign:
         if self.options.max_tests is not None and index >= self.options.max_tests:
             self.drawn_all = True
             return
-        self.planned.append(draw_case(self.options, index, self.weight, self.feedback))
+        if (index - self.start) % self.options.value_sets and self.group is not None and self.group[1] is not None:
+            self.planned.append(value_set(self.group, index, self.options.seed))
+        else:
+            self.group = draw_case(self.options, index, self.weight, self.feedback)
+            self.planned.append(self.group)
 
     def _dispatch(self) -> None:
         free = [i for i, lane in enumerate(self.lanes) if not lane.busy]
@@ -440,6 +451,17 @@ def _write_campaign(options: CampaignOptions, infos: dict[str, BackendInfo], rec
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def value_set(
+    drawn: tuple[dict[str, Any], Graph | None], index: int, campaign_seed: int
+) -> tuple[dict[str, Any], Graph | None]:
+    """Case `index` as another value set of the drawn case: its graph (whose weights the lane keeps) and
+    the drawn line's description of it, with a seed of its own for the inputs."""
+    line, graph = drawn
+    shared = {key: line[key] for key in SHARED_DESCRIPTION if key in line}
+    own = {"id": f"{index:06d}", "seed": case_seed(campaign_seed, index), GRAPH_OF: line["id"]}
+    return own | shared | {"stage_seconds": {"generate": 0.0}}, graph
 
 
 def draw_case(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 
 from fuzzer.campaign.known import KnownBugs
@@ -36,6 +37,7 @@ from specs.interpret import evaluate
 from specs.lowering import to_onnx
 
 STAGES = ("search", "validate", "judge", "triage")
+GRAPH_OF = "graph_of"  # a stats line's key: the case whose graph and weights this value set shares
 STARTUP_SECONDS = 600.0  # every backend of a lane imports and warms up in it
 
 
@@ -71,13 +73,19 @@ class Prepared:
         return self.uncomparable is None or self.uncomparable.kind != "nonfinite"
 
 
-def prepare_case(graph: Graph, seed: int, search: SearchOptions | None, stage: Stage = Marker()) -> Prepared:
+def prepare_case(
+    graph: Graph,
+    seed: int,
+    search: SearchOptions | None,
+    stage: Stage = Marker(),
+    weights: dict[str, np.ndarray] | None = None,
+) -> Prepared:
     """Find values for a generated graph (by the input search, or random sampling when `search` is
-    None) and check the case is valid."""
+    None; the given `weights` kept) and check the case is valid."""
     seconds: dict[str, float] = {}
     mark(stage, "search")
     clock = time.monotonic()
-    result = search_values(graph, seed, search) if search else sample_values(graph, seed)
+    result = search_values(graph, seed, search, weights) if search else sample_values(graph, seed, held=weights)
     seconds["search"] = time.monotonic() - clock
     case = TestCase(graph, result.values, {"seed": seed, "search": result.summary()})
     mark(stage, "validate")
@@ -118,12 +126,14 @@ class CasePipeline:
         the backends that batch compile the valid ones together (judge_cases says how)."""
         judged: dict[int, Judged] = {}
         ready: list[tuple[int, dict[str, Any], Prepared]] = []
+        weights: dict[str, dict[str, np.ndarray]] = {}  # by case id: what the graph's other value sets keep
         for position, (line, graph) in enumerate(cases):
-            prepared = self.prepare(stage, line, graph)
+            prepared = self.prepare(stage, line, graph, weights.get(line.get(GRAPH_OF, "")))
             if isinstance(prepared, Judged):
                 judged[position] = prepared
             else:
                 ready.append((position, line | {"search": prepared.case.meta["search"]}, prepared))
+                weights[line["id"]] = prepared.case.weights
         mark(stage, "judge")
         results = judge_cases(
             self.session,
@@ -136,10 +146,13 @@ class CasePipeline:
             judged[position] = self._judged(line, prepared, outcomes, verdict)
         return [judged[position] for position in range(len(cases))]
 
-    def prepare(self, stage: Stage, line: dict[str, Any], graph: Graph) -> Prepared | Judged:
-        """A generated case with its values, or its line judged invalid (values or checks failed)."""
+    def prepare(
+        self, stage: Stage, line: dict[str, Any], graph: Graph, weights: dict[str, np.ndarray] | None = None
+    ) -> Prepared | Judged:
+        """A generated case with its values (the given `weights` kept), or its line judged invalid
+        (values or checks failed)."""
         try:
-            prepared = prepare_case(graph, line["seed"], self.options.search, stage)
+            prepared = prepare_case(graph, line["seed"], self.options.search, stage, weights)
         except Exception as error:  # our own bug (a spec torch rejects, say): record it and go on
             return Judged(line | {"verdict": "invalid", "problems": [problem_line(error)], "backends": {}})
         prepared.case.meta["id"] = line["id"]
@@ -194,7 +207,10 @@ def judge_call(pipeline: CasePipeline, stage: Stage, cases: Sequence[tuple[dict[
 
 def batch_sizes(options: CampaignOptions, infos: dict[str, BackendInfo]) -> dict[str, int]:
     """How many cases each backend that batches compiles as one graph: `options.batch`, or where that
-    is None the backend's measured default; 1 turns batching off."""
+    is None the backend's measured default; 1 turns batching off, and so do value sets (a batch of one
+    graph's value sets would compile the graph once per value set, side by side)."""
+    if options.value_sets > 1:
+        return {}
     return {name: options.batch or info.batch_size for name, info in infos.items() if info.batch_size > 1}
 
 

@@ -43,6 +43,9 @@ class CampaignOptions:
     known: str | None = None  # a corpus whose kept bugs are counted as known, not filed again, and drawn less
     jobs: int = 1  # cases run side by side, each lane with its own backend workers
     batch: int | None = None  # cases a batching backend compiles as one graph; None: its measured default, 1: off
+    # Consecutive cases that share one drawn graph and its weights, each with inputs of its own: a compiler
+    # compiles the graph once and runs every value set on it. 1: a graph per case.
+    value_sets: int = 1
 
     def to_json(self) -> dict[str, Any]:
         """Everything but the folder: what campaign.json stores so that a resume needs no options."""

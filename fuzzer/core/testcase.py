@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,16 @@ from fuzzer.core.ir import Graph
 
 CASE_FILE = "case.json"
 VALUES_FILE = "values.npz"
+
+
+def values_digest(values: Mapping[str, np.ndarray]) -> str:
+    """Names, dtypes, shapes and bytes of some values: equal digests, the same values."""
+    digest = hashlib.sha1()
+    for name, value in sorted(values.items()):
+        array = np.ascontiguousarray(value)
+        digest.update(f"{name}:{array.dtype}:{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 class CaseFormatError(ValueError):

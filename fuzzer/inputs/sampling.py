@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -159,9 +159,15 @@ def constant_outputs(graph: Graph, tensors: dict[str, torch.Tensor], fixed: Coll
     ]
 
 
-def sample_values(graph: Graph, seed: int, attempts: int = 10, time_budget: float | None = None) -> ValueResult:
+def sample_values(
+    graph: Graph,
+    seed: int,
+    attempts: int = 10,
+    time_budget: float | None = None,
+    held: Mapping[str, np.ndarray] | None = None,
+) -> ValueResult:
     """Random draws, retried until every intermediate value is finite or attempts (or `time_budget`, CPU
-    seconds of this thread, as the search counts them) run out."""
+    seconds of this thread, as the search counts them) run out; the leaves in `held` keep their values."""
     start, cpu_start = time.monotonic(), time.thread_time()
     rng = np.random.default_rng(seed)
     values: dict[str, np.ndarray] = {}
@@ -170,7 +176,7 @@ def sample_values(graph: Graph, seed: int, attempts: int = 10, time_budget: floa
     attempt = 0
     while attempt < attempts and (attempt == 0 or time_budget is None or time.thread_time() - cpu_start < time_budget):
         attempt += 1
-        values = random_values(graph, rng)
+        values = random_values(graph, rng) | dict(held or {})
         tensors = evaluate(graph, values)
         bad = first_nonfinite(graph, tensors)
         if bad is None:

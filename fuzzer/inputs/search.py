@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -134,8 +135,11 @@ class _Pass:
         return reach, -len(self.hard or self.soft), -self.loss().item()
 
 
-def search_values(graph: Graph, seed: int, options: SearchOptions = SearchOptions()) -> ValueResult:
-    """Values for every leaf of `graph` keeping each intermediate finite and inside its op's domain.
+def search_values(
+    graph: Graph, seed: int, options: SearchOptions = SearchOptions(), held: Mapping[str, np.ndarray] | None = None
+) -> ValueResult:
+    """Values for every leaf of `graph` keeping each intermediate finite and inside its op's domain;
+    the leaves in `held` keep their values (another value set of a compiled graph varies its inputs alone).
 
     Runs on one torch thread: the tensors are tiny, and a thread pool on a busy machine costs
     milliseconds per op.
@@ -143,7 +147,7 @@ def search_values(graph: Graph, seed: int, options: SearchOptions = SearchOption
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _Search(graph, seed, options).run()
+        return _Search(graph, seed, options, held or {}).run()
     finally:
         torch.set_num_threads(threads)
 
@@ -151,13 +155,15 @@ def search_values(graph: Graph, seed: int, options: SearchOptions = SearchOption
 class _Search:
     """The state of one search: the leaves, the best values seen, and the step and time counts."""
 
-    def __init__(self, graph: Graph, seed: int, options: SearchOptions) -> None:
+    def __init__(self, graph: Graph, seed: int, options: SearchOptions, held: Mapping[str, np.ndarray]) -> None:
         self.graph = graph
         self.options = options
         self.rng = np.random.default_rng(seed)
         self.specs: list[OpSpec] = [spec_of(node) for node in graph.nodes]
         bounds = leaf_bounds(graph)
-        self.leaves = [_Leaf(name, graph.types[name], bounds.get(name)) for name in graph.leaves]
+        self.held = {name: np.asarray(value) for name, value in held.items()}
+        varied = [name for name in graph.leaves if name not in self.held]
+        self.leaves = [_Leaf(name, graph.types[name], bounds.get(name)) for name in varied]
         self.upstream = _upstream_leaves(graph)
         self.fixed = fixed_outputs(graph)  # constant by construction: no redraw changes them
         self.leak = False
@@ -177,7 +183,7 @@ class _Search:
             if not constant or not self._budget_left():
                 break
             current = self._vary(current, constant)
-        values = {leaf.name: leaf.numpy() for leaf in self.leaves}
+        values = self.held | {leaf.name: leaf.numpy() for leaf in self.leaves}
         return ValueResult(
             values,
             current.finite,
@@ -339,8 +345,10 @@ class _Search:
     def _forward(self) -> _Pass:
         """Run every node whose inputs are finite; nodes behind a non-finite value are left out."""
         self.runs += 1
-        leaves = {leaf.name: leaf.tensor() for leaf in self.leaves}
-        carriers: dict[str, torch.Tensor | None] = {leaf.name: leaf.shadow for leaf in self.leaves}
+        leaves = {name: torch.from_numpy(value) for name, value in self.held.items()}
+        leaves |= {leaf.name: leaf.tensor() for leaf in self.leaves}
+        carriers: dict[str, torch.Tensor | None] = {name: None for name in self.held}
+        carriers |= {leaf.name: leaf.shadow for leaf in self.leaves}
         result = _Pass({})
 
         def step(index: int, node: Node, spec: OpSpec, args: list[torch.Tensor]) -> list[torch.Tensor] | None:

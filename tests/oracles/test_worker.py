@@ -6,13 +6,16 @@ import signal
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fuzzer.core.testcase import TestCase
 from fuzzer.generate.generator import generate
 from fuzzer.inputs.sampling import sample_values
 from oracles.registry import BackendNotFound, load_backend
+from oracles.session import OracleSession
 from oracles.worker import LOG_LIMIT_BYTES, BackendWorker, ChildWorker, death_message
+from tests.fuzzer.handmade import conv_matmul_case
 
 FAULTY = "tests.oracles.faulty_backends"
 
@@ -218,3 +221,25 @@ def test_a_metamorphic_oracle_compiling_twice_has_twice_the_time(case: TestCase)
         assert worker.info is not None and worker.info.runs_per_case == 2
     finally:
         worker.close()
+
+
+def test_another_value_set_of_a_graph_runs_on_its_kept_compile_and_computes_its_own_outputs(
+    real_session: OracleSession,
+) -> None:
+    case = conv_matmul_case()
+    rng = np.random.default_rng(5)
+    inputs = {name: rng.standard_normal(value.shape).astype(value.dtype) for name, value in case.inputs.items()}
+    other = TestCase(case.graph, case.values | inputs, dict(case.meta))
+    reweighted = TestCase(case.graph, other.values | {name: 2 * value for name, value in case.weights.items()})
+    first, second, again, third = (real_session.run(c) for c in (case, other, other, reweighted))
+    for name in ("ort", "tvm", "inductor"):
+        assert [o[name].reused for o in (first, second, again, third)] == [False, True, False, False], name
+        assert "compile" not in second[name].phase_seconds and "compile" in again[name].phase_seconds
+        assert second[name].summary()["reused"] is True
+        for output in case.graph.outputs:
+            computed, expected = second[name].outputs[output], second["eager"].outputs[output]
+            np.testing.assert_allclose(computed, expected, rtol=1e-4, atol=1e-4, err_msg=name)
+            assert not np.allclose(computed, first[name].outputs[output]), "the second value set's own outputs"
+            np.testing.assert_allclose(
+                third[name].outputs[output], third["eager"].outputs[output], rtol=1e-4, atol=1e-4
+            )

@@ -14,7 +14,19 @@ from oracles.base import PHASES
 from oracles.session import OracleSession
 
 BACKENDS = ("eager", "ort-noopt")
-FIGURES = {"jobs", "cases", "seconds", "cases_per_minute", "own_share", "stage_seconds", "phase_seconds"}
+FIGURES = {
+    "jobs",
+    "cases",
+    "graphs",
+    "seconds",
+    "cases_per_minute",
+    "graphs_per_minute",
+    "own_share",
+    "stage_seconds",
+    "phase_seconds",
+    "value_sets",
+    "label",
+}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +73,9 @@ def test_a_run_reports_its_cases_per_minute_and_stage_seconds_that_add_up(
     check_adds_up(report, tmp_path / "j1")
     assert json.loads((tmp_path / "j1" / "summary.json").read_text())["cases"] == report["cases"]
     rows = list(render_table(report).columns[0].cells)
-    assert rows[:4] == ["cases", "seconds", "cases/min", "own share"] and "ipc s" in rows and "eager s" in rows
+    assert rows[:5] == ["cases", "seconds", "cases/min", "graphs/min", "own share"]
+    assert "ipc s" in rows and "eager s" in rows
+    assert report["graphs"] == report["cases"], "without value sets every case draws its graph"
     with pytest.raises(CampaignError, match="already holds a campaign"):
         bench_campaign(benched(1.0), [1], keep=tmp_path, session=references)
     with pytest.raises(ValueError, match="one lane"):
@@ -79,3 +93,23 @@ def test_lane_counts_run_one_after_the_other_with_the_speedup_of_each(tmp_path: 
     first, second = (run["cases_per_minute"] for run in runs)
     assert report["speedup"] == {"1": 1.0, "2": round(second / first, 2)}
     assert "speedup" in list(render_table(report).columns[0].cells)
+
+
+def test_value_sets_share_a_graph_and_run_on_its_kept_compile_side_by_side_with_a_graph_per_case(
+    tmp_path: Path, references: OracleSession
+) -> None:
+    report = bench_campaign(benched(3.0), [1], keep=tmp_path, session=references, value_sets=[1, 3])
+    assert [run["label"] for run in report["runs"]] == ["1/v1", "1/v3"] and set(report["speedup"]) == {"1/v1", "1/v3"}
+    one, three = report["runs"]
+    assert one["graphs"] == one["cases"] and three["graphs"] == -(-three["cases"] // 3)
+    lines = [json.loads(text) for text in (tmp_path / "j1-v3" / "stats.jsonl").read_text().splitlines()]
+    for index, line in enumerate(lines):
+        first = lines[index - index % 3]
+        assert line.get("graph_of") == (None if line is first else first["id"])
+        assert line["ops"] == first["ops"] and (line is first or line["seed"] != first["seed"])
+        reused = {name for name, result in line.get("backends", {}).items() if result.get("reused")}
+        ran = {name for name, result in line.get("backends", {}).items() if result["status"] == "ok"}
+        if line is first:
+            assert not reused
+        elif first.get("backends") and all(r["status"] == "ok" for r in first["backends"].values()):
+            assert reused == ran, (line["id"], reused, ran)

@@ -168,11 +168,11 @@ class DiesOnSecondCase(CasePipeline):
     """A pipeline whose torch traps on integer arithmetic in the search of case 000001, as torch's
     INT_MIN / -1 does."""
 
-    def prepare(self, stage: Stage, line: dict, graph: Graph) -> Prepared | Judged:
+    def prepare(self, stage: Stage, line: dict, graph: Graph, weights: dict | None = None) -> Prepared | Judged:
         if line["id"] == "000001":
             mark(stage, "search")
             os.kill(os.getpid(), signal.SIGFPE)
-        return super().prepare(stage, line, graph)
+        return super().prepare(stage, line, graph, weights)
 
 
 @pytest.mark.parametrize(

@@ -185,3 +185,14 @@ def test_a_lowering_torch_cannot_differentiate_is_searched_through_not_abandoned
     for seed in range(4):
         result = search_values(graph, seed)
         assert result.finite and result.extra["in_domain"], (seed, result.summary())
+
+
+def test_held_weights_keep_their_values_while_the_inputs_are_searched_into_the_domain() -> None:
+    graph = build({"x": float32(16)}, [("Add", ["x", "w"], {}), ("Log", ["t0"], {})], {"w": float32(16)})
+    held = {"w": np.linspace(-2, 2, 16).astype(np.float32)}
+    result = search_values(graph, seed=3, held=held)
+    assert result.finite and result.extra["in_domain"]
+    np.testing.assert_array_equal(result.values["w"], held["w"])
+    assert (result.values["x"] + held["w"] > 0).all()
+    sampled = sample_values(graph, seed=3, held=held)
+    np.testing.assert_array_equal(sampled.values["w"], held["w"])
