@@ -640,12 +640,23 @@ def replay(corpus, backends, junit, markdown, jobs, strict, timeout, as_json) ->
 @click.argument("bug", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--corpus", type=click.Path(file_okay=False, path_type=Path), default=Path("corpus"), show_default=True)
 @click.option("--name", default=None, help="Folder name in the corpus (default: the bug signature).")
+@click.option(
+    "--backends",
+    default=DEFAULT_BACKENDS,
+    show_default=True,
+    callback=_backends,
+    help="Backends the kept case expects today's behaviour of (run once now); the bug's own is added.",
+)
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def keep(bug, corpus, name, as_json) -> None:
+def keep(bug, corpus, name, backends, timeout, as_json) -> None:
     """Keep a bug folder's case in the corpus so `dlfuzz replay` checks it from now on."""
+    from fuzzer.campaign.replay import bug_meta
     from fuzzer.campaign.replay import keep as keep_case
 
-    kept = keep_case(bug, _writable(corpus), name)
+    target = _writable(corpus)
+    with _session(tuple(dict.fromkeys((*backends, bug_meta(bug)["backend"]))), timeout) as session:
+        kept = keep_case(bug, target, session, name)
     click.echo(json.dumps({"kept": str(kept)}) if as_json else f"kept {kept}")
 
 

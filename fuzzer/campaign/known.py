@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fuzzer.campaign.replay import corpus_cases, load_expectations
+from fuzzer.campaign.replay import corpus_cases, expected_signatures, load_expectations
 from fuzzer.core.ir import Graph
 from fuzzer.core.testcase import TestCase
 from fuzzer.generate.generator import DrawWeight
@@ -28,7 +28,7 @@ class KnownBugs:
         """Read every kept case of `corpus` that some backend is expected to fail."""
         known = cls()
         for folder in corpus_cases(corpus):
-            failing = [e["signature"] for e in load_expectations(folder)["backends"].values() if e.get("signature")]
+            failing = [sig for e in load_expectations(folder)["backends"].values() for sig in expected_signatures(e)]
             if not failing:
                 continue
             known.add_trigger(TestCase.load(folder).graph)

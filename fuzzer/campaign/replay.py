@@ -17,6 +17,7 @@ from fuzzer.inputs.sampling import case_uncomparable
 from fuzzer.judge import judge_case
 from fuzzer.judge.compare import Verdict
 from fuzzer.report.bug import title
+from fuzzer.triage.filing import ALIASES
 from fuzzer.triage.signature import signature
 from oracles.session import OracleSession
 
@@ -131,7 +132,7 @@ def _actual(case: TestCase, verdict: Verdict) -> dict[str, dict[str, str]]:
 
 
 def _classify(
-    name: str, backend: str, wanted: dict[str, str], got: dict[str, str], verdict: Verdict, seconds: float
+    name: str, backend: str, wanted: dict[str, Any], got: dict[str, str], verdict: Verdict, seconds: float
 ) -> ReplayResult:
     expected, actual = wanted["status"], got["status"]
     if verdict.kind == "invalid":
@@ -141,7 +142,7 @@ def _classify(
         detail = "" if result == PASS else f"now {actual}: {got.get('signature', '')}"
     elif actual in ("ok", "unsupported"):
         result, detail = FIXED, f"known {expected} no longer happens: update the corpus"
-    elif wanted.get("signature") and got.get("signature") != wanted["signature"]:
+    elif wanted.get("signature") and got.get("signature") not in expected_signatures(wanted):
         result, detail = CHANGED, f"was {wanted['signature']}, now {got.get('signature')}"
     else:
         result, detail = STILL_BROKEN, wanted.get("signature", "")
@@ -193,24 +194,50 @@ def junit_xml(results: list[ReplayResult]) -> bytes:
     return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
 
 
-def keep(bug_folder: Path, corpus: Path, name: str | None = None) -> Path:
-    """Copy a bug folder's case into the corpus, expecting today's behaviour of every backend."""
-    meta_file = bug_folder / "meta.json"
-    if not meta_file.is_file() or not (bug_folder / CASE_FILE).is_file():
-        raise CaseFormatError(f"{bug_folder}: not a dlfuzz bug folder (needs meta.json and {CASE_FILE})")
-    meta = json.loads(meta_file.read_text())
+def keep(bug_folder: Path, corpus: Path, session: OracleSession, name: str | None = None) -> Path:
+    """Copy a bug folder's case into the corpus with what every backend of `session` does on it now (run
+    once here): a backend may fail on a kept case by another kept bug, and then expects that one. The
+    backend the bug was filed against expects it under every name its folder goes by."""
+    meta = bug_meta(bug_folder)
+    case = TestCase.load(bug_folder)
+    outcomes, verdict = judge_case(session, case, case_uncomparable(case))
+    actual = _actual(case, verdict)
+    backends: dict[str, dict[str, Any]] = {b: actual.get(b, {"status": "ok"}) for b in outcomes}
+    filed = {"status": "mismatch" if meta["symptom"] == "mismatch" else "crash", "signature": meta["signature"]}
+    now = actual.get(meta["backend"], {})
+    names = {*filed_aliases(bug_folder.parent, meta["signature"]), *expected_signatures(now)}
+    names.discard(meta["signature"])
+    backends[meta["backend"]] = filed | ({"aliases": sorted(names)} if names else {})
     target = corpus / (name or meta["signature"])
     target.mkdir(parents=True, exist_ok=True)
     for file_name in (CASE_FILE, VALUES_FILE):
         shutil.copyfile(bug_folder / file_name, target / file_name)
-    status = "mismatch" if meta["symptom"] == "mismatch" else "crash"
-    backends = {b: {"status": "ok"} for b in meta["versions"] if b != meta["backend"]}
-    backends[meta["backend"]] = {"status": status, "signature": meta["signature"]}
-    write_expectations(target, backends, meta["versions"], title(meta))
+    write_expectations(target, backends, {b: info.version for b, info in session.infos.items()}, title(meta))
     return target
 
 
-def write_expectations(folder: Path, backends: dict[str, dict[str, str]], versions: dict[str, str], name: str) -> None:
+def bug_meta(bug_folder: Path) -> dict[str, Any]:
+    """A campaign bug folder's meta.json; a folder that is none is a CaseFormatError."""
+    meta_file = bug_folder / "meta.json"
+    if not meta_file.is_file() or not (bug_folder / CASE_FILE).is_file():
+        raise CaseFormatError(f"{bug_folder}: not a dlfuzz bug folder (needs meta.json and {CASE_FILE})")
+    return json.loads(meta_file.read_text())
+
+
+def filed_aliases(bugs: Path, filed: str) -> list[str]:
+    """The other names a campaign's bug folder goes by (its plain signatures, before a trigger or the
+    guilty pass named it): a replay computes the plain one, so a kept bug must be known by it too."""
+    path = bugs / ALIASES
+    aliases = json.loads(path.read_text()) if path.is_file() else {}
+    return sorted(name for name, folder in aliases.items() if folder == filed)
+
+
+def expected_signatures(expected: dict[str, Any]) -> set[str]:
+    """Every name a kept bug's expectation accepts: its folder's signature and that folder's aliases."""
+    return {expected["signature"], *expected.get("aliases", ())} if expected.get("signature") else set()
+
+
+def write_expectations(folder: Path, backends: dict[str, dict[str, Any]], versions: dict[str, str], name: str) -> None:
     """expect.json: what each backend did on the kept case when it was kept, on which versions, and its title."""
     expect = {"backends": backends, "versions": versions, "title": name}
     write_atomic(folder / EXPECT_FILE, json.dumps(expect, indent=1, sort_keys=True).encode())

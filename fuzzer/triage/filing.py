@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Container
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from fuzzer.core.files import write_atomic
+from fuzzer.core.ir import Graph
 from fuzzer.core.testcase import TestCase
 from fuzzer.inputs.sampling import case_uncomparable
 from fuzzer.judge import judge_case
@@ -21,7 +22,7 @@ from fuzzer.triage.reduce import Checker, Failure, pinned, prune, reduce_case
 from fuzzer.triage.signature import guilty_signature, signature, triggered_signature
 from fuzzer.triage.trigger import find_triggers
 from oracles.base import BackendInfo, Outcome
-from oracles.registry import REFERENCES
+from oracles.registry import REFERENCES, plain_system
 from oracles.session import OracleSession
 
 ALIASES = "aliases.json"  # plain signature -> the folder it is filed in (its cause, or its trigger)
@@ -64,16 +65,20 @@ def file_findings(
     crash whose reduced graph already computes a wrong value before the crashing op is filed under
     that wrong value: it is its symptom, not a second bug. A new finding whose trigger an ablation
     finds is filed under it, with its plain signatures as aliases; a new finding's signature also
-    names its guilty pass or configuration where its backend can be bisected.
+    names its guilty pass or configuration where its backend can be bisected. A variant's finding that its
+    plain system shows the same way on the case is named and filed as the plain system's.
     """
     if verdict.kind == "invalid":
         return []
     aliases = _read_aliases(bugs)
-    signatures = []
-    for finding in verdict.findings:
+    signatures: dict[int, str] = {}
+    shown_by = shown_by_plain_system(verdict.findings, case.graph)
+    for index, finding in enumerate(verdict.findings):
+        if index in shown_by:
+            continue
         plain = signature(finding, case.graph) if finding.symptom != "mismatch" else None
         if plain in known:
-            signatures.append(plain)
+            signatures[index] = plain
             continue
         filed = aliases.get(plain, plain) if plain else None
         reduction, guilt = None, None
@@ -92,7 +97,7 @@ def file_findings(
                 occurrence["downstream_crash"] = names[0]
                 names.append(signature(shown_finding, shown.graph))
             if hit := next((name for name in names if name in known), None):
-                signatures.append(hit)
+                signatures[index] = hit
                 continue
             filed, triggers = root_signature(session, bugs, aliases, shown, shown_finding, names[-1], reduce_budget)
             if not (bugs / filed / FILED).exists():
@@ -106,7 +111,7 @@ def file_findings(
                 aliases |= added
                 write_atomic(bugs / ALIASES, json.dumps(aliases, indent=1, sort_keys=True).encode())
         sig = filed or signature(shown_finding, shown.graph)
-        signatures.append(sig)
+        signatures[index] = sig
         if sig in known:
             continue
         if reduction:
@@ -114,7 +119,28 @@ def file_findings(
         summary = reduction.summary() | {"triggers": triggers} if reduction else None
         filing = Filing(sig, occurrence, shown, shown_finding, shown_outcomes, session.infos, summary, case, guilt)
         record(bugs / sig, filing)
-    return signatures
+    return [signatures[shown_by.get(index, index)] for index in range(len(verdict.findings))]
+
+
+def shown_by_plain_system(findings: list[Finding], graph: Graph) -> dict[int, int]:
+    """Which findings of a system's variant its plain system shows on the same case the same way (the
+    same mismatch kind, or a crash of the same signature once the backend is renamed), by index, each
+    with the plain system's finding: such a bug is the plain system's, filed once under its name."""
+    plain_by_key = {
+        (f.backend, f.kind, signature(f, graph) if f.symptom != "mismatch" else ""): index
+        for index, f in enumerate(findings)
+        if plain_system(f.backend) == f.backend
+    }
+    shown = {}
+    for index, finding in enumerate(findings):
+        system = plain_system(finding.backend)
+        if system == finding.backend:
+            continue
+        as_plain = replace(finding, backend=system)
+        key = (system, finding.kind, signature(as_plain, graph) if finding.symptom != "mismatch" else "")
+        if key in plain_by_key:
+            shown[index] = plain_by_key[key]
+    return shown
 
 
 def upstream_mismatch(

@@ -5,9 +5,10 @@ from pathlib import Path
 
 from fuzzer.campaign.known import KNOWN_WEIGHT, KnownBugs
 from fuzzer.campaign.loop import run_campaign
-from fuzzer.campaign.replay import keep
+from fuzzer.campaign.replay import PASS, STILL_BROKEN, keep, replay_case
 from fuzzer.campaign.state import CampaignOptions
 from fuzzer.generate.generator import GenOptions
+from oracles.session import OracleSession
 
 BACKENDS = ("eager", "ort-noopt", "tests.oracles.faulty_backends:CrashOnSigmoid")
 GEN = GenOptions(max_nodes=6, ops=("Sigmoid", "Add", "Relu"))
@@ -29,9 +30,12 @@ def campaign(out: Path, seed: int, known: Path | None = None, cases: int = 3) ->
 def test_a_kept_bug_is_counted_as_known_and_not_filed_again(tmp_path: Path) -> None:
     first = campaign(tmp_path / "first", 2)
     (sig,) = first["bug_signatures"]
-    keep(tmp_path / "first" / "bugs" / sig, tmp_path / "corpus", "sigmoid-crash")
+    with OracleSession(list(BACKENDS), timeout=60) as session:  # the kept case replays as the bug it is
+        keep(tmp_path / "first" / "bugs" / sig, tmp_path / "corpus", session, "sigmoid-crash")
+        results = {r.backend: r.result for r in replay_case(tmp_path / "corpus" / "sigmoid-crash", session)}
     known = KnownBugs.load(tmp_path / "corpus")
-    assert known.folders == {sig: "sigmoid-crash"} and [op for op, _ in known.triggers] == ["Sigmoid"]
+    assert known.folders[sig] == "sigmoid-crash" and [op for op, _ in known.triggers] == ["Sigmoid"]
+    assert results == {"eager": PASS, "ort-noopt": PASS, "crash-sigmoid": STILL_BROKEN}
 
     summary = campaign(tmp_path / "second", 2, tmp_path / "corpus")
     lines = [json.loads(line) for line in (tmp_path / "second" / "stats.jsonl").read_text().splitlines()]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from fuzzer.campaign.replay import (
+    CHANGED,
     EXPECT_FILE,
     FIXED,
     FLAKY,
@@ -23,6 +24,8 @@ from fuzzer.campaign.replay import (
 from fuzzer.core.testcase import CaseFormatError, TestCase
 from fuzzer.generate.generator import GenOptions, generate
 from fuzzer.inputs.sampling import sample_values
+from fuzzer.judge import judge_case
+from fuzzer.triage.signature import signature
 from oracles.session import OracleSession
 
 RAISES = "tests.oracles.faulty_backends:Raises"
@@ -54,6 +57,20 @@ def test_replay_tells_regressions_known_bugs_and_fixes_apart(tmp_path: Path, ses
         ("regressed", "raises"): REGRESSION,
         ("fixed", "ort-noopt"): FIXED,
     }
+
+
+def test_a_kept_bug_filed_under_its_guilty_pass_still_fails_by_its_plain_signature(
+    tmp_path: Path, session: OracleSession
+) -> None:
+    # Regression: keep wrote only the folder's name (tvm@FoldConstant-...), which a replay never computes,
+    # so every kept bug named by a trigger or a guilty pass replayed as 'changed', a CI failure.
+    folder = kept_case(tmp_path, "guilty", {"raises": {"status": "crash"}})
+    case = TestCase.load(folder)
+    (finding,) = judge_case(session, case, None)[1].findings
+    for aliases, result in (([signature(finding, case.graph)], STILL_BROKEN), ([], CHANGED)):
+        wanted = {"status": "crash", "signature": "raises@SomePass-crash-run-0123abcd", "aliases": aliases}
+        (folder / EXPECT_FILE).write_text(json.dumps({"backends": {"raises": wanted}}))
+        assert [r.result for r in replay_case(folder, session)] == [result]
 
 
 def test_junit_report_marks_regressions_as_failures(tmp_path: Path, session: OracleSession) -> None:

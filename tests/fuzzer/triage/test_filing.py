@@ -14,6 +14,8 @@ from oracles.session import OracleSession
 from tests.fuzzer.conftest import FAULTY, NOOP, cases_with_sigmoid, layernorm_case, reduce_case
 from tests.fuzzer.handmade import build, float32
 
+CORPUS = Path(__file__).resolve().parents[3] / "corpus"
+
 
 def test_one_folder_per_root_cause_listing_every_occurrence(tmp_path: Path, planted_session: OracleSession) -> None:
     first, second = cases_with_sigmoid(2)
@@ -96,3 +98,15 @@ def test_a_known_finding_is_named_but_not_filed(tmp_path: Path, planted_session:
     assert len(filed) == 2, "a crash and a mismatch"
     again = file_findings(tmp_path / "b", case, outcomes, verdict, planted_session, 60, record_filing, set(filed))
     assert again == filed and not (tmp_path / "b").exists()
+
+
+def test_a_variant_failing_as_its_plain_system_does_is_filed_once_under_the_plain_system(tmp_path: Path) -> None:
+    # Regression: a 1-hour campaign filed 20 of TVM's converter crashes a second time as tvm-passes bugs.
+    case = TestCase.load(CORPUS / "tvm-prelu-rank0")
+    with OracleSession(["eager", "ort-noopt", "tvm", "tvm-passes"], timeout=60) as session:
+        outcomes, verdict = judge_case(session, case, case_uncomparable(case))
+        assert sorted(f.backend for f in verdict.findings) == ["tvm", "tvm-passes"]
+        filed = file_findings(tmp_path, case, outcomes, verdict, session, 0, record_filing)
+    assert len(filed) == 2 and filed[0] == filed[1] and filed[0].startswith("tvm")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == [filed[0]]
+    assert json.loads((tmp_path / filed[0] / "meta.json").read_text())["backend"] == "tvm"
