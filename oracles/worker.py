@@ -397,7 +397,7 @@ def _outcome(backend: Any, case: TestCase, phase: Any) -> Outcome:
     if reason:
         return Outcome("unsupported", message=reason)
     key = backend.compile_key(case) if backend.restriction == FULL else None
-    inputs = values_digest(case.inputs)
+    inputs = values_digest(case.inputs) if key is not None else ""  # only a keyed compile is kept
     kept = _KEPT.pop(backend.name, None)
     if kept is not None and (kept.key != key or kept.inputs == inputs):
         backend.teardown()

@@ -17,7 +17,7 @@ from fuzzer.inputs.sampling import case_uncomparable
 from fuzzer.judge import judge_case
 from fuzzer.judge.compare import Verdict
 from fuzzer.report.bug import title
-from fuzzer.triage.filing import ALIASES
+from fuzzer.triage.filing import read_aliases
 from fuzzer.triage.signature import signature
 from oracles.session import OracleSession
 
@@ -227,9 +227,7 @@ def bug_meta(bug_folder: Path) -> dict[str, Any]:
 def filed_aliases(bugs: Path, filed: str) -> list[str]:
     """The other names a campaign's bug folder goes by (its plain signatures, before a trigger or the
     guilty pass named it): a replay computes the plain one, so a kept bug must be known by it too."""
-    path = bugs / ALIASES
-    aliases = json.loads(path.read_text()) if path.is_file() else {}
-    return sorted(name for name, folder in aliases.items() if folder == filed)
+    return sorted(name for name, folder in read_aliases(bugs).items() if folder == filed)
 
 
 def expected_signatures(expected: dict[str, Any]) -> set[str]:

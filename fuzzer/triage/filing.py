@@ -70,7 +70,7 @@ def file_findings(
     """
     if verdict.kind == "invalid":
         return []
-    aliases = _read_aliases(bugs)
+    aliases = read_aliases(bugs)
     signatures: dict[int, str] = {}
     shown_by = shown_by_plain_system(verdict.findings, case.graph)
     for index, finding in enumerate(verdict.findings):
@@ -126,21 +126,14 @@ def shown_by_plain_system(findings: list[Finding], graph: Graph) -> dict[int, in
     """Which findings of a system's variant its plain system shows on the same case the same way (the
     same mismatch kind, or a crash of the same signature once the backend is renamed), by index, each
     with the plain system's finding: such a bug is the plain system's, filed once under its name."""
-    plain_by_key = {
-        (f.backend, f.kind, signature(f, graph) if f.symptom != "mismatch" else ""): index
-        for index, f in enumerate(findings)
-        if plain_system(f.backend) == f.backend
-    }
-    shown = {}
-    for index, finding in enumerate(findings):
-        system = plain_system(finding.backend)
-        if system == finding.backend:
-            continue
-        as_plain = replace(finding, backend=system)
-        key = (system, finding.kind, signature(as_plain, graph) if finding.symptom != "mismatch" else "")
-        if key in plain_by_key:
-            shown[index] = plain_by_key[key]
-    return shown
+
+    def as_plain(finding: Finding) -> tuple[str, str, str]:
+        renamed = replace(finding, backend=plain_system(finding.backend))
+        return renamed.backend, renamed.kind, signature(renamed, graph) if renamed.symptom != "mismatch" else ""
+
+    plain = {as_plain(f): index for index, f in enumerate(findings) if plain_system(f.backend) == f.backend}
+    variants = ((index, f) for index, f in enumerate(findings) if plain_system(f.backend) != f.backend)
+    return {index: plain[as_plain(f)] for index, f in variants if as_plain(f) in plain}
 
 
 def upstream_mismatch(
@@ -179,6 +172,7 @@ def root_signature(
     return (triggered_signature(finding, case.graph, triggers) if triggers else plain), triggers
 
 
-def _read_aliases(bugs: Path) -> dict[str, str]:
+def read_aliases(bugs: Path) -> dict[str, str]:
+    """A bug folder set's aliases: each plain signature and the folder it is filed in."""
     path = bugs / ALIASES
     return json.loads(path.read_text()) if path.exists() else {}
