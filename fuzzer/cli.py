@@ -661,6 +661,37 @@ def keep(bug, corpus, name, backends, timeout, as_json) -> None:
 
 
 @main.command(epilog=EXIT_STATUS_HELP)
+@click.argument("corpus", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("corpus"))
+@click.option("--backends", default=DEFAULT_BACKENDS, show_default=True, callback=_backends)
+@click.option(
+    "--reduce-budget",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds of triage (reduction, trigger and guilt search) for each kept bug.",
+)
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the names added, per kept case and backend, as JSON.")
+def refresh(corpus, backends, reduce_budget, timeout, as_json) -> None:
+    """Triage every kept bug of CORPUS again and add the names it is filed under today (its trigger, its
+    guilty pass) to its expect.json, so `fuzz --known` knows it by them, not only by its reduced case."""
+    from fuzzer.campaign.replay import corpus_cases, expects_consistent
+    from fuzzer.campaign.replay import refresh as refresh_case
+
+    _writable(corpus)
+    bugs = [folder for folder in corpus_cases(corpus) if not expects_consistent(folder)]
+    with _session(backends, timeout) as session:
+        added = {folder.name: refresh_case(folder, session, reduce_budget) for folder in bugs}
+    if as_json:
+        click.echo(json.dumps(added, indent=1, sort_keys=True))
+        return
+    for name, names in added.items():
+        for backend, new in names.items():
+            click.echo(f"{name} {backend}: + {', '.join(new)}")
+    click.echo(f"{len(bugs)} kept bugs, {sum(bool(names) for names in added.values())} given new names")
+
+
+@main.command(epilog=EXIT_STATUS_HELP)
 @click.argument("campaigns", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--corpus", type=click.Path(file_okay=False, path_type=Path), default=Path("corpus"), show_default=True)
 @click.option("--backends", default=DEFAULT_BACKENDS, show_default=True, callback=_backends)

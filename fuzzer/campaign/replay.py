@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import xml.etree.ElementTree as ET
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -16,8 +17,8 @@ from fuzzer.core.testcase import CASE_FILE, VALUES_FILE, CaseFormatError, TestCa
 from fuzzer.inputs.sampling import case_uncomparable
 from fuzzer.judge import judge_case
 from fuzzer.judge.compare import Verdict
-from fuzzer.report.bug import title
-from fuzzer.triage.filing import read_aliases
+from fuzzer.report.bug import record_filing, title
+from fuzzer.triage.filing import file_findings, read_aliases
 from fuzzer.triage.signature import signature
 from oracles.session import OracleSession
 
@@ -214,6 +215,29 @@ def keep(bug_folder: Path, corpus: Path, session: OracleSession, name: str | Non
         shutil.copyfile(bug_folder / file_name, target / file_name)
     write_expectations(target, backends, {b: info.version for b, info in session.infos.items()}, title(meta))
     return target
+
+
+def refresh(folder: Path, session: OracleSession, reduce_budget: float) -> dict[str, list[str]]:
+    """Record in a kept bug's expectation the names today's triage files it under (its trigger, its guilty
+    pass), which a campaign meeting another face of the bug computes but a case kept before could not
+    know; returns the names added per backend. A finding that no longer matches its expectation is left
+    to `replay` to report."""
+    case = TestCase.load(folder)
+    expect = load_expectations(folder)
+    outcomes, verdict = judge_case(session, case, case_uncomparable(case))
+    with tempfile.TemporaryDirectory() as scratch:
+        bugs = Path(scratch)
+        filed = file_findings(bugs, case, outcomes, verdict, session, reduce_budget, record_filing)
+        names = {f.backend: {sig, *filed_aliases(bugs, sig)} for f, sig in zip(verdict.findings, filed, strict=True)}
+    added: dict[str, list[str]] = {}
+    for backend, wanted in expect["backends"].items():
+        accepted = expected_signatures(wanted)
+        if accepted & names.get(backend, set()) and (new := sorted(names[backend] - accepted)):
+            wanted["aliases"] = sorted({*wanted.get("aliases", ()), *new})
+            added[backend] = new
+    if added:
+        write_atomic(folder / EXPECT_FILE, json.dumps(expect, indent=1, sort_keys=True).encode())
+    return added
 
 
 def bug_meta(bug_folder: Path) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from fuzzer.campaign.known import KnownBugs
 from fuzzer.campaign.replay import (
     CHANGED,
     EXPECT_FILE,
@@ -18,15 +19,19 @@ from fuzzer.campaign.replay import (
     corpus_cases,
     junit_xml,
     markdown_summary,
+    refresh,
     replay_all,
     replay_case,
 )
 from fuzzer.core.testcase import CaseFormatError, TestCase
 from fuzzer.generate.generator import GenOptions, generate
-from fuzzer.inputs.sampling import sample_values
+from fuzzer.inputs.sampling import case_uncomparable, sample_values
 from fuzzer.judge import judge_case
+from fuzzer.report.bug import record_filing
+from fuzzer.triage.filing import file_findings
 from fuzzer.triage.signature import signature
 from oracles.session import OracleSession
+from tests.fuzzer.conftest import NOOP, reduce_case
 
 RAISES = "tests.oracles.faulty_backends:Raises"
 
@@ -127,3 +132,30 @@ def test_a_first_run_that_regresses_and_a_re_run_that_passes_is_flaky_not_a_regr
     assert results["flaky"].result == FLAKY and results["flaky"].detail == f"{REGRESSION}, then a re-run: {PASS}"
     assert not any(r.failed for r in results.values())
     assert ET.fromstring(junit_xml(list(results.values()))).get("failures") == "0"
+
+
+def test_a_refreshed_kept_bug_is_known_by_the_name_triage_files_its_other_faces_under(
+    tmp_path: Path, faulty_session: OracleSession
+) -> None:
+    # Regression: a kept bug whose expectation held only its reduced case's op signature (ReduceSumSquare)
+    # was filed again as new when a campaign met another face of it (ReduceL2), named by its trigger.
+    kept = reduce_case("ReduceSumSquare", NOOP)
+    (finding,) = judge_case(faulty_session, kept, None)[1].findings
+    folder = tmp_path / "corpus" / "reduce-noop"
+    kept.save(folder)
+    wanted = {"status": "mismatch", "signature": signature(finding, kept.graph)}
+    (folder / EXPECT_FILE).write_text(json.dumps({"backends": {"reduce-faults": wanted}}))
+    other_face = reduce_case("ReduceL2", NOOP)
+    outcomes, verdict = judge_case(faulty_session, other_face, case_uncomparable(other_face))
+
+    def filed_by_campaign(bugs: Path) -> list[str]:
+        known = KnownBugs.load(tmp_path / "corpus").folders
+        return file_findings(bugs, other_face, outcomes, verdict, faulty_session, 60, record_filing, known)
+
+    assert filed_by_campaign(tmp_path / "before")[0].startswith("reduce-faults-mismatch-Reduce-noop_with_empty_axes-")
+    assert (tmp_path / "before").exists(), "the regression: filed as new"
+    assert refresh(folder, faulty_session, 60) == {"reduce-faults": [filed_by_campaign(tmp_path / "before")[0]]}
+    assert filed_by_campaign(tmp_path / "after") == [filed_by_campaign(tmp_path / "before")[0]]
+    assert not (tmp_path / "after").exists()
+    assert [r.result for r in replay_case(folder, faulty_session)] == [STILL_BROKEN]
+    assert refresh(folder, faulty_session, 60) == {}, "nothing new to record"
