@@ -262,6 +262,7 @@ class _Campaign:
         self.drawn_all = False
         self.filing: int | None = None
         self.unreduced: set[int] = set()  # cases whose filing failed once: filed again without reduction
+        self.graph_filed: tuple[str, dict[str, str]] = ("", {})  # the graph filed last, its mismatches' folders
         self.restarts: dict[int, dict[str, int]] = {}  # lane -> its backend workers' restarts
         self.limit = 2 * options.timeout + 120  # seconds a lane may take to judge a case
         self.started = time.monotonic()  # throughput and --time exclude start-up and the support probe
@@ -295,7 +296,7 @@ class _Campaign:
         if ready is not None and ready.needs_filing and self.filing is None and free:
             lane = free.pop(0)
             budget = 0.0 if self.recorded in self.unreduced else self.options.reduce_budget
-            self.lanes[lane].submit(file_call, ready, budget)
+            self.lanes[lane].submit(file_call, ready, budget, self._seen_of(ready.line))
             self.running[lane] = ("file", [self.recorded])
             self.filing = self.recorded
         while free and self.planned:
@@ -341,6 +342,11 @@ class _Campaign:
             else:
                 self._filed(indices[0], reply)
 
+    def _seen_of(self, line: dict[str, Any]) -> dict[str, str]:
+        """What earlier value sets of the case's graph filed: cases are filed in order, so those came just before."""
+        graph, seen = self.graph_filed
+        return seen if graph == _graph_of(line) else {}
+
     def _file_limit(self) -> float:
         """Seconds a lane may take to file a case: its reductions run backends past their budget."""
         return 4 * (self.options.timeout + self.options.reduce_budget) + 120
@@ -362,7 +368,9 @@ class _Campaign:
         judged = self.judged[index]
         self.filing = None
         if reply.status == "ok":
-            judged.line["bugs"], judged.line["known"] = reply.value
+            filed = reply.value
+            judged.line["bugs"], judged.line["known"] = filed.bugs, filed.known
+            self.graph_filed = (_graph_of(judged.line), self._seen_of(judged.line) | filed.seen)
             _add_seconds(judged.line, "triage", reply.work_seconds)
             _add_seconds(judged.line, "ipc", reply.ipc_seconds)
             judged.filed = True
@@ -411,6 +419,11 @@ class _Campaign:
         for restarts in self.restarts.values():
             total.update(restarts)
         return dict(total)
+
+
+def _graph_of(line: dict[str, Any]) -> str:
+    """The case whose drawn graph a stats line's case runs: another value set's, or its own."""
+    return line.get(GRAPH_OF, line["id"])
 
 
 def _add_seconds(line: dict[str, Any], stage: str, seconds: float) -> None:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -29,7 +29,7 @@ from fuzzer.inputs.search import SearchOptions, search_values
 from fuzzer.judge import judge_cases
 from fuzzer.judge.compare import Verdict
 from fuzzer.report.bug import record_filing
-from fuzzer.triage.filing import file_findings
+from fuzzer.triage.filing import file_findings, value_set_key
 from oracles.base import BackendInfo, Outcome
 from oracles.session import OracleSession
 from oracles.worker import ChildWorker, Reply
@@ -182,16 +182,27 @@ class CasePipeline:
         line["stage_seconds"] = {k: round(v, 4) for k, v in seconds.items()}
         return Judged(line, case, outcomes, verdict, self.session.restarts)
 
-    def file(self, stage: Stage, judged: Judged, reduce_budget: float) -> tuple[list[str], list[str]]:
-        """File the case's findings (reducing new ones for up to `reduce_budget` seconds each); the
-        signatures of the new bugs and of the kept ones it found again."""
+    def file(self, stage: Stage, judged: Judged, reduce_budget: float, seen: dict[str, str] | None = None) -> Filed:
+        """File the case's findings (reducing new ones for up to `reduce_budget` seconds each), given what
+        earlier value sets of its graph filed (`seen`, by `value_set_key`)."""
         mark(stage, "triage")
         assert judged.case is not None and judged.verdict is not None
         bugs, kept = self.options.out / "bugs", self.known.folders
         found = file_findings(
-            bugs, judged.case, judged.outcomes, judged.verdict, self.session, reduce_budget, record_filing, kept
+            bugs, judged.case, judged.outcomes, judged.verdict, self.session, reduce_budget, record_filing, kept, seen
         )
-        return [sig for sig in found if sig not in kept], [sig for sig in found if sig in kept]
+        keys = {value_set_key(f): sig for f, sig in zip(judged.verdict.findings, found, strict=True)}
+        keys.pop("", None)
+        return Filed([sig for sig in found if sig not in kept], [sig for sig in found if sig in kept], keys)
+
+
+class Filed(NamedTuple):
+    """A filed case: the signatures of its new bugs and of the kept ones it found again, and the folder
+    of each of its mismatches by `value_set_key`, for the graph's later value sets."""
+
+    bugs: list[str]
+    known: list[str]
+    seen: dict[str, str]
 
 
 def problem_line(error: Exception) -> str:
@@ -215,10 +226,10 @@ def batch_sizes(options: CampaignOptions, infos: dict[str, BackendInfo]) -> dict
 
 
 def file_call(
-    pipeline: CasePipeline, stage: Stage, judged: Judged, reduce_budget: float
-) -> tuple[list[str], list[str]]:
+    pipeline: CasePipeline, stage: Stage, judged: Judged, reduce_budget: float, seen: dict[str, str]
+) -> Filed:
     """A lane's request to file a judged case's findings."""
-    return pipeline.file(stage, judged, reduce_budget)
+    return pipeline.file(stage, judged, reduce_budget, seen)
 
 
 def start_pipeline(

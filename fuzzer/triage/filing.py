@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -56,9 +56,13 @@ def file_findings(
     reduce_budget: float,
     record: Record,
     known: Container[str] = frozenset(),
+    seen: Mapping[str, str] | None = None,
 ) -> list[str]:
     """The signature of every finding of the case, each one on disk before this returns; a finding
     whose signature is in `known` (a kept bug) is named but not filed, and a known crash is not reduced.
+    `seen` holds the folders an earlier value set of the case's graph filed its mismatches in (by
+    `value_set_key`): the same backend wrong on the same output of the same graph is that bug seen
+    again, recorded without a second reduction.
 
     A crash's signature does not depend on the graph, so only new crashes are reduced; a mismatch's
     signature is the op types of its reduced graph, so every mismatch is reduced to be named. A
@@ -76,6 +80,12 @@ def file_findings(
     for index, finding in enumerate(verdict.findings):
         if index in shown_by:
             continue
+        if (earlier := (seen or {}).get(value_set_key(finding))) is not None:
+            signatures[index] = earlier
+            if earlier not in known:
+                again = sighting(case, finding)
+                record(bugs / earlier, Filing(earlier, again, case, finding, outcomes, session.infos, None, case))
+            continue
         plain = signature(finding, case.graph) if finding.symptom != "mismatch" else None
         if plain in known:
             signatures[index] = plain
@@ -88,7 +98,7 @@ def file_findings(
         shown, shown_finding, shown_outcomes = (
             (reduction.case, reduction.finding, reduction.outcomes) if reduction else (case, finding, outcomes)
         )
-        occurrence = {"case": case.meta.get("id"), "seed": case.meta.get("seed"), "finding": finding.to_json()}
+        occurrence = sighting(case, finding)
         if reduction:
             names = [signature(shown_finding, shown.graph)]
             cause = upstream_mismatch(session, shown, shown_finding)
@@ -100,6 +110,9 @@ def file_findings(
                 signatures[index] = hit
                 continue
             filed, triggers = root_signature(session, bugs, aliases, shown, shown_finding, names[-1], reduce_budget)
+            if filed in known:
+                signatures[index] = filed
+                continue
             if not (bugs / filed / FILED).exists():
                 found = find_guilt(session, shown, shown_finding, shown_outcomes[shown_finding.backend], reduce_budget)
                 guilt = found.to_json() if found is not None else None
@@ -120,6 +133,19 @@ def file_findings(
         filing = Filing(sig, occurrence, shown, shown_finding, shown_outcomes, session.infos, summary, case, guilt)
         record(bugs / sig, filing)
     return [signatures[shown_by.get(index, index)] for index in range(len(verdict.findings))]
+
+
+def sighting(case: TestCase, finding: Finding) -> dict[str, Any]:
+    """One occurrence of a bug as its folder lists it: which case, and what went wrong there."""
+    return {"case": case.meta.get("id"), "seed": case.meta.get("seed"), "finding": finding.to_json()}
+
+
+def value_set_key(finding: Finding) -> str:
+    """What makes a mismatch on another value set of one graph the same bug: the backend, and the
+    readout and output that are wrong (a crash's signature is cheap to compute: it has no key)."""
+    if finding.symptom != "mismatch" or finding.discrepancy is None:
+        return ""
+    return f"{finding.backend}:{finding.kind}:{finding.discrepancy.output}"
 
 
 def shown_by_plain_system(findings: list[Finding], graph: Graph) -> dict[int, int]:

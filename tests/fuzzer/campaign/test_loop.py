@@ -231,6 +231,28 @@ def test_a_batched_campaign_judges_and_files_as_one_case_at_a_time_does(tmp_path
     )
 
 
+def test_a_graphs_later_value_set_wrong_in_the_same_place_is_a_sighting_not_a_second_reduction(
+    tmp_path: Path,
+) -> None:
+    # Regression: every value set of a failing graph was reduced again to recompute its signature, 11%
+    # of a value-set campaign's time went to triage.
+    backends = ("eager", "ort-noopt", f"{FAULTY}:WrongOnSigmoid")
+    gen = GenOptions(max_nodes=6, ops=("Sigmoid", "Add", "Relu"))
+    options = CampaignOptions(
+        out=tmp_path / "c", seed=2, max_tests=6, backends=backends, gen=gen, reduce_budget=30, value_sets=3
+    )
+    run_campaign(replace(options, support_matrix=False))
+    lines = read_stats(options.out)
+    wrong = [line for line in lines if line["bugs"]]
+    later = [line for line in wrong if "graph_of" in line and any(w["id"] == line["graph_of"] for w in wrong)]
+    assert later, "no graph failed on two of its value sets"
+    (folder,) = (options.out / "bugs").iterdir()
+    sightings = {json.loads(s)["case"]: json.loads(s) for s in (folder / "occurrences.jsonl").read_text().splitlines()}
+    assert sorted(sightings) == sorted(line["id"] for line in wrong)
+    assert all("reduced_nodes" not in sightings[line["id"]] for line in later)
+    assert all("reduced_nodes" in sightings[line["id"]] for line in wrong if line not in later)
+
+
 @pytest.mark.slow
 def test_lanes_file_the_same_cases_as_one_lane(tmp_path: Path) -> None:
     gen = GenOptions(max_nodes=6, ops=("Sigmoid", "Add", "Relu", "Mul"))
