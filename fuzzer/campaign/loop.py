@@ -18,6 +18,7 @@ from fuzzer.campaign.feedback import Coverage, Feedback, Plan, node_kinds
 from fuzzer.campaign.known import KnownBugs
 from fuzzer.campaign.pipeline import (
     GRAPH_OF,
+    BugIndex,
     CasePipeline,
     Judged,
     LocalLane,
@@ -30,6 +31,7 @@ from fuzzer.campaign.pipeline import (
 from fuzzer.campaign.state import (
     BUGS,
     CAMPAIGN,
+    INVALID,
     POOL,
     SKIPPED,
     STATS,
@@ -45,8 +47,9 @@ from fuzzer.core.files import append_line, disk_full, write_atomic
 from fuzzer.core.ir import Graph
 from fuzzer.core.testcase import TestCase
 from fuzzer.generate.generator import DrawWeight, generate
-from fuzzer.report.bug import META
+from fuzzer.report.bug import META, record_filing
 from fuzzer.report.campaign import SUMMARY
+from fuzzer.triage.filing import BugFolders
 from oracles.base import BackendInfo
 from oracles.session import OracleSession
 from oracles.worker import Reply
@@ -262,6 +265,7 @@ class _Campaign:
         self.drawn_all = False
         self.filing: int | None = None
         self.unreduced: set[int] = set()  # cases whose filing failed once: filed again without reduction
+        self.bugs = BugFolders(options.out / BUGS, record_filing)
         self.graph_filed: tuple[str, dict[str, str]] = ("", {})  # the graph filed last, its mismatches' folders
         self.restarts: dict[int, dict[str, int]] = {}  # lane -> its backend workers' restarts
         self.limit = 2 * options.timeout + 120  # seconds a lane may take to judge a case
@@ -296,7 +300,7 @@ class _Campaign:
         if ready is not None and ready.needs_filing and self.filing is None and free:
             lane = free.pop(0)
             budget = 0.0 if self.recorded in self.unreduced else self.options.reduce_budget
-            self.lanes[lane].submit(file_call, ready, budget, self._seen_of(ready.line))
+            self.lanes[lane].submit(file_call, ready, budget, BugIndex.read(self.bugs), self._seen_of(ready.line))
             self.running[lane] = ("file", [self.recorded])
             self.filing = self.recorded
         while free and self.planned:
@@ -369,6 +373,7 @@ class _Campaign:
         self.filing = None
         if reply.status == "ok":
             filed = reply.value
+            filed.shipment.apply(self.bugs)
             judged.line["bugs"], judged.line["known"] = filed.bugs, filed.known
             self.graph_filed = (_graph_of(judged.line), self._seen_of(judged.line) | filed.seen)
             _add_seconds(judged.line, "triage", reply.work_seconds)
@@ -389,6 +394,8 @@ class _Campaign:
             del self.judged[self.recorded]
             _, graph = self.drawn.pop(self.recorded)
             line = judged.line
+            if line.get("verdict") == "invalid" and judged.case is not None:
+                judged.case.save(self.options.out / INVALID / line["id"])
             if self.feedback:
                 self.feedback.learn(line, graph)
             elapsed = self.elapsed()

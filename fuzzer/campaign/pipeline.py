@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import functools
 import multiprocessing.connection
+import shutil
+import tempfile
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +24,7 @@ import torch
 
 from fuzzer.campaign.known import KnownBugs
 from fuzzer.campaign.state import CampaignOptions
+from fuzzer.core.files import write_atomic
 from fuzzer.core.ir import Graph
 from fuzzer.core.testcase import TestCase
 from fuzzer.generate.validate import check_onnx, check_torch
@@ -28,8 +32,8 @@ from fuzzer.inputs.sampling import Uncomparable, sample_values, uncomparable
 from fuzzer.inputs.search import SearchOptions, search_values
 from fuzzer.judge import judge_cases
 from fuzzer.judge.compare import Verdict
-from fuzzer.report.bug import record_filing
-from fuzzer.triage.filing import file_findings, value_set_key
+from fuzzer.report.bug import add_occurrence, record_filing
+from fuzzer.triage.filing import FILED, BugFolders, Filing, file_findings, value_set_key
 from oracles.base import BackendInfo, Outcome
 from oracles.session import OracleSession
 from oracles.worker import ChildWorker, Reply
@@ -120,6 +124,8 @@ class CasePipeline:
         self.options = options
         self.session = session
         self.known = KnownBugs.load(Path(options.known)) if options.known else KnownBugs()
+        self.scratch = Path(tempfile.mkdtemp(prefix="dlfuzz-lane-"))  # where new bug folders are written to ship
+        weakref.finalize(self, shutil.rmtree, self.scratch, True)
 
     def judge(self, stage: Stage, cases: Sequence[tuple[dict[str, Any], Graph]]) -> list[Judged]:
         """Values, validity and every backend's verdict for generated cases, each line gaining them;
@@ -158,10 +164,9 @@ class CasePipeline:
         prepared.case.meta["id"] = line["id"]
         if not prepared.problems:
             return prepared
-        prepared.case.save(self.options.out / "invalid" / line["id"])
         seconds = line["stage_seconds"] | prepared.seconds
         invalid = {"search": prepared.case.meta["search"], "stage_seconds": seconds, "verdict": "invalid"}
-        return Judged(line | invalid | {"problems": prepared.problems, "backends": {}})
+        return Judged(line | invalid | {"problems": prepared.problems, "backends": {}}, prepared.case)
 
     def _judged(
         self, line: dict[str, Any], prepared: Prepared, outcomes: dict[str, Outcome], verdict: Verdict
@@ -176,24 +181,23 @@ class CasePipeline:
         line["verdict"] = verdict.kind
         if verdict.reason:
             line["reason"] = verdict.reason
-        if verdict.kind == "invalid":
-            case.save(self.options.out / "invalid" / line["id"])
         line["bugs"], line["known"] = [], []
         line["stage_seconds"] = {k: round(v, 4) for k, v in seconds.items()}
         return Judged(line, case, outcomes, verdict, self.session.restarts)
 
-    def file(self, stage: Stage, judged: Judged, reduce_budget: float, seen: dict[str, str] | None = None) -> Filed:
-        """File the case's findings (reducing new ones for up to `reduce_budget` seconds each), given what
-        earlier value sets of its graph filed (`seen`, by `value_set_key`)."""
+    def file(self, stage: Stage, judged: Judged, reduce_budget: float, filed: BugIndex, seen: dict[str, str]) -> Filed:
+        """File the case's findings (reducing new ones for up to `reduce_budget` seconds each) against
+        the campaign's bugs as `filed` says they are, given what earlier value sets of its graph filed
+        (`seen`, by `value_set_key`); the folders and sightings come back in the reply."""
         mark(stage, "triage")
         assert judged.case is not None and judged.verdict is not None
-        bugs, kept = self.options.out / "bugs", self.known.folders
-        found = file_findings(
-            bugs, judged.case, judged.outcomes, judged.verdict, self.session, reduce_budget, record_filing, kept, seen
-        )
-        keys = {value_set_key(f): sig for f, sig in zip(judged.verdict.findings, found, strict=True)}
+        kept, store = self.known.folders, ShippedFilings(filed, self.scratch)
+        case, outcomes, verdict = judged.case, judged.outcomes, judged.verdict
+        found = file_findings(store, case, outcomes, verdict, self.session, reduce_budget, kept, seen)
+        keys = {value_set_key(f): sig for f, sig in zip(verdict.findings, found, strict=True)}
         keys.pop("", None)
-        return Filed([sig for sig in found if sig not in kept], [sig for sig in found if sig in kept], keys)
+        new, again = [sig for sig in found if sig not in kept], [sig for sig in found if sig in kept]
+        return Filed(new, again, keys, store.shipment)
 
 
 class Filed(NamedTuple):
@@ -203,6 +207,72 @@ class Filed(NamedTuple):
     bugs: list[str]
     known: list[str]
     seen: dict[str, str]
+    shipment: Shipment
+
+
+class BugIndex(NamedTuple):
+    """What a lane must know of the campaign's bug folders to file against them: their aliases and
+    which folders are complete."""
+
+    aliases: dict[str, str]
+    filed: set[str]
+
+    @classmethod
+    def read(cls, bugs: BugFolders) -> BugIndex:
+        return cls(bugs.aliases(), bugs.filed())
+
+
+@dataclass
+class Shipment:
+    """What a lane filed, for the campaign to write into its folder: lanes never write it themselves, so
+    one may run on a machine that does not mount it (a Ray actor)."""
+
+    folders: dict[str, dict[str, bytes]] = field(default_factory=dict)  # a new folder's files, by path in it
+    sightings: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # later sightings, in order
+    aliases: dict[str, str] = field(default_factory=dict)
+
+    def apply(self, bugs: BugFolders) -> None:
+        """Write the shipment; a folder's meta.json last, since it marks the folder complete."""
+        for name, files in self.folders.items():
+            for relative in sorted(files, key=lambda path: path == FILED):
+                target = bugs.root / name / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(target, files[relative])
+        for name, occurrence in self.sightings:
+            add_occurrence(bugs.root / name, occurrence)
+        if self.aliases:
+            bugs.add_aliases(self.aliases)
+
+
+class ShippedFilings:
+    """A lane's BugStore: reads a BugIndex the campaign sent, writes each new folder in the lane's
+    scratch folder (running its repro there) and ships its files, and ships each later sighting."""
+
+    def __init__(self, index: BugIndex, scratch: Path) -> None:
+        self.index = BugIndex(dict(index.aliases), set(index.filed))
+        self.scratch = scratch
+        self.shipment = Shipment()
+
+    def aliases(self) -> dict[str, str]:
+        return dict(self.index.aliases)
+
+    def is_filed(self, name: str) -> bool:
+        return name in self.index.filed
+
+    def add_aliases(self, added: dict[str, str]) -> None:
+        self.index.aliases.update(added)
+        self.shipment.aliases.update(added)
+
+    def record(self, filing: Filing) -> None:
+        if self.is_filed(filing.signature):
+            self.shipment.sightings.append((filing.signature, filing.occurrence))
+            return
+        folder = self.scratch / filing.signature
+        record_filing(folder, filing)
+        files = {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+        self.shipment.folders[filing.signature] = files
+        shutil.rmtree(folder)
+        self.index.filed.add(filing.signature)
 
 
 def problem_line(error: Exception) -> str:
@@ -226,10 +296,10 @@ def batch_sizes(options: CampaignOptions, infos: dict[str, BackendInfo]) -> dict
 
 
 def file_call(
-    pipeline: CasePipeline, stage: Stage, judged: Judged, reduce_budget: float, seen: dict[str, str]
+    pipeline: CasePipeline, stage: Stage, judged: Judged, reduce_budget: float, filed: BugIndex, seen: dict[str, str]
 ) -> Filed:
     """A lane's request to file a judged case's findings."""
-    return pipeline.file(stage, judged, reduce_budget, seen)
+    return pipeline.file(stage, judged, reduce_budget, filed, seen)
 
 
 def start_pipeline(

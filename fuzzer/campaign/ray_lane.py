@@ -4,9 +4,9 @@ campaign loop on the driver draws, files and records in case order as with local
 
 An actor that is lost (its process killed, its node gone) is restarted by Ray, which sends it the
 request it had in flight once more, so the case runs again elsewhere instead of being skipped; a case
-that loses its actor twice is skipped as a local lane's crash is. The campaign folder is written by the
-actors too (invalid cases, bug folders): on a cluster it must be on storage every node mounts at the
-same path.
+that loses its actor twice is skipped as a local lane's crash is. Actors never write the campaign
+folder: a bug they file comes back in the reply (the folder's files, written and its repro run on the
+actor's node) and the driver writes it, so the folder needs to be on the driver's machine only.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from fuzzer.inputs.sampling import case_uncomparable
 from fuzzer.judge import judge_case
 from fuzzer.judge.compare import Verdict
 from fuzzer.report.bug import record_filing, title
-from fuzzer.triage.filing import file_findings, read_aliases
+from fuzzer.triage.filing import BugFolders, file_findings, read_aliases
 from fuzzer.triage.signature import signature
 from oracles.session import OracleSession
 
@@ -227,7 +227,7 @@ def refresh(folder: Path, session: OracleSession, reduce_budget: float) -> dict[
     outcomes, verdict = judge_case(session, case, case_uncomparable(case))
     with tempfile.TemporaryDirectory() as scratch:
         bugs = Path(scratch)
-        filed = file_findings(bugs, case, outcomes, verdict, session, reduce_budget, record_filing)
+        filed = file_findings(BugFolders(bugs, record_filing), case, outcomes, verdict, session, reduce_budget)
         names = {f.backend: {sig, *filed_aliases(bugs, sig)} for f, sig in zip(verdict.findings, filed, strict=True)}
     added: dict[str, list[str]] = {}
     for backend, wanted in expect["backends"].items():

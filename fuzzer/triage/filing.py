@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from fuzzer.core.files import write_atomic
 from fuzzer.core.ir import Graph
@@ -47,18 +47,59 @@ class Filing:
 Record = Callable[[Path, Filing], None]  # writes the folder (when it is new) and appends the occurrence
 
 
+class BugStore(Protocol):
+    """The bugs filed so far as triage reads them, and where it files: the campaign's folders, or a
+    lane's record of what it filed, shipped to the campaign (the lane may run on another machine)."""
+
+    def aliases(self) -> dict[str, str]:
+        """Each plain signature filed under another folder's name, and that folder."""
+        ...
+
+    def is_filed(self, name: str) -> bool:
+        """Whether a complete folder of this name exists: a later sighting only adds an occurrence."""
+        ...
+
+    def add_aliases(self, added: dict[str, str]) -> None: ...
+
+    def record(self, filing: Filing) -> None:
+        """Write the filing's folder when it is new, then its sighting."""
+        ...
+
+
+@dataclass
+class BugFolders:
+    """A folder of bug folders (a campaign's bugs/), each written by `write`."""
+
+    root: Path
+    write: Record
+
+    def aliases(self) -> dict[str, str]:
+        return read_aliases(self.root)
+
+    def is_filed(self, name: str) -> bool:
+        return (self.root / name / FILED).exists()
+
+    def filed(self) -> set[str]:
+        return {p.parent.name for p in self.root.glob(f"*/{FILED}")}
+
+    def add_aliases(self, added: dict[str, str]) -> None:
+        write_atomic(self.root / ALIASES, json.dumps(self.aliases() | added, indent=1, sort_keys=True).encode())
+
+    def record(self, filing: Filing) -> None:
+        self.write(self.root / filing.signature, filing)
+
+
 def file_findings(
-    bugs: Path,
+    store: BugStore,
     case: TestCase,
     outcomes: dict[str, Outcome],
     verdict: Verdict,
     session: OracleSession,
     reduce_budget: float,
-    record: Record,
     known: Container[str] = frozenset(),
     seen: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """The signature of every finding of the case, each one on disk before this returns; a finding
+    """The signature of every finding of the case, each one in `store` before this returns; a finding
     whose signature is in `known` (a kept bug) is named but not filed, and a known crash is not reduced.
     `seen` holds the folders an earlier value set of the case's graph filed its mismatches in (by
     `value_set_key`): the same backend wrong on the same output of the same graph is that bug seen
@@ -74,7 +115,7 @@ def file_findings(
     """
     if verdict.kind == "invalid":
         return []
-    aliases = read_aliases(bugs)
+    aliases = store.aliases()
     signatures: dict[int, str] = {}
     shown_by = shown_by_plain_system(verdict.findings, case.graph)
     for index, finding in enumerate(verdict.findings):
@@ -84,7 +125,7 @@ def file_findings(
             signatures[index] = earlier
             if earlier not in known:
                 again = sighting(case, finding)
-                record(bugs / earlier, Filing(earlier, again, case, finding, outcomes, session.infos, None, case))
+                store.record(Filing(earlier, again, case, finding, outcomes, session.infos, None, case))
             continue
         plain = signature(finding, case.graph) if finding.symptom != "mismatch" else None
         if plain in known:
@@ -92,7 +133,7 @@ def file_findings(
             continue
         filed = aliases.get(plain, plain) if plain else None
         reduction, guilt = None, None
-        if filed is None or not (bugs / filed / FILED).exists():
+        if filed is None or not store.is_filed(filed):
             configured = pinned(case, outcomes.get(finding.backend))
             reduction = reduce_case(session, configured, finding, reduce_budget) if reduce_budget > 0 else None
         shown, shown_finding, shown_outcomes = (
@@ -109,11 +150,11 @@ def file_findings(
             if hit := next((name for name in names if name in known), None):
                 signatures[index] = hit
                 continue
-            filed, triggers = root_signature(session, bugs, aliases, shown, shown_finding, names[-1], reduce_budget)
+            filed, triggers = root_signature(session, store, aliases, shown, shown_finding, names[-1], reduce_budget)
             if filed in known:
                 signatures[index] = filed
                 continue
-            if not (bugs / filed / FILED).exists():
+            if not store.is_filed(filed):
                 found = find_guilt(session, shown, shown_finding, shown_outcomes[shown_finding.backend], reduce_budget)
                 guilt = found.to_json() if found is not None else None
                 if found is not None and found.complete:
@@ -122,7 +163,7 @@ def file_findings(
             added = {name: filed for name in names if name != filed and aliases.get(name) != filed}
             if added:
                 aliases |= added
-                write_atomic(bugs / ALIASES, json.dumps(aliases, indent=1, sort_keys=True).encode())
+                store.add_aliases(added)
         sig = filed or signature(shown_finding, shown.graph)
         signatures[index] = sig
         if sig in known:
@@ -131,7 +172,7 @@ def file_findings(
             occurrence["reduced_nodes"] = len(reduction.case.graph.nodes)
         summary = reduction.summary() | {"triggers": triggers} if reduction else None
         filing = Filing(sig, occurrence, shown, shown_finding, shown_outcomes, session.infos, summary, case, guilt)
-        record(bugs / sig, filing)
+        store.record(filing)
     return [signatures[shown_by.get(index, index)] for index in range(len(verdict.findings))]
 
 
@@ -182,7 +223,7 @@ def upstream_mismatch(
 
 def root_signature(
     session: OracleSession,
-    bugs: Path,
+    store: BugStore,
     aliases: dict[str, str],
     case: TestCase,
     finding: Finding,
@@ -192,7 +233,7 @@ def root_signature(
     """The folder of a reduced finding, with the triggers that name it: where its plain signature
     was filed before, else its family and triggers when an ablation finds some (so every face of one
     defect shares a folder), else its plain signature."""
-    if plain in aliases or (bugs / plain / FILED).exists():
+    if plain in aliases or store.is_filed(plain):
         return aliases.get(plain, plain), []
     triggers = find_triggers(case, Checker(session, Failure.of(finding, case.graph), time.monotonic() + budget))
     return (triggered_signature(finding, case.graph, triggers) if triggers else plain), triggers

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -54,22 +54,22 @@ def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
 class KillsItsActorOnce(CasePipeline):
     """Kills its own actor's process in the middle of case 2, the first time that case reaches it."""
 
-    def judge(self, stage: Stage, line: dict, graph: Graph) -> Judged:
+    def judge(self, stage: Stage, cases: Sequence[tuple[dict, Graph]]) -> list[Judged]:
         killed = self.options.out.parent / "killed"
-        if line["id"] == "000002" and not killed.exists():
+        if any(line["id"] == "000002" for line, _ in cases) and not killed.exists():
             killed.write_text(str(os.getpid()))
             os.kill(os.getpid(), signal.SIGKILL)
-        return super().judge(stage, line, graph)
+        return super().judge(stage, cases)
 
 
-@pytest.mark.slow  # actors start their backends twice (the lost one again): minutes on a busy machine
 def test_a_campaign_on_two_actors_survives_losing_one_and_records_each_case_once(tmp_path: Path, cluster: None) -> None:
     options = CampaignOptions(
         out=tmp_path / "c",
         seed=6,
         max_tests=CASES,
-        backends=("eager", "ort-noopt"),
-        gen=GenOptions(max_nodes=4),
+        backends=("eager", "ort-noopt", "tests.oracles.faulty_backends:CrashOnSigmoid"),
+        gen=GenOptions(max_nodes=4, ops=("Sigmoid", "Add", "Relu")),
+        reduce_budget=10,
         support_matrix=False,
         feedback=False,
         known=None,
@@ -80,5 +80,12 @@ def test_a_campaign_on_two_actors_survives_losing_one_and_records_each_case_once
     lines = [json.loads(text) for text in (tmp_path / "c" / "stats.jsonl").read_text().splitlines()]
     assert [line["id"] for line in lines] == [f"{index:06d}" for index in range(CASES)]
     assert all(line["verdict"] != "skipped" for line in lines), [line.get("failure") for line in lines]
-    assert set(lines[2]["backends"]) == {"eager", "ort-noopt"}, "the lost case ran again on the restarted actor"
+    assert set(lines[2]["backends"]) == {"eager", "ort-noopt", "crash-sigmoid"}, "the lost case ran again"
     assert summary["cases"] == CASES and summary["worker_restarts"]["pipeline"] == 1
+    # Actors never write the campaign folder: what they file comes back to the driver, which writes it.
+    filed = {sig for line in lines for sig in line["bugs"]}
+    assert len(filed) == 1, "the planted Sigmoid crash was drawn and filed once"
+    folder = tmp_path / "c" / "bugs" / filed.pop()
+    assert {"meta.json", "report.md", "repro.py", "case.json"} <= {p.name for p in folder.iterdir()}
+    sightings = (folder / "occurrences.jsonl").read_text().splitlines()
+    assert len(sightings) == sum(bool(line["bugs"]) for line in lines)

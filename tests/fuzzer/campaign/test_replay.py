@@ -28,7 +28,7 @@ from fuzzer.generate.generator import GenOptions, generate
 from fuzzer.inputs.sampling import case_uncomparable, sample_values
 from fuzzer.judge import judge_case
 from fuzzer.report.bug import record_filing
-from fuzzer.triage.filing import file_findings
+from fuzzer.triage.filing import BugFolders, file_findings
 from fuzzer.triage.signature import signature
 from oracles.session import OracleSession
 from tests.fuzzer.conftest import NOOP, reduce_case
@@ -150,7 +150,7 @@ def test_a_refreshed_kept_bug_is_known_by_the_name_triage_files_its_other_faces_
 
     def filed_by_campaign(bugs: Path) -> list[str]:
         known = KnownBugs.load(tmp_path / "corpus").folders
-        return file_findings(bugs, other_face, outcomes, verdict, faulty_session, 60, record_filing, known)
+        return file_findings(BugFolders(bugs, record_filing), other_face, outcomes, verdict, faulty_session, 60, known)
 
     assert filed_by_campaign(tmp_path / "before")[0].startswith("reduce-faults-mismatch-Reduce-noop_with_empty_axes-")
     assert (tmp_path / "before").exists(), "the regression: filed as new"

@@ -9,7 +9,7 @@ from fuzzer.core.testcase import TestCase
 from fuzzer.inputs.sampling import case_uncomparable
 from fuzzer.judge import judge_case
 from fuzzer.report.bug import record_filing
-from fuzzer.triage.filing import ALIASES, file_findings
+from fuzzer.triage.filing import ALIASES, BugFolders, file_findings
 from oracles.session import OracleSession
 from tests.fuzzer.conftest import FAULTY, NOOP, cases_with_sigmoid, layernorm_case, reduce_case
 from tests.fuzzer.handmade import build, float32
@@ -23,7 +23,7 @@ def test_one_folder_per_root_cause_listing_every_occurrence(tmp_path: Path, plan
     filed = []
     for case in (first, second):
         outcomes, verdict = judge_case(planted_session, case, case_uncomparable(case))
-        filed.append(file_findings(tmp_path, case, outcomes, verdict, planted_session, 60, record_filing))
+        filed.append(file_findings(BugFolders(tmp_path, record_filing), case, outcomes, verdict, planted_session, 60))
     assert filed[0] == filed[1] and len(filed[0]) == 2, "a crash and a mismatch, both seen twice"
     folders = sorted(p.name for p in tmp_path.iterdir())
     assert len(folders) == 2
@@ -41,7 +41,7 @@ def test_one_folder_per_root_cause_listing_every_occurrence(tmp_path: Path, plan
 def test_without_a_reduction_budget_cases_are_filed_as_found(tmp_path: Path, planted_session: OracleSession) -> None:
     case = cases_with_sigmoid(1)[0]
     outcomes, verdict = judge_case(planted_session, case, case_uncomparable(case))
-    signatures = file_findings(tmp_path, case, outcomes, verdict, planted_session, 0, record_filing)
+    signatures = file_findings(BugFolders(tmp_path, record_filing), case, outcomes, verdict, planted_session, 0)
     mismatch = next(s for s in signatures if s.startswith("wrong-sigmoid"))
     assert mismatch.startswith("wrong-sigmoid-mismatch-" + "+".join(case.graph.op_types())[:20])
     meta = json.loads((tmp_path / mismatch / "meta.json").read_text())
@@ -55,7 +55,7 @@ def test_a_crash_caused_by_an_upstream_wrong_value_is_filed_under_that_value(tmp
     with OracleSession(["eager", "ort-noopt", f"{FAULTY}:Float64Sigmoid"], timeout=60) as session:
         outcomes, verdict = judge_case(session, case, case_uncomparable(case))
         assert [f.symptom for f in verdict.findings] == ["crash"]
-        (sig,) = file_findings(bugs, case, outcomes, verdict, session, 60, record_filing)
+        (sig,) = file_findings(BugFolders(bugs, record_filing), case, outcomes, verdict, session, 60)
     assert sig.startswith("float64-sigmoid-mismatch-Sigmoid-")
     assert sorted(p.name for p in bugs.iterdir()) == ["aliases.json", sig]
     (line,) = (bugs / sig / "occurrences.jsonl").read_text().splitlines()
@@ -76,7 +76,7 @@ def test_every_face_of_one_triggered_defect_shares_a_folder(tmp_path: Path, faul
     filed = []
     for case in cases:
         outcomes, verdict = judge_case(faulty_session, case, case_uncomparable(case))
-        filed += file_findings(tmp_path, case, outcomes, verdict, faulty_session, 60, record_filing)
+        filed += file_findings(BugFolders(tmp_path, record_filing), case, outcomes, verdict, faulty_session, 60)
     noop, _, int32_mean, broadcast, _ = filed
     assert noop.startswith("reduce-faults-mismatch-Reduce-noop_with_empty_axes-") and filed[1] == noop
     assert int32_mean.startswith("reduce-faults-mismatch-ReduceMean-"), "no trigger: named by its op"
@@ -94,9 +94,11 @@ def test_every_face_of_one_triggered_defect_shares_a_folder(tmp_path: Path, faul
 def test_a_known_finding_is_named_but_not_filed(tmp_path: Path, planted_session: OracleSession) -> None:
     case = cases_with_sigmoid(1)[0]
     outcomes, verdict = judge_case(planted_session, case, case_uncomparable(case))
-    filed = file_findings(tmp_path / "a", case, outcomes, verdict, planted_session, 60, record_filing)
+    filed = file_findings(BugFolders(tmp_path / "a", record_filing), case, outcomes, verdict, planted_session, 60)
     assert len(filed) == 2, "a crash and a mismatch"
-    again = file_findings(tmp_path / "b", case, outcomes, verdict, planted_session, 60, record_filing, set(filed))
+    again = file_findings(
+        BugFolders(tmp_path / "b", record_filing), case, outcomes, verdict, planted_session, 60, set(filed)
+    )
     assert again == filed and not (tmp_path / "b").exists()
 
 
@@ -106,7 +108,7 @@ def test_a_variant_failing_as_its_plain_system_does_is_filed_once_under_the_plai
     with OracleSession(["eager", "ort-noopt", "tvm", "tvm-passes"], timeout=60) as session:
         outcomes, verdict = judge_case(session, case, case_uncomparable(case))
         assert sorted(f.backend for f in verdict.findings) == ["tvm", "tvm-passes"]
-        filed = file_findings(tmp_path, case, outcomes, verdict, session, 0, record_filing)
+        filed = file_findings(BugFolders(tmp_path, record_filing), case, outcomes, verdict, session, 0)
     assert len(filed) == 2 and filed[0] == filed[1] and filed[0].startswith("tvm")
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == [filed[0]]
     assert json.loads((tmp_path / filed[0] / "meta.json").read_text())["backend"] == "tvm"

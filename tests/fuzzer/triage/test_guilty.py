@@ -11,7 +11,7 @@ from fuzzer.inputs.sampling import case_uncomparable
 from fuzzer.judge import judge_case
 from fuzzer.judge.compare import Finding
 from fuzzer.report.bug import record_filing
-from fuzzer.triage.filing import ALIASES, file_findings
+from fuzzer.triage.filing import ALIASES, BugFolders, file_findings
 from fuzzer.triage.guilty import find_guilt
 from oracles.base import Outcome
 from oracles.session import OracleSession
@@ -54,7 +54,7 @@ def test_a_new_bug_is_filed_under_its_guilty_pass_and_its_later_sightings_join_i
     filed = []
     for case in cases_with_sigmoid(2):
         outcomes, verdict = judge_case(staged_session, case, case_uncomparable(case))
-        filed += file_findings(tmp_path, case, outcomes, verdict, staged_session, 60, record_filing)
+        filed += file_findings(BugFolders(tmp_path, record_filing), case, outcomes, verdict, staged_session, 60)
     assert len(set(filed)) == 1 and filed[0].startswith("staged-sigmoid@FoldSigmoid-mismatch-Sigmoid-")
     folder = tmp_path / filed[0]
     meta = json.loads((folder / "meta.json").read_text())

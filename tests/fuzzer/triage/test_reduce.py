@@ -12,7 +12,7 @@ from fuzzer.core.testcase import TestCase
 from fuzzer.inputs.sampling import case_uncomparable
 from fuzzer.judge import judge_case
 from fuzzer.report.bug import record_filing
-from fuzzer.triage.filing import file_findings
+from fuzzer.triage.filing import BugFolders, file_findings
 from fuzzer.triage.reduce import Checker, Failure, cut_nodes, pinned, reduce_case, simpler_values
 from fuzzer.triage.signature import signature
 from oracles.backends.tvm_passes import PASSES
@@ -92,7 +92,7 @@ def test_a_pass_list_shrinks_with_the_graph_to_the_one_pass_the_failure_needs(
     reduction = reduce_case(passes_session, configured, finding, 60)
     assert reduction.complete and reduction.strategies.get("drop_passes")
     assert reduction.case.meta[PASSES] == ["FoldSigmoid"] and len(reduction.case.graph.nodes) == 1
-    (filed,) = file_findings(tmp_path, case, outcomes, verdict, passes_session, 60, record_filing)
+    (filed,) = file_findings(BugFolders(tmp_path, record_filing), case, outcomes, verdict, passes_session, 60)
     meta = json.loads((tmp_path / filed / "meta.json").read_text())
     assert meta["case"][PASSES] == ["FoldSigmoid"] and meta["guilt"]["stages"] == ["parse", "FoldSigmoid"]
     assert (

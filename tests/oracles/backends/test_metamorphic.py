@@ -15,7 +15,7 @@ from fuzzer.inputs.sampling import case_uncomparable, sample_values
 from fuzzer.judge import judge_case
 from fuzzer.judge.compare import ORIGINAL
 from fuzzer.report.bug import EQUIVALENT, record_filing
-from fuzzer.triage.filing import file_findings
+from fuzzer.triage.filing import BugFolders, file_findings
 from oracles.backends.metamorphic import REWRITE, chosen_rewrite, equivalent_case
 from oracles.session import OracleSession
 from specs.equivalences import EQUIVALENCES, rewritten
@@ -85,7 +85,7 @@ def test_a_reduced_finding_keeps_its_rewrite_and_its_report_shows_both_graphs(
 ) -> None:
     case = mul_one_cases(1)[0]
     outcomes, verdict = judge_case(session, case, None, [META, "eager", "ort-noopt"])
-    (signature,) = file_findings(tmp_path, case, outcomes, verdict, session, 60, record_filing)
+    (signature,) = file_findings(BugFolders(tmp_path, record_filing), case, outcomes, verdict, session, 60)
     assert signature.startswith(f"{META}-")
     folder = tmp_path / signature
     meta = json.loads((folder / "meta.json").read_text())

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from fuzzer.campaign.pipeline import BugIndex, ShippedFilings
+from fuzzer.inputs.sampling import case_uncomparable
+from fuzzer.judge import judge_case
+from fuzzer.report.bug import record_filing
+from fuzzer.triage.filing import BugFolders, file_findings
+from oracles.session import OracleSession
+from tests.fuzzer.conftest import cases_with_sigmoid
+
+VOLATILE = ("meta.json", "report.md")  # they hold the time of writing and the repro's run time
+
+
+def test_a_shipped_filing_writes_the_folders_a_direct_one_does(tmp_path: Path, planted_session: OracleSession) -> None:
+    direct, shipped = BugFolders(tmp_path / "direct", record_filing), BugFolders(tmp_path / "shipped", record_filing)
+    for case in cases_with_sigmoid(2):
+        outcomes, verdict = judge_case(planted_session, case, case_uncomparable(case))
+        expected = file_findings(direct, case, outcomes, verdict, planted_session, 30)
+        store = ShippedFilings(BugIndex.read(shipped), tmp_path / "scratch")
+        assert file_findings(store, case, outcomes, verdict, planted_session, 30) == expected
+        assert not shipped.root.exists() or sorted(shipped.filed()) == sorted(set(expected))
+        store.shipment.apply(shipped)
+        assert not any((tmp_path / "scratch").iterdir()), "the lane keeps nothing once shipped"
+    assert shipped.filed() == direct.filed() and len(direct.filed()) == 2
+    for folder in direct.root.iterdir():
+        files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+        twin = shipped.root / folder.name
+        assert files == sorted(str(p.relative_to(twin)) for p in twin.rglob("*") if p.is_file())
+        for name in files:
+            if name not in VOLATILE and name != "occurrences.jsonl":
+                assert (folder / name).read_bytes() == (twin / name).read_bytes(), name
+        assert len((twin / "occurrences.jsonl").read_text().splitlines()) == 2
+    assert shipped.aliases() == direct.aliases()
