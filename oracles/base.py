@@ -89,12 +89,15 @@ class Backend(ABC):
     frontend: ClassVar[Literal["onnx", "torch"]]
     reference: ClassVar[bool] = False
     # The kinds of readouts (fuzzer.inputs.readouts) its outputs carry beyond the graph's own; such a
-    # backend keeps batch_size 1, since a merged run is split back into the graph's outputs alone.
+    # backend is not batchable, since a merged run is split back into the graph's outputs alone.
     readouts: ClassVar[tuple[str, ...]] = ()
     # Whether compile keeps what `optimizations` reports; off only to measure what recording costs.
     record_optimizations: bool = True
-    # Cases one compile takes side by side by default (see `dlfuzz bench batch`): more where a fixed
-    # compile cost dominates; 1 where a case's meta steers the compile (a batch has one meta).
+    # Whether one compile may take several cases side by side (`--batch K`): not where a case's meta
+    # steers the compile (a batch has one meta) or readouts ride on the outputs.
+    batchable: ClassVar[bool] = True
+    # Cases one compile takes side by side by default (see `dlfuzz bench batch`): more than 1 only
+    # where a fixed compile cost dominates.
     batch_size: ClassVar[int] = 1
     # How much of the compiler the running case may use; the worker sets it per case.
     restriction: Restriction = FULL
@@ -170,6 +173,7 @@ class BackendInfo:
     reference: bool
     version: str
     source: str
+    batchable: bool = True
     batch_size: int = 1
     runs_per_case: int = 1
     readouts: tuple[str, ...] = ()

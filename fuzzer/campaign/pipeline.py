@@ -287,12 +287,13 @@ def judge_call(pipeline: CasePipeline, stage: Stage, cases: Sequence[tuple[dict[
 
 
 def batch_sizes(options: CampaignOptions, infos: dict[str, BackendInfo]) -> dict[str, int]:
-    """How many cases each backend that batches compiles as one graph: `options.batch`, or where that
-    is None the backend's measured default; 1 turns batching off, and so do value sets (a batch of one
+    """How many cases each batchable backend compiles as one graph: `options.batch`, or where that is
+    None the backend's measured default; 1 turns batching off, and so do value sets (a batch of one
     graph's value sets would compile the graph once per value set, side by side)."""
     if options.value_sets > 1:
         return {}
-    return {name: options.batch or info.batch_size for name, info in infos.items() if info.batch_size > 1}
+    sizes = {name: options.batch or info.batch_size for name, info in infos.items() if info.batchable}
+    return {name: size for name, size in sizes.items() if size > 1}
 
 
 def file_call(

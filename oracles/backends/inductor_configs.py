@@ -47,6 +47,7 @@ class InductorDynamic(Inductor):
     name = "inductor-dynamic"
     dynamic = True
     readouts = (SecondShape.kind,)
+    batchable = False
 
 
 class InductorGrad(Inductor):
@@ -57,6 +58,7 @@ class InductorGrad(Inductor):
 
     name = "inductor-grad"
     readouts = (Gradients.kind,)
+    batchable = False
     weights_as_arguments = True
 
     def compute(self, compiled: Any, case: TestCase) -> dict[str, np.ndarray]:

@@ -52,6 +52,7 @@ class Metamorphic(Backend):
     inner_ref: ClassVar[str]
     frontend = "onnx"  # the inner backend's, once set up
     runs_per_case = 2
+    batchable = False  # the rewrite is drawn per case
 
     def setup(self) -> None:
         self.inner = load_backend(self.inner_ref)[0]()

@@ -102,6 +102,7 @@ class TvmDrawnPasses(TvmRelax):
     """A seeded random valid pass sequence per case (Tzer's idea: the pass list is part of the input)."""
 
     name = "tvm-passes"
+    batchable = False  # the pass list is drawn per case
 
     def drawn(self, case: TestCase) -> dict[str, Any]:
         """The pass list, which the reducer then shrinks (DuoReduce's idea)."""

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from fuzzer.campaign.pipeline import BugIndex, ShippedFilings
+from fuzzer.campaign.pipeline import BugIndex, ShippedFilings, batch_sizes
+from fuzzer.campaign.state import CampaignOptions
 from fuzzer.inputs.sampling import case_uncomparable
 from fuzzer.judge import judge_case
 from fuzzer.report.bug import record_filing
 from fuzzer.triage.filing import BugFolders, file_findings
+from oracles.base import BackendInfo
+from oracles.registry import load_backend
 from oracles.session import OracleSession
 from tests.fuzzer.conftest import cases_with_sigmoid
 
@@ -33,3 +37,17 @@ def test_a_shipped_filing_writes_the_folders_a_direct_one_does(tmp_path: Path, p
                 assert (folder / name).read_bytes() == (twin / name).read_bytes(), name
         assert len((twin / "occurrences.jsonl").read_text().splitlines()) == 2
     assert shipped.aliases() == direct.aliases()
+
+
+def test_a_batch_size_given_batches_every_batchable_backend_and_only_those() -> None:
+    # Regression: --batch K batched only backends declaring a default size above 1, which none does,
+    # so a forced batch batched nothing.
+    infos = {name: load_backend(name)[0] for name in ("eager", "ort", "tvm", "inductor", "tvm-passes")}
+    infos |= {name: load_backend(name)[0] for name in ("inductor-grad", "inductor-dynamic", "tvm-meta")}
+    described = {
+        name: BackendInfo(name, b.frontend, b.reference, "", "", b.batchable, b.batch_size) for name, b in infos.items()
+    }
+    options = CampaignOptions(out=Path("unused"), backends=tuple(infos))
+    assert batch_sizes(replace(options, batch=4), described) == dict.fromkeys(("eager", "ort", "tvm", "inductor"), 4)
+    assert batch_sizes(options, described) == {}, "no backend batches by default: it does not pay on this CPU"
+    assert batch_sizes(replace(options, batch=4, value_sets=2), described) == {}
