@@ -145,11 +145,6 @@ class Totals:
 Progress = Callable[[int, Totals, float], None]
 Lane = Union[PipelineLane, LocalLane, "RayLane"]
 POLL_SECONDS = 1.0  # how often a campaign waiting on its lanes looks at their limits
-# Cases are recorded in order, and drawn only as far ahead as this many lane loads: with one load per
-# lane, a lane that finished its case idled until the slowest case in flight (a 10 s Inductor compile,
-# a reduction) was recorded. Drawing happens at fixed points of the record, so campaigns stay
-# deterministic for a given -j; feedback learns from a case this many loads later.
-LOOKAHEAD = 4
 SHARED_DESCRIPTION = ("nodes", "depth", "ops", "dtypes", "kinds", "patterns", "mutated_from")  # a value set's, as drawn
 
 
@@ -250,7 +245,7 @@ class _Campaign:
         self.lanes = lanes
         # A lane takes a batch, or a graph's value sets (its workers keep the graph compiled between them).
         self.batch = max(batch_sizes(options, infos).values(), default=options.value_sets)
-        self.ahead = options.jobs * self.batch * LOOKAHEAD  # cases drawn before their turn to be recorded
+        self.ahead = options.jobs * self.batch  # cases drawn before their turn to be judged
         self.weight = weight
         self.progress = progress
         self.totals = Totals(known_bugs=known)
