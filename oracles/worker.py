@@ -362,8 +362,13 @@ def _load(ref: str) -> tuple[Any, BackendInfo]:
     backend = backend_class()
     backend.setup()
     identity = (backend.name, backend.frontend, backend.reference, backend.version(), source)
-    shape = {"batchable": backend.batchable, "batch_size": backend.batch_size, "runs_per_case": backend.runs_per_case}
-    return backend, BackendInfo(*identity, **shape, readouts=backend.readouts)
+    return backend, BackendInfo(
+        *identity,
+        batchable=backend.batchable,
+        batch_size=backend.batch_size,
+        runs_per_case=backend.runs_per_case,
+        readouts=backend.readouts,
+    )
 
 
 def _execute(backend: Any, phase: Any, case: TestCase, restriction: Restriction) -> Outcome:
