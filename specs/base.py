@@ -105,7 +105,9 @@ class OpSpec:
       attributes lift, so outside each drawn need the loss is positive), and
       `values` what the outputs can hold, so the generator never feeds Acosh from a Cos;
       `moves_values` marks ops whose output holds (some of) input 0's elements unchanged, and
-      `pulled_need` what input 0 must hold for output 0 to meet a reader's need.
+      `pulled_need` what input 0 must hold for output 0 to meet a reader's need;
+    - `pattern_only` specs are placed by optimization patterns alone, never drawn on their own, and
+      a pattern may set their `free_attrs` to any value directly (every value is valid).
     """
 
     onnx_op: ClassVar[str]
@@ -116,6 +118,8 @@ class OpSpec:
     needs: ClassVar[dict[int, Need]] = {}
     joint_domain: ClassVar[bool] = False  # domain_loss also ties inputs together, beyond `needs`
     moves_values: ClassVar[bool] = False
+    pattern_only: ClassVar[bool] = False
+    free_attrs: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, attrs: dict[str, Any]) -> None:
         self.attrs = attrs

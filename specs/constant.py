@@ -1,5 +1,5 @@
 """Ops whose output comes from attributes or an input's shape, never its values: Range, Shape, Size,
-ConstantOfShape, EyeLike."""
+ConstantOfShape, EyeLike, and the Scalar constants optimization patterns pin."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import numpy as np
 import onnx.numpy_helper
 import torch
 
-from fuzzer.core.dtypes import ALL, dtype
+from fuzzer.core.dtypes import ALL, FLOATS, dtype
 from specs.base import MAX_RANK, AbsTensor, OnnxEmitter, OpSpec, Symbols, register
 from specs.shape import ANY_RANK, EVERY_DTYPE, POSITIVE_RANKS
-from specs.values import Values
+from specs.values import Values, exactly
 
 RANGE_DTYPES = ("float32", "float64", "int32", "int64")
 
@@ -176,3 +176,40 @@ class EyeLike(FromShape):
 
     def values(self, inputs: list[Values]) -> list[Values]:
         return [Values(0, 1, zeros=True, fixed=True)]
+
+
+# The constants optimizers match by value: GELU's sqrt(2), 1 and 0.5; tanh-GELU's sqrt(2/pi) and
+# 0.044715; QuickGELU's 1.702; the identities x*1, x+0, x/1; ReLU6's 6 and HardSwish's 3.
+OPTIMIZER_CONSTANTS = (0.0, 0.5, 1.0, 2.0, 3.0, 6.0, 1.4142135623730951, 0.7071067811865476, 0.7978845608028654,
+                       0.044715, 1.702)  # fmt: skip
+
+
+@register
+class Scalar(FromShape):
+    """A 0-D ONNX Constant: the exact value an optimization pattern needs where a fusion checks its
+    constants (ONNX Runtime's GeluFusion fires on Div by sqrt(2), not on a searched weight)."""
+
+    onnx_op = "Constant"
+    ranks = ((),)
+    dtypes = ((),)
+    pattern_only = True
+    free_attrs = frozenset({"value", "dtype"})
+
+    @classmethod
+    def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
+        return {"value": rng.choice(OPTIMIZER_CONSTANTS), "dtype": rng.choice(FLOATS)}
+
+    def array(self) -> np.ndarray:
+        return np.asarray(self.attrs["value"], dtype(self.attrs["dtype"]).numpy)
+
+    def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
+        return [AbsTensor([], self.attrs["dtype"])]
+
+    def to_onnx(self, emit: OnnxEmitter, inputs: list[str], outputs: list[str]) -> None:
+        emit.node("Constant", [], outputs, value=onnx.numpy_helper.from_array(self.array()))
+
+    def to_torch(self) -> torch.Tensor:
+        return torch.from_numpy(self.array())
+
+    def values(self, inputs: list[Values]) -> list[Values]:
+        return [exactly(float(self.array()))]

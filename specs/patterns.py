@@ -5,7 +5,8 @@ A pattern is a few steps, each an op over operands, written like a line of ONNX 
 (step k's first output), or a name: the same name is the same tensor in every step, a plain name
 may be any tensor of the graph (a recent output is preferred) or a new leaf, `:w` asks for a new
 weight (an initializer, so constant folding and fusions that need constants can fire), `:i` for a new
-graph input (a value known only at run time), and digits ask for that rank. `{axis=-1}` pins
+graph input (a value known only at run time), digits ask for that rank, and `=0.5` is a scalar
+constant of that exact value (a Scalar node, for the fusions that check their constants' values). `{axis=-1}` pins
 attributes to the values the optimizer matches; the rest of the attributes and every shape are
 still drawn and solved under the specs, so a spliced pattern is valid by construction. Each entry
 names the compiler source or test it was mined from.
@@ -30,6 +31,7 @@ class Operand:
     name: str | None = None
     leaf: str | None = None  # "weight" (an initializer) or "input": a new leaf of that kind, never a reused tensor
     rank: int | None = None
+    constant: float | None = None  # a Scalar node of this value, placed just before the step
 
 
 @dataclass(frozen=True)
@@ -46,14 +48,22 @@ class Pattern:
     steps: tuple[Step, ...]
 
     @property
+    def size(self) -> int:
+        """The nodes a splice places: its steps and one Scalar per constant operand."""
+        constants = sum(operand.constant is not None for step in self.steps for operand in step.operands)
+        return len(self.steps) + constants
+
+    @property
     def ops(self) -> tuple[str, ...]:
-        return tuple(step.op for step in self.steps)
+        """The ops it places, its constants' Scalar nodes included."""
+        constants = any(operand.constant is not None for step in self.steps for operand in step.operands)
+        return tuple(step.op for step in self.steps) + (("Scalar",) if constants else ())
 
 
 PATTERNS: dict[str, Pattern] = {}
 
 _STEP = re.compile(r"^(\w+)\((.*)\)(\{.*\})?$")
-_OPERAND = re.compile(r"^(?:@(\d*)|(\w+)(?::([wi]?)(\d?))?)$")
+_OPERAND = re.compile(r"^(?:@(\d*)|(\w+)(?::([wi]?)(\d?))?|=([-+.\deE]+))$")
 LEAF_KINDS = {"w": "weight", "i": "input"}
 
 
@@ -61,7 +71,9 @@ def _operand(text: str, index: int) -> Operand:
     match = _OPERAND.match(text.strip())
     if not match:
         raise ValueError(f"bad operand {text!r}")
-    step, name, leaf, rank = match.groups()
+    step, name, leaf, rank, constant = match.groups()
+    if constant is not None:
+        return Operand(constant=float(constant))
     if name is None:
         target = index - 1 if step == "" else int(step)
         if not 0 <= target < index:
@@ -121,6 +133,9 @@ def _matches(graph: Graph, template: Pattern, chosen: list[Node], named: dict[st
 def _binds(graph: Graph, operand: Operand, tensor: str, chosen: list[Node], named: dict[str, str]) -> bool:
     if operand.step is not None:
         return tensor == chosen[operand.step].outputs[0]
+    if operand.constant is not None:
+        producer = graph.producer().get(tensor)
+        return producer is not None and producer.op == "Scalar" and producer.attrs["value"] == operand.constant
     assert operand.name is not None
     if operand.rank is not None and graph.types[tensor].rank != operand.rank:
         return False
@@ -175,7 +190,13 @@ pattern("expand-add", ORT + "expand_elimination.cc", "Expand(x)", "Add(@, y)")
 pattern("concat-slice", ORT + "concat_slice_elimination.cc", "Concat(a, b)", "Slice(@)")
 pattern("dropout-relu", ORT + "dropout_elimination.cc", "Dropout(x)", "Relu(@)")
 pattern("identity-add", ORT + "identity_elimination.cc", "Identity(x)", "Add(@, y)")
-pattern("div-mul", ORT + "div_mul_fusion.cc", "Div(a:w0, b)", "Mul(@, c)")
+pattern("div-mul", ORT + "div_mul_fusion.cc (1/x * y)", "Div(=1.0, b)", "Mul(@, c)")
+pattern("gelu-erf", ORT + "gelu_fusion.cc (its test gelu_add_gen.py)", "Div(x, =1.4142135623730951)", "Erf(@)",
+        "Add(@, =1.0)", "Mul(x, =0.5)", "Mul(@3, @2)")  # fmt: skip
+pattern("bias-gelu", ORT + "bias_gelu_fusion.cc (after gelu_fusion.cc)", "Add(a, b:w1)",
+        "Div(@, =1.4142135623730951)", "Erf(@)", "Add(@, =1.0)", "Mul(@0, @)", "Mul(@, =0.5)")  # fmt: skip
+pattern("quick-gelu", ORT + "quick_gelu_fusion.cc (x * sigmoid(alpha * x))", "Mul(x, =1.702)", "Sigmoid(@)",
+        "Mul(x, @)")  # fmt: skip
 pattern("attention", ORT + "attention_fusion.cc; " + INDUCTOR + "fx_passes/fuse_attention.py (_sfdp_pattern_1)",
         "Transpose(k:3)", "MatMul(q:3, @)", "Div(@, s:w0)", "Softmax(@){onnx_axis=-1}", "MatMul(@, v:3)")  # fmt: skip
 pattern("masked-softmax", ORT + "bias_softmax_fusion.cc; " + INDUCTOR + "fx_passes/fuse_attention.py",

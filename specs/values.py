@@ -27,7 +27,8 @@ class Values:
     def meets(self, need: Need) -> bool:
         """Whether the search can bring these values inside `need` (with a positive margin)."""
         if self.fixed:
-            return False
+            exact = self.low == self.high and need.low < self.low < need.high
+            return exact and not (need.nonzero and self.zeros) and not (need.fractional and self.integral)
         low, high = max(self.low, need.low), min(self.high, need.high)
         if low >= high or (self.integral and not _nonzero_integer_between(low, high)):
             return False
@@ -66,6 +67,11 @@ LEAF = Values(steered=True)  # a graph input or weight: the search moves each el
 def constant(value: float) -> Values:
     """The values of a fill constant (padding, a mask's zeros)."""
     return Values(value, value, zeros=value == 0, integral=float(value).is_integer())
+
+
+def exactly(value: float) -> Values:
+    """The values of a constant no input moves (an optimization pattern's pinned scalar)."""
+    return Values(value, value, zeros=value == 0, fixed=True, integral=value.is_integer())
 
 
 def _nonzero_integer_between(low: float, high: float) -> bool:

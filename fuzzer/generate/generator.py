@@ -9,7 +9,7 @@ from typing import Any
 
 import z3
 
-from fuzzer.core.dtypes import ALL
+from fuzzer.core.dtypes import ALL, FLOATS
 from fuzzer.core.ir import Graph, Node, TensorType
 from specs import REGISTRY
 from specs.base import AbsTensor, OpSpec, Symbols, concrete, product
@@ -104,13 +104,16 @@ def generate(
         target = rng.randint(options.min_nodes or max(1, options.max_nodes // 2), options.max_nodes)
     else:
         _adopt(state, base)
-        target = len(base.nodes) + rng.randint(1, MUTATION_NODES)
+        grown = rng.randint(1, MUTATION_NODES)
+        if options.patterns == "only" and patterns:  # nothing but whole patterns may grow it
+            grown = max(grown, min(p.size for p in patterns))
+        target = len(base.nodes) + grown
     planned = (rng.randint(1, 3) if options.patterns == "mixed" else target) if patterns else 0
     placed_before = len(state.nodes)
     spliced = attempts = 0
     while len(state.nodes) < target and attempts < 30 * target:
         attempts += 1
-        fitting = [p for p in patterns if len(p.steps) <= target - len(state.nodes)]
+        fitting = [p for p in patterns if p.size <= target - len(state.nodes)]
         if fitting and spliced < planned and (options.patterns == "only" or rng.random() < 0.5):
             chosen = rng.choices(fitting, [pattern_weight(p.name) if pattern_weight else 1.0 for p in fitting])[0]
             spliced += _splice(state, chosen, weight, attempts)
@@ -181,6 +184,9 @@ def _splice(state: _State, pattern: Pattern, weight: DrawWeight | None, attempt:
         named[entry.name] = tip
     for step in pattern.steps:
         wanted = [firsts[o.step] if o.step is not None else named.get(o.name or "", o) for o in step.operands]
+        if not _place_constants(state, wanted, attempt):
+            mark.restore(state)
+            return False
         for _ in range(PATTERN_STEP_TRIES):
             placed = _try_insert(state, REGISTRY[step.op], weight, attempt, wanted, step.attrs)
             if placed:
@@ -191,6 +197,25 @@ def _splice(state: _State, pattern: Pattern, weight: DrawWeight | None, attempt:
         bound, outputs = placed
         named.update((o.name, t) for o, t in zip(step.operands, bound) if o.name)
         firsts.append(outputs[0])
+    return True
+
+
+def _place_constants(state: _State, wanted: list[_Tensor | Operand], attempt: int) -> bool:
+    """Put a Scalar node before the step for each of its constant operands, in the dtype of a tensor the
+    step already reads (or a drawn float dtype), and let the step read it."""
+    bound = [w.abs.dtype for w in wanted if isinstance(w, _Tensor)]
+    floats = [d for d in FLOATS if d in state.options.dtypes]
+    for position, want in enumerate(wanted):
+        if isinstance(want, _Tensor) or want.constant is None:
+            continue
+        if not floats:
+            return False
+        chosen = bound[0] if bound else state.rng.choice(floats)
+        placed = _try_insert(state, REGISTRY["Scalar"], None, attempt, (), {"value": want.constant, "dtype": chosen})
+        if placed is None:
+            return False
+        wanted[position] = placed[1][0]
+        bound.append(chosen)
     return True
 
 
@@ -236,7 +261,7 @@ class _Mark:
 
 
 def _candidate_specs(options: GenOptions) -> list[type[OpSpec]]:
-    names = options.ops or tuple(sorted(REGISTRY))
+    names = options.ops or tuple(name for name, cls in sorted(REGISTRY.items()) if not cls.pattern_only)
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
         raise GenerationError(f"unknown ops: {', '.join(unknown)}")
@@ -314,11 +339,13 @@ def _try_insert(
         bound.append(tensor)
     abs_inputs = [t.abs for t in bound]
     attrs = cls.sample_attrs(rng, abs_inputs, syms)
+    free = {key: value for key, value in (pinned or {}).items() if key in cls.free_attrs}
+    attrs |= free
     if pinned:
         for _ in range(PINNED_ATTR_TRIES):
             if all(_may_pin(attrs.get(key, _ABSENT), value) for key, value in pinned.items()):
                 break
-            attrs = cls.sample_attrs(rng, abs_inputs, syms)
+            attrs = cls.sample_attrs(rng, abs_inputs, syms) | free
         else:
             return None
         cons += [attrs[key] == value for key, value in pinned.items() if isinstance(attrs[key], z3.ExprRef)]

@@ -21,7 +21,7 @@ SEEDS = 12
 @pytest.mark.parametrize("name", sorted(PATTERNS))
 def test_pattern_splices_valid_and_its_lowerings_agree(name: str) -> None:
     template = PATTERNS[name]
-    size = len(template.steps)
+    size = template.size
     options = GenOptions(max_nodes=size, min_nodes=size, ops=template.ops, patterns="only")
     compared = spliced = 0
     for seed in range(SEEDS):

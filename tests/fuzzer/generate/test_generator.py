@@ -5,6 +5,7 @@ import pytest
 from fuzzer.core.ir import Graph
 from fuzzer.generate.generator import GenerationError, GenOptions, generate
 from fuzzer.inputs.search import search_values
+from specs.patterns import occurrences
 
 
 def test_same_seed_gives_byte_identical_graph_json() -> None:
@@ -179,6 +180,16 @@ def test_a_mutation_keeps_its_base_and_adds_nodes_that_read_it() -> None:
         added = grown.nodes[len(base.nodes) :]
         made = {name for node in base.nodes for name in node.outputs} | set(base.leaves)
         assert any(name in made for node in added for name in node.inputs), "grown nodes read the base graph"
+
+
+def test_a_mutation_of_a_patterns_only_campaign_grows_by_a_whole_pattern() -> None:
+    """A pooled case grown by 1-3 nodes under `--patterns only` found no pattern that small and the
+    case was filed invalid ("no node could be placed")."""
+    options = GenOptions(max_nodes=9, ops=("Div", "Erf", "Add", "Mul", "Scalar", "Tanh", "Relu"), patterns="only")
+    base = generate(1, options)
+    for seed in range(12):
+        grown = generate(seed, options, base=base)
+        assert len(grown.nodes) > len(base.nodes) and occurrences(grown) != occurrences(base)
 
 
 def test_a_final_solve_that_z3_cancels_keeps_the_last_sat_model() -> None:
