@@ -104,6 +104,9 @@ class Backend(ABC):
     # Compiles and runs one case takes (a metamorphic oracle: the original and the equivalent graph);
     # the worker's time limit per case scales with it, so doing the work twice is no timeout.
     runs_per_case: ClassVar[int] = 1
+    # Families of `optimizations` keys (`lost` of `lost:Relu`) that name what a compile fused or folded,
+    # the graph's own op mix, rather than which optimization fired: coverage counts them apart.
+    compositions: tuple[str, ...] = ()
 
     def setup(self) -> None:
         """Pay imports and warm-up once per worker, before the first case."""
@@ -177,3 +180,4 @@ class BackendInfo:
     batch_size: int = 1
     runs_per_case: int = 1
     readouts: tuple[str, ...] = ()
+    compositions: tuple[str, ...] = ()

@@ -368,6 +368,7 @@ def _load(ref: str) -> tuple[Any, BackendInfo]:
         batch_size=backend.batch_size,
         runs_per_case=backend.runs_per_case,
         readouts=backend.readouts,
+        compositions=backend.compositions,
     )
 
 

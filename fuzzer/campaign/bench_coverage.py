@@ -84,6 +84,7 @@ def _figures(summary: dict[str, Any]) -> dict[str, Any]:
         "mean_depth": coverage["mean_depth"],
         "op_type_share": round(coverage["op_types"] / len(REGISTRY), 3),
         "optimizations": coverage["optimizations"],
+        "compositions": coverage["compositions"],
         "changed_share": coverage["changed_share"],
     }
 
@@ -96,6 +97,9 @@ def _ratios(blind: dict[str, Any], guided: dict[str, Any]) -> dict[str, Any]:
         "mean_depth": ratio(guided["mean_depth"], blind["mean_depth"]),
         "optimizations": {
             name: ratio(count, blind["optimizations"].get(name, 0)) for name, count in guided["optimizations"].items()
+        },
+        "compositions": {
+            name: ratio(count, blind["compositions"].get(name, 0)) for name, count in guided["compositions"].items()
         },
         "cases_per_minute": ratio(guided["cases_per_minute"], blind["cases_per_minute"]),
     }
@@ -110,15 +114,16 @@ def render_table(report: dict[str, Any]) -> str:
     for key in ("finite_share", "op_type_share"):
         rows.append((key, f"{blind[key]:.1%}", f"{guided[key]:.1%}", ""))
     for name in guided["optimizations"]:
-        shown = ratios["optimizations"][name]
-        rows.append(
-            (
-                f"optimizations {name}",
-                str(blind["optimizations"].get(name, 0)),
-                str(guided["optimizations"][name]),
-                "" if shown is None else str(shown),
+        for figure in ("optimizations", "compositions"):
+            shown = ratios[figure].get(name)
+            rows.append(
+                (
+                    f"{figure} {name}",
+                    str(blind[figure].get(name, 0)),
+                    str(guided[figure].get(name, 0)),
+                    "" if shown is None else str(shown),
+                )
             )
-        )
         rows.append(
             (
                 f"changed share {name}",
@@ -130,7 +135,8 @@ def render_table(report: dict[str, Any]) -> str:
     width = max(len(row[0]) for row in rows)
     lines = [f"{row[0]:<{width}} {row[1]:>10} {row[2]:>10} {row[3]:>12}" for row in rows]
     lines += [
-        "optimizations: distinct things the compiler recorded firing (fusions, passes that changed the module,",
-        "pattern-matcher patterns, ops gained or lost); changed share: cases in which it fired any",
+        "optimizations: distinct optimizations the compiler recorded firing (graph transformers, passes that",
+        "changed the module, fusion kinds, pattern-matcher patterns, counters); compositions: distinct op mixes",
+        "it fused or folded (ops gained or lost, fused ops, kernels); changed share: cases in which it fired any",
     ]
     return "\n".join(lines)

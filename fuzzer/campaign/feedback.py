@@ -48,9 +48,13 @@ def node_kinds(graph: Graph) -> list[str]:
 
 @dataclass
 class Coverage:
-    """What a campaign has exercised so far."""
+    """What a campaign has exercised so far. A backend's composition records (what it fused or folded,
+    named by the ops involved: BackendInfo.compositions) are counted apart from its optimizations: almost
+    every new graph makes new ones, so as novelty they would pool every case and favour every pattern alike."""
 
+    compositions_of: dict[str, tuple[str, ...]] = field(default_factory=dict)  # backend -> composition families
     optimizations: dict[str, Counter[str]] = field(default_factory=dict)  # backend -> optimization -> cases
+    compositions: dict[str, Counter[str]] = field(default_factory=dict)  # backend -> composition -> cases
     kinds: Counter[str] = field(default_factory=Counter)
     ops: Counter[str] = field(default_factory=Counter)
     pattern_uses: Counter[str] = field(default_factory=Counter)
@@ -60,9 +64,15 @@ class Coverage:
         """Add one stats line; returns how many (backend, optimization) and node kinds it covered first."""
         new = 0
         for backend, result in line.get("backends", {}).items():
+            families = self.compositions_of.get(backend, ())
             fired = self.optimizations.setdefault(backend, Counter())
+            composed = self.compositions.setdefault(backend, Counter())
             for key, count in result.get("optimizations", {}).items():
-                if count > 0:
+                if count <= 0:
+                    continue
+                if key.partition(":")[0] in families:
+                    composed[key] += 1
+                else:
                     new += key not in fired
                     fired[key] += 1
         for kind in line.get("kinds", []):
@@ -112,9 +122,10 @@ class Feedback:
     pool: dict[str, Graph] = field(default_factory=dict)
 
     @classmethod
-    def resume(cls, folder: Path, lines: list[dict[str, Any]]) -> Feedback:
-        """Rebuild from a campaign's stats lines and pool folder, as the campaign left them."""
-        feedback = cls(folder)
+    def resume(cls, folder: Path, lines: list[dict[str, Any]], compositions: dict[str, tuple[str, ...]]) -> Feedback:
+        """Rebuild from a campaign's stats lines and pool folder, as the campaign left them; `compositions`
+        are the backends' composition families."""
+        feedback = cls(folder, Coverage(compositions))
         for line in lines:
             feedback.coverage.fold(line)
             path = folder / f"{line['id']}.json"

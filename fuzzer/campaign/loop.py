@@ -133,6 +133,7 @@ class Totals:
             "stage_seconds": {k: round(v, 2) for k, v in self.stage_seconds.items()},
             "coverage": {
                 "optimizations": {name: len(keys) for name, keys in self.coverage.optimizations.items()},
+                "compositions": {name: len(keys) for name, keys in self.coverage.compositions.items()},
                 "changed_share": {n: round(c / self.cases, 3) for n, c in self.changed.items() if self.cases},
                 "pattern_share": round(self.with_pattern / self.cases, 3) if self.cases else 0.0,
                 "patterns": dict(self.coverage.pattern_uses),
@@ -248,13 +249,14 @@ class _Campaign:
         self.ahead = options.jobs * self.batch  # cases drawn before their turn to be judged
         self.weight = weight
         self.progress = progress
-        self.totals = Totals(known_bugs=known)
+        compositions = {name: info.compositions for name, info in infos.items()}
+        self.totals = Totals(known_bugs=known, coverage=Coverage(compositions))
         for line in records.lines:
             self._count(line)
         summary_path = options.out / SUMMARY  # written after each stats line: at most one case behind
         resumed = records.lines and summary_path.exists()
         self.previous_seconds = json.loads(summary_path.read_text())["seconds"] if resumed else 0.0
-        self.feedback = Feedback.resume(options.out / POOL, records.lines) if options.feedback else None
+        self.feedback = Feedback.resume(options.out / POOL, records.lines, compositions) if options.feedback else None
         self.recorded = self.start = len(records.lines)
         self.group: tuple[dict[str, Any], Graph | None] | None = None  # the drawn case whose graph value sets share
         self.planned: deque[tuple[dict[str, Any], Graph | None]] = deque()

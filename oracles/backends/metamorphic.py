@@ -58,6 +58,7 @@ class Metamorphic(Backend):
         self.inner = load_backend(self.inner_ref)[0]()
         self.inner.setup()
         self.frontend = self.inner.frontend
+        self.compositions = self.inner.compositions
 
     def version(self) -> str:
         return self.inner.version()

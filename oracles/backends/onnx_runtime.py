@@ -89,6 +89,7 @@ TRANSFORMER_LOG = re.compile(r"GraphTransformer (\w+) modified: 1 ")
 
 class OnnxRuntime(OnnxBackend):
     level: onnxruntime.GraphOptimizationLevel
+    compositions = ("gained", "lost")
 
     def __init__(self) -> None:
         self._input_ops: Counter[str] = Counter()

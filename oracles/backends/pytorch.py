@@ -64,6 +64,7 @@ class Inductor(TorchBackend):
     the plain system patches nothing, its configurations (inductor_configs) say what they change."""
 
     name = "inductor"
+    compositions = ("kernel",)
     config: ClassVar[dict[str, Any]] = {}
     mode: ClassVar[str | None] = None
     dynamic: ClassVar[bool] = False

@@ -35,6 +35,7 @@ BUILD_STAGE = "tvm.compile"  # the first stage: no pass of ours, only the build'
 
 class TvmRelax(OnnxBackend):
     name = "tvm"
+    compositions = ("fused_ops",)
 
     def __init__(self) -> None:
         self._fired: Counter[str] = Counter()

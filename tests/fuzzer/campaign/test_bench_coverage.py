@@ -12,6 +12,9 @@ from oracles.session import OracleSession
 from tests.conftest import ALL_BACKENDS
 
 
+SYSTEMS = ("ort", "tvm", "inductor")
+
+
 def benched(seed: int, cases: int, max_nodes: int) -> CampaignOptions:
     """The campaign both modes run, on every backend; its folder is the benchmark's to choose."""
     return CampaignOptions(
@@ -37,12 +40,14 @@ def test_both_modes_run_the_same_cases_on_real_compilers_and_the_guided_one_hold
     for mode in (blind, guided):
         assert set(mode["optimizations"]) == set(ALL_BACKENDS)
         assert mode["optimizations"]["eager"] == mode["optimizations"]["ort-noopt"] == 0, "references fire nothing"
-        assert all(mode["optimizations"][system] > 0 for system in ("ort", "tvm", "inductor"))
+        assert set(mode["compositions"]) == set(ALL_BACKENDS) and mode["compositions"]["eager"] == 0
+        records = {system: mode["optimizations"][system] + mode["compositions"][system] for system in SYSTEMS}
+        assert all(records.values()), f"each compiler records what it did: {records}"
     assert report["ratios"]["mean_depth"] == round(guided["mean_depth"] / blind["mean_depth"], 2)
     assert not Path("unused").exists(), "each mode runs in a temporary folder"
     table = render_table(report)
     assert table.splitlines()[0].split() == ["figure", "blind", "guided", "guided/blind"]
-    assert "optimizations inductor" in table and "finite_share" in table
+    assert "optimizations inductor" in table and "compositions tvm" in table and "finite_share" in table
 
 
 def test_keep_holds_each_modes_campaign_and_refuses_a_folder_already_used(

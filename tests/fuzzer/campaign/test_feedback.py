@@ -40,6 +40,16 @@ def test_coverage_counts_only_what_is_new() -> None:
     assert coverage.fold(line("000002", {"gained:Gemm": 1}, [], ["matmul-add"])) == 1
 
 
+def test_compositions_are_counted_apart_and_are_no_novelty() -> None:
+    """Every new graph fuses or folds its own op mix: counted as optimizations, those records made
+    every case new, so the pool took every case and every pattern kept its weight."""
+    coverage = Coverage({"ort": ("gained", "lost")})
+    assert coverage.fold(line("000000", {"transformer:GeluFusion": 1, "lost:Erf": 1}, [], ["gelu-erf"])) == 1
+    assert coverage.fold(line("000001", {"transformer:GeluFusion": 1, "lost:Div": 1, "gained:Gelu": 1}, [], [])) == 0
+    assert coverage.optimizations["ort"] == {"transformer:GeluFusion": 2}
+    assert coverage.compositions["ort"] == {"lost:Erf": 1, "lost:Div": 1, "gained:Gelu": 1}
+
+
 def test_patterns_whose_cases_keep_finding_new_coverage_keep_their_weight_and_spent_ones_lose_it() -> None:
     coverage = Coverage()
     for number in range(6):
@@ -73,7 +83,7 @@ def test_a_case_that_covers_something_first_is_pooled_on_disk_and_a_resume_reads
         feedback.learn(each, graph)
     assert [each.get("pooled", False) for each in lines] == [True, False, False]
     assert sorted(p.name for p in pool.iterdir()) == ["000000.json"]
-    resumed = Feedback.resume(pool, lines)
+    resumed = Feedback.resume(pool, lines, {})
     assert list(resumed.pool) == ["000000"] and resumed.pool["000000"].dumps() == graph.dumps()
     assert resumed.coverage.optimizations == feedback.coverage.optimizations
 
