@@ -178,10 +178,9 @@ class EyeLike(FromShape):
         return [Values(0, 1, zeros=True, fixed=True)]
 
 
-# The constants optimizers match by value: GELU's sqrt(2), 1 and 0.5; tanh-GELU's sqrt(2/pi) and
-# 0.044715; QuickGELU's 1.702; the identities x*1, x+0, x/1; ReLU6's 6 and HardSwish's 3.
-OPTIMIZER_CONSTANTS = (0.0, 0.5, 1.0, 2.0, 3.0, 6.0, 1.4142135623730951, 0.7071067811865476, 0.7978845608028654,
-                       0.044715, 1.702)  # fmt: skip
+# Values optimizers check constants for (Scalar draws one where no pattern pins it): GELU's sqrt(2), 1
+# and 0.5, QuickGELU's 1.702, an attention scale (1/sqrt(64)), DivMul's 1, and a few plain ones.
+OPTIMIZER_CONSTANTS = (0.0, 0.125, 0.5, 1.0, 2.0, 3.0, 1.4142135623730951, 0.7071067811865476, 1.702)
 
 
 @register

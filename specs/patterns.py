@@ -245,3 +245,7 @@ pattern("slice-concat", INDUCTOR + "fx_passes/split_cat.py", "Slice(x)", "Concat
 pattern("reshape-transpose-reshape", ORT + "transpose_optimizer/; " + INDUCTOR + "lowering.py (views)",
         "Reshape(x)", "Transpose(@)", "Reshape(@)")  # fmt: skip
 pattern("matmul-softmax", INDUCTOR + "fx_passes/fuse_attention.py", "MatMul(a, b)", "Softmax(@){onnx_axis=-1}")
+pattern("scaled-softmax", INDUCTOR + "fx_passes/joint_graph.py (mul_softmax_pattern)", "Mul(x, =0.125)",
+        "Softmax(@){onnx_axis=-1}")  # fmt: skip
+pattern("divided-softmax", INDUCTOR + "fx_passes/joint_graph.py (div_softmax_pattern)", "Div(x, s:w0)",
+        "Softmax(@){onnx_axis=-1}")  # fmt: skip
