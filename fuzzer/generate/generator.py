@@ -132,7 +132,7 @@ def generate(
 def _first_input_readers(specs: list[type[OpSpec]], options: GenOptions) -> dict[tuple[int, str], list[type[OpSpec]]]:
     """For each (rank, dtype), the specs whose first input can read such a tensor."""
     readers: dict[tuple[int, str], list[type[OpSpec]]] = {}
-    for cls in specs:
+    for cls in (cls for cls in specs if 0 not in cls.leaf_inputs):  # those read a fresh leaf there
         kinds = {(r[0], d[0]) for r in cls.ranks for d in cls.dtypes if r and len(r) == len(d)}
         for kind in sorted(kinds):
             if all(t in options.dtypes for t in kind[1:]):
@@ -311,6 +311,8 @@ def _try_insert(
         need = cls.needs.get(position)
         want = wanted[position] if wanted else (first if first and position == 0 else Operand())
         if isinstance(want, _Tensor):
+            if position in cls.leaf_inputs:
+                return None  # a fresh leaf goes there, whose values index_bounds keeps in range
             fits = (want.abs.rank, want.abs.dtype) in kinds and want.name not in taken
             if not fits or (need is not None and not want.values.meets(need)):
                 return None

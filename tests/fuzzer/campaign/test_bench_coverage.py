@@ -11,7 +11,6 @@ from fuzzer.generate.generator import GenOptions
 from oracles.session import OracleSession
 from tests.conftest import ALL_BACKENDS
 
-
 SYSTEMS = ("ort", "tvm", "inductor")
 
 

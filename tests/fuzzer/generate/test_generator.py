@@ -5,6 +5,7 @@ import pytest
 from fuzzer.core.ir import Graph
 from fuzzer.generate.generator import GenerationError, GenOptions, generate
 from fuzzer.inputs.search import search_values
+from specs.base import spec_of
 from specs.patterns import occurrences
 
 
@@ -149,8 +150,6 @@ def test_attributes_that_read_an_earlier_attempts_dims_keep_their_lower_bound() 
 
 
 def _with_patterns(graphs: list[Graph]) -> int:
-    from specs.patterns import occurrences
-
     return sum(bool(occurrences(graph)) for graph in graphs)
 
 
@@ -190,6 +189,16 @@ def test_a_mutation_of_a_patterns_only_campaign_grows_by_a_whole_pattern() -> No
     for seed in range(12):
         grown = generate(seed, options, base=base)
         assert len(grown.nodes) > len(base.nodes) and occurrences(grown) != occurrences(base)
+
+
+def test_leaf_inputs_read_fresh_leaves_in_guided_draws_too() -> None:
+    """Guided draws fed the newest output to a spec's first input even where that input must be a fresh
+    leaf: OneHot read a computed index, out of [-depth, depth) (two invalid cases of `bench coverage`)."""
+    for seed in range(200):
+        graph = generate(seed, GenOptions(max_nodes=10))
+        for node in graph.nodes:
+            for position in spec_of(node).leaf_inputs:
+                assert node.inputs[position] in graph.leaves, f"seed {seed}: {node.op} reads a computed tensor"
 
 
 def test_a_final_solve_that_z3_cancels_keeps_the_last_sat_model() -> None:
