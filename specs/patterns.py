@@ -6,8 +6,8 @@ A pattern is a few steps, each an op over operands, written like a line of ONNX 
 may be any tensor of the graph (a recent output is preferred) or a new leaf, `:w` asks for a new
 weight (an initializer, so constant folding and fusions that need constants can fire), `:i` for a new
 graph input (a value known only at run time), digits ask for that rank, and `=0.5` is a scalar
-constant of that exact value (a Scalar node, for the fusions that check their constants' values). `{axis=-1}` pins
-attributes to the values the optimizer matches; the rest of the attributes and every shape are
+constant of that exact value (a Scalar node: some fusions check their constants' values). `{axis=-1}`
+pins attributes to the values the optimizer matches; the rest of the attributes and every shape are
 still drawn and solved under the specs, so a spliced pattern is valid by construction. Each entry
 names the compiler source or test it was mined from.
 """
@@ -48,19 +48,23 @@ class Pattern:
     steps: tuple[Step, ...]
 
     @property
+    def constants(self) -> int:
+        """Its constant operands: each places a CONSTANT_OP node."""
+        return sum(operand.constant is not None for step in self.steps for operand in step.operands)
+
+    @property
     def size(self) -> int:
-        """The nodes a splice places: its steps and one Scalar per constant operand."""
-        constants = sum(operand.constant is not None for step in self.steps for operand in step.operands)
-        return len(self.steps) + constants
+        """The nodes a splice places."""
+        return len(self.steps) + self.constants
 
     @property
     def ops(self) -> tuple[str, ...]:
-        """The ops it places, its constants' Scalar nodes included."""
-        constants = any(operand.constant is not None for step in self.steps for operand in step.operands)
-        return tuple(step.op for step in self.steps) + (("Scalar",) if constants else ())
+        """The ops it places, its constants' nodes included."""
+        return tuple(step.op for step in self.steps) + ((CONSTANT_OP,) if self.constants else ())
 
 
 PATTERNS: dict[str, Pattern] = {}
+CONSTANT_OP = "Scalar"  # the pattern-only spec that holds a constant operand
 
 _STEP = re.compile(r"^(\w+)\((.*)\)(\{.*\})?$")
 _OPERAND = re.compile(r"^(?:@(\d*)|(\w+)(?::([wi]?)(\d?))?|=([-+.\deE]+))$")
@@ -135,7 +139,7 @@ def _binds(graph: Graph, operand: Operand, tensor: str, chosen: list[Node], name
         return tensor == chosen[operand.step].outputs[0]
     if operand.constant is not None:
         producer = graph.producer().get(tensor)
-        return producer is not None and producer.op == "Scalar" and producer.attrs["value"] == operand.constant
+        return producer is not None and producer.op == CONSTANT_OP and producer.attrs["value"] == operand.constant
     assert operand.name is not None
     if operand.rank is not None and graph.types[tensor].rank != operand.rank:
         return False

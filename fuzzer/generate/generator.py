@@ -13,7 +13,7 @@ from fuzzer.core.dtypes import ALL, FLOATS
 from fuzzer.core.ir import Graph, Node, TensorType
 from specs import REGISTRY
 from specs.base import AbsTensor, OpSpec, Symbols, concrete, product
-from specs.patterns import PATTERNS, Operand, Pattern
+from specs.patterns import CONSTANT_OP, PATTERNS, Operand, Pattern
 from specs.values import LEAF, Need, Values
 
 # How often an op x dtype set may be drawn, from 0 (never: a backend lacks it) to 1.
@@ -211,7 +211,7 @@ def _place_constants(state: _State, wanted: list[_Tensor | Operand], attempt: in
         if not floats:
             return False
         chosen = bound[0] if bound else state.rng.choice(floats)
-        placed = _try_insert(state, REGISTRY["Scalar"], None, attempt, (), {"value": want.constant, "dtype": chosen})
+        placed = _try_insert(state, REGISTRY[CONSTANT_OP], None, attempt, (), {"value": want.constant, "dtype": chosen})
         if placed is None:
             return False
         wanted[position] = placed[1][0]
