@@ -1,4 +1,5 @@
-"""Corners of the ops that make values from attributes and shapes: Range, Shape, EyeLike, ConstantOfShape."""
+"""Corners of the ops that make values from attributes and shapes: Range, Shape, EyeLike, ConstantOfShape,
+and the patterns' Scalar constants."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 
 from specs.constant import RANGE_DTYPES
+from specs.values import Need, exactly
 from tests.specs.single_node import agreed_outputs
 
 
@@ -42,3 +44,17 @@ def test_constant_of_shape_follows_the_input_shape_and_dtype(shape: tuple[int, .
     data = np.ones(shape, dtype=np.uint8)
     (out,) = agreed_outputs("ConstantOfShape", {"value": 7}, data)
     np.testing.assert_array_equal(out, np.full(shape, 7, dtype=np.uint8))
+
+
+@pytest.mark.parametrize("dtype_name", ["float16", "float32", "float64"])
+def test_a_scalar_is_its_value_rounded_once_to_its_dtype_in_both_lowerings(dtype_name: str) -> None:
+    (out,) = agreed_outputs("Scalar", {"value": 1.4142135623730951, "dtype": dtype_name})
+    assert out.shape == () and out.dtype == np.dtype(dtype_name)
+    assert out == np.asarray(1.4142135623730951, dtype_name)
+
+
+def test_a_known_constant_meets_a_need_exactly_or_never() -> None:
+    assert exactly(2.0).meets(Need(low=0.1)) and not exactly(-1.0).meets(Need(low=0.1))
+    assert exactly(0.5).meets(Need(nonzero=True)) and not exactly(0.0).meets(Need(nonzero=True))
+    assert exactly(1.5).meets(Need(fractional=True)) and not exactly(1.0).meets(Need(fractional=True))
+    assert not exactly(0.95).meets(Need(low=-0.95, high=0.95)), "a bound is no margin"
