@@ -14,6 +14,7 @@ from torch._dynamo.utils import counters
 from torch._inductor import compiler_bisector, metrics
 from torch._inductor.codegen import cpp as cpp_codegen
 from torch._inductor.compiler_bisector import BisectSubsystem, CompilerBisector, ConfigChange
+from torch._inductor.pattern_matcher import GraphPatternEntry, LoweringPatternEntry, ReplacementPatternEntry
 
 from fuzzer.core.testcase import TestCase
 from fuzzer.inputs.readouts import Run, as_arrays, case_leaves, lifted, readouts_of
@@ -46,10 +47,6 @@ KERNEL_METRICS = (
 )
 # counters["inductor"] entries about Inductor's caches and autotuning, not about the graph.
 BOOKKEEPING = ("fxgraph_", "async_compile_", "autograd_cache", "benchmarking.", "triton_bundler")
-# Any non-empty value makes the pattern matcher count each pattern here; naming no FX node
-# (their names have no '-'), it turns on none of the per-node debug logging the variable also drives.
-PER_PATTERN_SWITCH = ("TORCHINDUCTOR_PATTERN_MATCH_DEBUG", "dlfuzz-count-per-pattern")
-PER_PATTERN = "inductor_pattern_matcher_per_pattern"
 # torch.compile backends that each add a layer to the one before (torch's compiler bisector walks them).
 LADDER = ("eager", "aot_eager", "aot_eager_decomp_partition", "inductor")
 # Inductor's subsystems that torch's compiler bisector can turn off on the CPU (cudagraphs is CUDA's).
@@ -57,6 +54,8 @@ SUBSYSTEMS = {s.name: s for s in compiler_bisector.BACKENDS["inductor"] if s.nam
 # Process-wide running totals, as Inductor's own counters: the name each generated C++ kernel got from
 # the ops fused into it (fused_add_relu), which Inductor counts nowhere itself.
 KERNEL_NAMES: Counter[str] = Counter()
+# The same for each pattern-matcher rewrite, by the rule that made it (`joint_graph.mul_softmax_pattern`).
+RULE_NAMES: Counter[str] = Counter()
 
 
 class Inductor(TorchBackend):
@@ -76,7 +75,6 @@ class Inductor(TorchBackend):
 
     def setup(self) -> None:
         super().setup()
-        os.environ.setdefault(*PER_PATTERN_SWITCH)
         # A graph served from the FX graph cache replays only part of the counters: what a case records,
         # and so what the feedback draws next, would hang on what this machine compiled before.
         # Fuzzed graphs are new, and compiled kernels stay cached, so this costs a campaign nothing.
@@ -85,6 +83,7 @@ class Inductor(TorchBackend):
         # and lanes (-j) share the cores. The code generated is the same.
         torch._inductor.config.compile_threads = 1
         _count_kernel_names()
+        _count_pattern_rules()
         warm = torch.compile(lambda x: torch.relu(x) + 1, backend="inductor", fullgraph=True, dynamic=False)
         warm(torch.ones(2))
         torch._dynamo.reset()
@@ -153,7 +152,7 @@ class Inductor(TorchBackend):
 
     def optimizations(self, compiled: Any, case: TestCase) -> dict[str, int]:
         """What Inductor counted during the compile: kernel metrics, pattern-matcher and other
-        counters under their torch names, `pattern:<name>` per matched pattern, and `kernel:<name>`
+        counters under their torch names, `pattern:<rule>` per pattern-matcher rewrite, and `kernel:<name>`
         per generated C++ kernel, named after the ops fused into it (`kernel:fused_add_relu`)."""
         return {} if self._before is None else dict(_inductor_counts() - self._before)
 
@@ -190,7 +189,7 @@ def _inductor_counts() -> Counter[str]:
     """Inductor's running totals (process-wide, never reset), under the names dlfuzz records."""
     totals = Counter({name: getattr(metrics, name) for name in KERNEL_METRICS})
     totals.update({name: n for name, n in counters["inductor"].items() if not name.startswith(BOOKKEEPING)})
-    totals.update({f"pattern:{name}": n for name, n in counters[PER_PATTERN].items()})
+    totals.update({f"pattern:{name}": n for name, n in RULE_NAMES.items()})
     totals.update({f"kernel:{name}": n for name, n in KERNEL_NAMES.items()})
     return totals
 
@@ -208,3 +207,27 @@ def _count_kernel_names() -> None:
 
     counted.counted_by_dlfuzz = True  # type: ignore[attr-defined]
     cpp_codegen.get_fused_kernel_name = counted
+
+
+def _count_pattern_rules() -> None:
+    """Wrap each kind of pattern-matcher entry's apply, so RULE_NAMES counts rewrites by rule: torch's own
+    per-pattern counter names a rule by its pattern's root op, and every rule rooted at `sub` is one name."""
+    for entry_class in (GraphPatternEntry, LoweringPatternEntry, ReplacementPatternEntry):
+        apply = entry_class.apply
+        if getattr(apply, "counted_by_dlfuzz", False):
+            continue
+
+        def counted(entry: Any, match: Any, graph: Any, node: Any, apply: Any = apply) -> None:
+            apply(entry, match, graph, node)
+            RULE_NAMES[_rule_name(entry, node)] += 1
+
+        counted.counted_by_dlfuzz = True  # type: ignore[attr-defined]
+        entry_class.apply = counted  # type: ignore[method-assign]
+
+
+def _rule_name(entry: Any, node: Any) -> str:
+    """A handler's module and name; a traced replacement's registered name, else torch's own fallback."""
+    handler = getattr(entry, "handler", None)
+    if handler is not None:
+        return f"{handler.__module__.rpartition('.')[2]}.{getattr(handler, '__name__', type(handler).__name__)}"
+    return getattr(entry, "pattern_name", None) or f"{type(entry.pattern).__name__}_{node.target}"

@@ -35,6 +35,12 @@ def matmul_add() -> TestCase:
     return case_of(build({"x": float32(4, 3), "c": float32(5)}, steps, {"w": float32(3, 5)}))
 
 
+def scaled_softmax() -> TestCase:
+    """Softmax of a scaled tensor: Inductor's joint-graph mul_softmax_pattern, rooted at `sub` as others are."""
+    steps = [("Mul", ["x", "s"], {}), ("Softmax", ["t0"], {"axis": 1, "onnx_axis": -1})]
+    return case_of(build({"x": float32(2, 3)}, steps, {"s": float32(1)}))
+
+
 def conv1d_relu() -> TestCase:
     """A 1-d Conv and Relu: ONNX Runtime's FusedConv (its NCHWc layout takes 2-d convolutions only)."""
     steps = [("Conv", ["x", "w"], CONV1D), ("Relu", ["t0"], {})]

@@ -20,6 +20,13 @@ def test_a_matmul_and_bias_add_fire_the_pattern_matcher(real_session: OracleSess
     assert outcome.optimizations["extern_calls"] == 1 and "generated_kernel_count" not in outcome.optimizations
 
 
+def test_a_pattern_match_is_named_after_the_rule_that_rewrote_it(real_session: OracleSession) -> None:
+    """torch's own per-pattern counter names a rule by its pattern's root op, so every rule rooted at
+    `sub` (mul_softmax_pattern among them) counted as one optimization."""
+    fired = real_session.run(graphs.scaled_softmax(), only=["inductor"])["inductor"].optimizations
+    assert fired.get("pattern:joint_graph.mul_softmax_pattern") == 1, sorted(fired)
+
+
 def test_one_op_fires_no_pattern_and_counts_no_cache_bookkeeping(real_session: OracleSession) -> None:
     outcomes = real_session.run(graphs.relu(), only=["inductor", "eager"])
     fired = outcomes["inductor"].optimizations
