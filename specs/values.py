@@ -71,7 +71,7 @@ def constant(value: float) -> Values:
 
 def exactly(value: float) -> Values:
     """The values of a constant no input moves (an optimization pattern's pinned scalar)."""
-    return Values(value, value, zeros=value == 0, fixed=True, integral=value.is_integer())
+    return replace(constant(value), fixed=True)
 
 
 def _nonzero_integer_between(low: float, high: float) -> bool:

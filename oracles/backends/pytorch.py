@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -196,33 +196,31 @@ def _inductor_counts() -> Counter[str]:
 
 def _count_kernel_names() -> None:
     """Wrap the namer Inductor's C++ codegen looks up for each new kernel, so KERNEL_NAMES counts them."""
-    namer = cpp_codegen.get_fused_kernel_name
-    if getattr(namer, "counted_by_dlfuzz", False):
-        return
-
-    def counted(*args: Any, **kwargs: Any) -> str:
-        name = namer(*args, **kwargs)
-        KERNEL_NAMES[name] += 1
-        return name
-
-    counted.counted_by_dlfuzz = True  # type: ignore[attr-defined]
-    cpp_codegen.get_fused_kernel_name = counted
+    _count_calls(cpp_codegen, "get_fused_kernel_name", lambda name, args: KERNEL_NAMES.update([name]))
 
 
 def _count_pattern_rules() -> None:
     """Wrap each kind of pattern-matcher entry's apply, so RULE_NAMES counts rewrites by rule: torch's own
     per-pattern counter names a rule by its pattern's root op, and every rule rooted at `sub` is one name."""
     for entry_class in (GraphPatternEntry, LoweringPatternEntry, ReplacementPatternEntry):
-        apply = entry_class.apply
-        if getattr(apply, "counted_by_dlfuzz", False):
-            continue
+        # apply(entry, match, graph, node)
+        _count_calls(entry_class, "apply", lambda _, args: RULE_NAMES.update([_rule_name(args[0], args[3])]))
 
-        def counted(entry: Any, match: Any, graph: Any, node: Any, apply: Any = apply) -> None:
-            apply(entry, match, graph, node)
-            RULE_NAMES[_rule_name(entry, node)] += 1
 
-        counted.counted_by_dlfuzz = True  # type: ignore[attr-defined]
-        entry_class.apply = counted  # type: ignore[method-assign]
+def _count_calls(owner: Any, attribute: str, count: Callable[[Any, tuple[Any, ...]], None]) -> None:
+    """Replace owner.attribute (a function, or a method of a class) by one that calls it and then
+    `count`s its result and arguments; once per process, however many workers' setups ask."""
+    original = getattr(owner, attribute)
+    if getattr(original, "counted_by_dlfuzz", False):
+        return
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        count(result, args)
+        return result
+
+    counted.counted_by_dlfuzz = True  # type: ignore[attr-defined]
+    setattr(owner, attribute, counted)
 
 
 def _rule_name(entry: Any, node: Any) -> str:
