@@ -269,7 +269,7 @@ class _Campaign:
         self.unreduced: set[int] = set()  # cases whose filing failed once: filed again without reduction
         self.bugs = BugFolders(options.out / BUGS, record_filing)
         self.graph_filed: tuple[str, dict[str, str]] = ("", {})  # the graph filed last, its mismatches' folders
-        self.restarts: dict[int, dict[str, int]] = {}  # lane -> its backend workers' restarts
+        self.restarts = dict.fromkeys(infos, 0)  # backend workers' restarts in every lane
         self.limit = 2 * options.timeout + 120  # seconds a lane may take to judge a case
         self.started = time.monotonic()  # throughput and --time exclude start-up and the support probe
 
@@ -331,7 +331,7 @@ class _Campaign:
             type(busy[0]).wait_any(busy, POLL_SECONDS)
         for lane_index, (request, indices) in list(self.running.items()):
             lane = self.lanes[lane_index]
-            limit = self._file_limit() if request == "file" else self.limit * len(indices)
+            limit = self._file_limit(indices[0]) if request == "file" else self.limit * len(indices)
             if not lane.replied() and not lane.overdue(limit):
                 continue
             del self.running[lane_index]
@@ -340,7 +340,8 @@ class _Campaign:
                 for index, judged in zip(indices, reply.value):
                     self.judged[index] = judged
                     _add_seconds(judged.line, "ipc", reply.ipc_seconds / len(indices))
-                    self.restarts[lane_index] = judged.restarts
+                    for name, count in judged.restarts.items():
+                        self.restarts[name] += count
             elif request == "judge" and len(indices) > 1:
                 self._judge_alone(indices)
             elif request == "judge":
@@ -353,9 +354,12 @@ class _Campaign:
         graph, seen = self.graph_filed
         return seen if graph == _graph_of(line) else {}
 
-    def _file_limit(self) -> float:
-        """Seconds a lane may take to file a case: its reductions run backends past their budget."""
-        return 4 * (self.options.timeout + self.options.reduce_budget) + 120
+    def _file_limit(self, index: int) -> float:
+        """Seconds a lane may take to file a case: each finding's reduction, upstream search, ablations
+        and bisection have a budget each, and run backends past it."""
+        verdict = self.judged[index].verdict
+        findings = len(verdict.findings) if verdict is not None else 1
+        return 4 * findings * (self.options.timeout + self.options.reduce_budget) + 120
 
     def _judge_alone(self, indices: list[int]) -> None:
         """A batch whose lane died or hung: its cases go back to the front of the queue, to be judged
@@ -424,10 +428,7 @@ class _Campaign:
 
     def _worker_restarts(self) -> dict[str, int]:
         """Backend workers restarted in every lane, and lanes restarted (`pipeline`)."""
-        total: Counter = Counter({"pipeline": sum(lane.restarts for lane in self.lanes)})
-        for restarts in self.restarts.values():
-            total.update(restarts)
-        return dict(total)
+        return self.restarts | {"pipeline": sum(lane.restarts for lane in self.lanes)}
 
 
 def _graph_of(line: dict[str, Any]) -> str:

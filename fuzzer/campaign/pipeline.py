@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import time
 import weakref
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,7 +110,7 @@ class Judged:
     case: TestCase | None = None
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     verdict: Verdict | None = None
-    restarts: dict[str, int] = field(default_factory=dict)  # the lane's backend worker restarts so far
+    restarts: dict[str, int] = field(default_factory=dict)  # the lane's backend worker restarts since its last reply
     filed: bool = False
 
     @property
@@ -124,6 +125,7 @@ class CasePipeline:
         self.options = options
         self.session = session
         self.known = KnownBugs.load(Path(options.known)) if options.known else KnownBugs()
+        self.reported_restarts = Counter(session.restarts)  # a lent session may have restarted workers before
         self.scratch = Path(tempfile.mkdtemp(prefix="dlfuzz-lane-"))  # where new bug folders are written to ship
         weakref.finalize(self, shutil.rmtree, self.scratch, True)
 
@@ -183,7 +185,14 @@ class CasePipeline:
             line["reason"] = verdict.reason
         line["bugs"], line["known"] = [], []
         line["stage_seconds"] = {k: round(v, 4) for k, v in seconds.items()}
-        return Judged(line, case, outcomes, verdict, self.session.restarts)
+        return Judged(line, case, outcomes, verdict, self._new_restarts())
+
+    def _new_restarts(self) -> dict[str, int]:
+        """Backend worker restarts since the last reply said: the campaign adds them up, so a lane that
+        dies and starts again loses none of its earlier life's."""
+        now = Counter(self.session.restarts)
+        new, self.reported_restarts = now - self.reported_restarts, now
+        return dict(new)
 
     def file(self, stage: Stage, judged: Judged, reduce_budget: float, filed: BugIndex, seen: dict[str, str]) -> Filed:
         """File the case's findings (reducing new ones for up to `reduce_budget` seconds each) against

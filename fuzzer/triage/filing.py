@@ -142,7 +142,7 @@ def file_findings(
         occurrence = sighting(case, finding)
         if reduction:
             names = [signature(shown_finding, shown.graph)]
-            cause = upstream_mismatch(session, shown, shown_finding)
+            cause = upstream_mismatch(session, shown, shown_finding, reduce_budget)
             if cause is not None:
                 shown, shown_finding, shown_outcomes = cause
                 occurrence["downstream_crash"] = names[0]
@@ -204,13 +204,18 @@ def shown_by_plain_system(findings: list[Finding], graph: Graph) -> dict[int, in
 
 
 def upstream_mismatch(
-    session: OracleSession, case: TestCase, finding: Finding
+    session: OracleSession, case: TestCase, finding: Finding, budget: float
 ) -> tuple[TestCase, Finding, dict[str, Outcome]] | None:
-    """The shortest prefix of a reduced crash on which the same backend already computes a wrong value."""
+    """The shortest prefix of a reduced crash on which the same backend already computes a wrong value,
+    among those judged within `budget` seconds (a reduction cut short leaves many prefixes, and a hang
+    costs a timeout and a worker restart on each)."""
     if finding.symptom == "mismatch" or len(case.graph.nodes) < 2:
         return None
     only = [finding.backend, *(name for name in REFERENCES if name in session.infos)]
+    deadline = time.monotonic() + budget
     for node in case.graph.nodes[:-1]:
+        if time.monotonic() >= deadline:
+            return None
         prefix = prune(case, case.graph.nodes, list(node.outputs), {})
         if prefix is None:
             continue

@@ -9,6 +9,8 @@ references.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,7 +29,7 @@ def find_triggers(case: TestCase, check: Checker) -> list[str]:
     none does or the check's budget runs out (then the signature stays plain)."""
     found: set[str] = set()
     try:
-        for name, candidate in ablations(case):
+        for name, candidate in ablations(case, check.deadline):
             if name not in found and check.cures(candidate):
                 found.add(name)
     except BudgetSpent:
@@ -35,9 +37,10 @@ def find_triggers(case: TestCase, check: Checker) -> list[str]:
     return sorted(found)
 
 
-def ablations(case: TestCase) -> Iterator[tuple[str, TestCase]]:
+def ablations(case: TestCase, deadline: float = math.inf) -> Iterator[tuple[str, TestCase]]:
     """(trigger name, candidate) for each plainer variant of the last node: attributes first, then
-    the secondary inputs' broadcast; the reducer made that node the failing one."""
+    the secondary inputs' broadcast; the reducer made that node the failing one. Each variant is
+    re-solved under the specs, which takes Z3 up to seconds: none is past the `deadline`."""
     index = len(case.graph.nodes) - 1
     node = case.graph.nodes[index]
     solved = SymbolicGraph(case.graph).solved[index]
@@ -45,6 +48,8 @@ def ablations(case: TestCase) -> Iterator[tuple[str, TestCase]]:
         if key in solved:
             continue
         for plainer in plainer_values(node.attrs[key]):
+            if time.monotonic() > deadline:
+                raise BudgetSpent
             candidate = _resolved(case, case.graph, {index: {key: plainer}})
             if candidate is not None:
                 yield key, candidate

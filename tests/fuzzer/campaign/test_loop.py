@@ -57,7 +57,7 @@ def test_campaign_on_real_compilers_writes_every_record(tmp_path: Path, real_ses
 def test_campaign_survives_segfaulting_and_hanging_backends(tmp_path: Path) -> None:
     backends = ("eager", "ort-noopt", f"{FAULTY}:Segfault", f"{FAULTY}:Hang")
     options = CampaignOptions(
-        out=tmp_path / "c", seed=3, max_tests=2, backends=backends, timeout=3, support_matrix=False, reduce_budget=5
+        out=tmp_path / "c", seed=3, max_tests=2, backends=backends, timeout=3, support_matrix=False, reduce_budget=1
     )
     summary = run_campaign(options)
     assert summary["cases"] == 2
@@ -173,6 +173,27 @@ class DiesOnSecondCase(CasePipeline):
             mark(stage, "search")
             os.kill(os.getpid(), signal.SIGFPE)
         return super().prepare(stage, line, graph, weights)
+
+
+class DiesOnThirdCase(CasePipeline):
+    def prepare(self, stage: Stage, line: dict, graph: Graph, weights: dict | None = None) -> Prepared | Judged:
+        if line["id"] == "000002":
+            os.kill(os.getpid(), signal.SIGFPE)
+        return super().prepare(stage, line, graph, weights)
+
+
+def test_backend_worker_restarts_outlive_the_lane_that_counted_them(tmp_path: Path) -> None:
+    # Regression: each lane's count replaced the last, so a lane that restarted reported its new life's
+    # restarts alone: a segfaulting backend restarted in the first life read 0.
+    backends = ("eager", "ort-noopt", f"{FAULTY}:Segfault")
+    options = CampaignOptions(
+        out=tmp_path / "c", seed=3, max_tests=4, backends=backends, support_matrix=False, reduce_budget=0
+    )
+    summary = run_campaign(options, pipeline=DiesOnThirdCase)
+    verdicts = [line["verdict"] for line in read_stats(tmp_path / "c")]
+    assert verdicts[2] == "skipped" and all(v == "crash" for v in verdicts[:2] + verdicts[3:])
+    assert summary["worker_restarts"]["pipeline"] == 1
+    assert summary["worker_restarts"]["segfault"] == 1, "the first life restarted it once; the second started it"
 
 
 @pytest.mark.parametrize(

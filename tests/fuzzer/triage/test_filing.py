@@ -9,7 +9,7 @@ from fuzzer.core.testcase import TestCase
 from fuzzer.inputs.sampling import case_uncomparable
 from fuzzer.judge import judge_case
 from fuzzer.report.bug import record_filing
-from fuzzer.triage.filing import ALIASES, BugFolders, file_findings
+from fuzzer.triage.filing import ALIASES, BugFolders, file_findings, upstream_mismatch
 from oracles.session import OracleSession
 from tests.fuzzer.conftest import FAULTY, NOOP, cases_with_sigmoid, layernorm_case, reduce_case
 from tests.fuzzer.handmade import build, float32
@@ -62,6 +62,19 @@ def test_a_crash_caused_by_an_upstream_wrong_value_is_filed_under_that_value(tmp
     crash = json.loads(line)["downstream_crash"]
     assert crash.startswith("float64-sigmoid-crash-run-TypeError-")
     assert json.loads((bugs / "aliases.json").read_text()) == {crash: sig}
+
+
+def test_the_search_for_an_upstream_wrong_value_stops_at_its_budget() -> None:
+    # Regression: it judged every prefix of a crash the reduction had left whole, with no budget: a
+    # 10-node hang took nine 3 s timeouts and worker restarts to file, past the lane's filing limit.
+    graph = build({"x": float32(3)}, [("Sigmoid", ["x"], {}), ("Relu", ["t0"], {}), ("Neg", ["t1"], {})])
+    case = TestCase(graph, {"x": np.array([0.5, -1.0, 2.0], np.float32)}, {"id": "000007", "seed": 7})
+    with OracleSession(["eager", "ort-noopt", f"{FAULTY}:Float64Sigmoid"], timeout=60) as session:
+        _, verdict = judge_case(session, case, case_uncomparable(case))
+        (crash,) = verdict.findings
+        assert upstream_mismatch(session, case, crash, budget=0) is None
+        found = upstream_mismatch(session, case, crash, budget=60)
+    assert found is not None and [n.op for n in found[0].graph.nodes] == ["Sigmoid"]
 
 
 def test_every_face_of_one_triggered_defect_shares_a_folder(tmp_path: Path, faulty_session: OracleSession) -> None:
