@@ -119,8 +119,20 @@ class GatherElements(ElementwiseIndexing):
         return x.gather(axis, wrap_negative(indices, x.shape[axis]))
 
 
+class Scatter(OpSpec):
+    """Writes updates into a copy of data, or folds them in with a reduction."""
+
+    def values(self, inputs: list[Values]) -> list[Values]:
+        """Elements nothing addresses keep data's values (its padding zeros too); a write, a max or a
+        min stays within both operands' bounds, a sum or a product does not."""
+        data, updates = inputs[0], inputs[2]
+        if self.attrs["reduction"] in ("add", "mul"):
+            return [Values(zeros=data.zeros)]
+        return [data.union(updates)]
+
+
 @register
-class ScatterElements(ElementwiseIndexing):
+class ScatterElements(Scatter, ElementwiseIndexing):
     """With reduction none, duplicate targets make ONNX's result order-dependent, so the indices
     then have a single entry along the axis (every target is hit once); with a reduction, duplicate
     indices are generated freely and fold in a defined way."""
@@ -213,7 +225,7 @@ class GatherND(TupleIndexing):
 
 
 @register
-class ScatterND(TupleIndexing):
+class ScatterND(Scatter, TupleIndexing):
     """updates.shape = indices.shape[:-1] + data.shape[k:]. With reduction none two equal tuples make
     the result order-dependent, so the indices then hold a single tuple; reductions take duplicates."""
 

@@ -23,6 +23,7 @@ from specs.conv import (
     torch_pad_order,
 )
 from specs.elementwise import MARGIN
+from specs.values import Values
 
 POOL_RANKS = tuple((r + 2,) for r in SPATIAL)
 LP_ORDERS = (1, 2, 3)
@@ -147,6 +148,11 @@ class MaxPool(Pool):
     dtypes = same_dtype(1, (*FLOATS, "int8", "uint8"))
     extra_onnx_attrs = ("storage_order",)
 
+    def values(self, inputs: list[Values]) -> list[Values]:
+        """A window inside an earlier Pad's zeros holds only zeros; its own pads never win."""
+        x = inputs[0]
+        return [Values(x.low, x.high, zeros=x.zeros, integral=x.integral)]
+
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
         attrs = super().sample_attrs(rng, inputs, syms)
@@ -215,6 +221,14 @@ class AveragePool(Pool):
     def pad_limit(self, kernel: Dim, dilation: int) -> Dim:
         return floor_div(kernel, 2)
 
+    def values(self, inputs: list[Values]) -> list[Values]:
+        """A mean of the window, its own pads counted as zeros when count_include_pad says so; a
+        window inside an earlier Pad's zeros holds only zeros."""
+        x = inputs[0]
+        if self.attrs["count_include_pad"]:
+            return [Values(min(x.low, 0.0), max(x.high, 0.0), zeros=x.zeros)]
+        return [Values(x.low, x.high, zeros=x.zeros)]
+
     def requires(self, inputs: list[AbsTensor]) -> list[z3.BoolRef]:
         cons = super().requires(inputs)
         if inputs[0].rank == 5:  # torch's avg_pool3d checks the unpadded input against the kernel
@@ -253,6 +267,10 @@ class LpPool(Pool):
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
         return super().sample_attrs(rng, inputs, syms) | {"p": rng.choice(LP_ORDERS)}
+
+    def values(self, inputs: list[Values]) -> list[Values]:
+        """A norm: never negative, and zero on a window inside an earlier Pad's zeros."""
+        return [Values(low=0.0, zeros=inputs[0].zeros)]
 
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         if needs_float32(x):

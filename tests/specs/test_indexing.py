@@ -9,6 +9,7 @@ from fuzzer.core.ir import Graph, Node, TensorType
 from fuzzer.generate.generator import GenOptions, generate
 from fuzzer.inputs.sampling import sample_values
 from specs import REGISTRY
+from specs.values import Values, constant
 from tests.specs.single_node import agreed_outputs
 
 SEEDS = range(40)
@@ -169,3 +170,20 @@ def test_reverse_sequence_lengths_stay_within_the_time_axis() -> None:
 def test_gather_left_without_axis_by_the_trigger_search_bounds_no_index() -> None:
     """The trigger search tries each attribute left out (None); the index bound then is unknown, not a crash."""
     assert REGISTRY["Gather"]({"axis": None}).index_bounds(1, [TensorType((4, 3), "float32")]) is None
+
+
+@pytest.mark.parametrize("op", ["ScatterElements", "ScatterND"])
+def test_a_scatter_keeps_what_its_data_and_updates_hold(op: str) -> None:
+    # Regression: scatters declared nothing, so Log(ScatterND(CenterCropPad(x), ...)) read the
+    # padding zeros that the updates did not overwrite.
+    padded = Values(0.5, 2.0).union(constant(0))
+    index = Values()
+    for reduction in ("none", "max", "add", "mul"):
+        (held,) = REGISTRY[op]({"axis": 0, "tuple_length": 1, "reduction": reduction}).values(
+            [padded, index, Values(1.0, 4.0)]
+        )
+        assert held.zeros and not held.meets(REGISTRY["Log"].needs[0]), reduction
+    (bounded,) = REGISTRY[op]({"axis": 0, "tuple_length": 1, "reduction": "min"}).values(
+        [Values(high=0.0), index, Values(-2.0, -1.0)]
+    )
+    assert bounded.high == 0.0, "a min or a plain write keeps within both operands' bounds"

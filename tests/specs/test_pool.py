@@ -6,8 +6,9 @@ import torch
 from fuzzer.generate.generator import GenOptions, generate
 from fuzzer.inputs.sampling import random_values
 from fuzzer.judge.compare import compare_outputs
-from specs import spec
+from specs import REGISTRY, spec
 from specs.interpret import evaluate
+from specs.values import Values, constant
 from tests.specs.single_node import requirements_hold, run_both
 
 RNG = np.random.default_rng(1)
@@ -88,3 +89,17 @@ def test_every_max_pool_window_holds_a_real_element() -> None:
         graph = generate(seed, options)
         output = evaluate(graph, random_values(graph, np.random.default_rng(seed)))[graph.outputs[0]]
         assert torch.isfinite(output).all(), graph.text()
+
+
+def test_a_window_over_padding_zeros_may_hold_only_zeros() -> None:
+    # Regression: pools declared nothing, so the generator built Log(AveragePool(Pad(x))) and
+    # Acosh(MaxPool(Pad(x))), whose windows inside the padding hold zeros no input value moves.
+    padded = Values(0.5, 2.0).union(constant(0))
+    attrs = window(kernel_shape=[2], strides=[1], dilations=[1], pads=[0, 0])
+    for op, extra in [("MaxPool", {"indices": False}), ("AveragePool", {"count_include_pad": 1}), ("LpPool", {"p": 2})]:
+        (pooled,) = REGISTRY[op](attrs | extra).values([padded])
+        assert pooled.zeros and not pooled.meets(REGISTRY["Log"].needs[0]), op
+    (maxed,) = REGISTRY["MaxPool"](attrs | {"indices": False}).values([Values(-1.0, 3.0)])
+    assert (maxed.low, maxed.high) == (-1.0, 3.0) and not maxed.zeros
+    (averaged,) = REGISTRY["AveragePool"](attrs | {"count_include_pad": 1}).values([Values(0.5, 3.0)])
+    assert (averaged.low, averaged.high) == (0.0, 3.0), "its own pads count as zeros"
