@@ -128,6 +128,13 @@ def _backends(ctx: click.Context, param: click.Parameter, text: str) -> tuple[st
     return names
 
 
+MAX_NODES_OPTION = click.option(
+    "--max-nodes",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Largest graph, in ops (a pattern's constants come beside them, as weights do).",
+)
 PATTERNS_OPTION = click.option(
     "--patterns",
     type=click.Choice(PATTERN_MODES),
@@ -293,7 +300,7 @@ CAMPAIGN_FLAGS = {  # campaign option (as `differences` names it) -> the fuzz pa
     callback=_backends,
     help="Comma-separated: built-in names, entry points (dlfuzz.backends) or module:Class.",
 )
-@click.option("--max-nodes", type=click.IntRange(min=1), default=10, show_default=True, help="Largest graph, in nodes.")
+@MAX_NODES_OPTION
 @click.option("--ops", default=None, help="Comma-separated op types to draw from (default: all).")
 @click.option("--dtypes", default=None, help="Comma-separated dtypes to generate (default: all eight).")
 @PATTERNS_OPTION
@@ -512,7 +519,7 @@ def _resumed(ctx: click.Context, requested: CampaignOptions) -> CampaignOptions:
 
 @main.command(epilog=EXIT_STATUS_HELP)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--max-nodes", type=click.IntRange(min=1), default=10, show_default=True)
+@MAX_NODES_OPTION
 @click.option("--ops", default=None, help="Comma-separated op types to draw from.")
 @click.option("--dtypes", default=None, help="Comma-separated dtypes to generate.")
 @PATTERNS_OPTION
@@ -945,7 +952,7 @@ def bench_inputs_command(nodes, cases, seed, ops, dtypes, patterns, time_budget,
 @click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True, help="Batches of each size.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--backends", default=DEFAULT_BACKENDS, show_default=True, callback=_backends)
-@click.option("--max-nodes", type=click.IntRange(min=1), default=10, show_default=True, help="Largest graph, in nodes.")
+@MAX_NODES_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def bench_batch_command(sizes, rounds, seed, backends, max_nodes, as_json) -> None:
     """Seconds per case as each compiler takes K cases as one graph: what `fuzz --batch` defaults are
@@ -974,7 +981,7 @@ def bench_batch_command(sizes, rounds, seed, backends, max_nodes, as_json) -> No
 @click.option("--cases", type=click.IntRange(min=1), default=300, show_default=True, help="Cases per mode.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Campaign seed of both modes.")
 @click.option("--backends", default=DEFAULT_BACKENDS, show_default=True, callback=_backends)
-@click.option("--max-nodes", type=click.IntRange(min=1), default=10, show_default=True, help="Largest graph, in nodes.")
+@MAX_NODES_OPTION
 @click.option(
     "--keep",
     type=click.Path(file_okay=False, path_type=Path),

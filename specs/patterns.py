@@ -54,8 +54,9 @@ class Pattern:
 
     @property
     def size(self) -> int:
-        """The nodes a splice places."""
-        return len(self.steps) + self.constants
+        """The ops a splice places toward a graph's node budget; its constants' nodes come beside them,
+        as its weights do (a GELU's three would otherwise leave it no room in a 10-node graph)."""
+        return len(self.steps)
 
     @property
     def ops(self) -> tuple[str, ...]:

@@ -34,7 +34,7 @@ Z3_CHECK_MS = 5000
 class GenOptions:
     """Knobs of the generator; the same options and seed always give the same graph."""
 
-    max_nodes: int = 10
+    max_nodes: int = 10  # ops; the constants a pattern pins come beside them, as its weights do
     min_nodes: int = 0  # 0: half of max_nodes
     max_dim: int = 8
     max_numel: int = 1024
@@ -76,6 +76,10 @@ class _State:
     # unsat steps are popped), so the final solve needs no check of its own that Z3 may cancel.
     model: z3.ModelRef | None = None
 
+    def size(self) -> int:
+        """The nodes that count toward max_nodes: a pattern's constants are operands, as weights are."""
+        return sum(op.name() != CONSTANT_OP for op, _, _ in self.nodes)
+
     def is_dangling(self, name: str) -> bool:
         """A node output nothing reads yet: reusing it makes graphs deeper, not wider."""
         return name in self.produced and name not in self.consumed
@@ -112,13 +116,13 @@ def generate(
         grown = rng.randint(1, MUTATION_NODES)
         if options.patterns == "only" and patterns:  # nothing but whole patterns may grow it
             grown = max(grown, min(p.size for p in patterns))
-        target = len(base.nodes) + grown
+        target = state.size() + grown
     planned = (rng.randint(1, 3) if options.patterns == "mixed" else target) if patterns else 0
     placed_before = len(state.nodes)
     spliced = attempts = 0
-    while len(state.nodes) < target and attempts < 30 * target:
+    while state.size() < target and attempts < 30 * target:
         attempts += 1
-        fitting = [p for p in patterns if p.size <= target - len(state.nodes)]
+        fitting = [p for p in patterns if p.size <= target - state.size()]
         if fitting and spliced < planned and (options.patterns == "only" or rng.random() < 0.5):
             chosen = rng.choices(fitting, [pattern_weight(p.name) if pattern_weight else 1.0 for p in fitting])[0]
             spliced += _splice(state, chosen, weight, attempts)

@@ -6,7 +6,7 @@ from fuzzer.core.ir import Graph
 from fuzzer.generate.generator import GenerationError, GenOptions, generate
 from fuzzer.inputs.search import search_values
 from specs.base import spec_of
-from specs.patterns import occurrences
+from specs.patterns import CONSTANT_OP, PATTERNS, occurrences
 
 
 def test_same_seed_gives_byte_identical_graph_json() -> None:
@@ -38,8 +38,13 @@ def test_sizes_stay_within_bounds() -> None:
         assert all(t.numel <= 512 for t in graph.types.values())
 
 
+def ops(graph: Graph) -> int:
+    """The nodes max_nodes counts: a pattern's constants come beside them."""
+    return sum(node.op != CONSTANT_OP for node in graph.nodes)
+
+
 def test_node_counts_span_the_requested_range() -> None:
-    counts = {len(generate(seed, GenOptions(max_nodes=10)).nodes) for seed in range(30)}
+    counts = {ops(generate(seed, GenOptions(max_nodes=10))) for seed in range(30)}
     assert max(counts) == 10 and min(counts) >= 1 and len(counts) > 3
 
 
@@ -205,3 +210,13 @@ def test_a_final_solve_that_z3_cancels_keeps_the_last_sat_model() -> None:
     """Seed 287 once ended in 'constraints became unsatisfiable': Z3's work limit cancelled the last check."""
     graph = generate(287, GenOptions(max_nodes=12, patterns="none"))
     assert len(graph.nodes) >= 6 and graph.dumps() == generate(287, GenOptions(max_nodes=12, patterns="none")).dumps()
+
+
+def test_a_patterns_constants_count_toward_no_node_budget() -> None:
+    # GELU's pattern is five ops and three constants: counted as eight nodes it was never spliced into
+    # the default 10-node graphs (0 of 900 guided cases), since other nodes took its room first.
+    gelu = PATTERNS["gelu-erf"]
+    options = GenOptions(max_nodes=gelu.size, min_nodes=gelu.size, ops=gelu.ops, patterns="only")
+    graph = generate(1, options, pattern_weight=lambda name: float(name == "gelu-erf"))
+    assert "gelu-erf" in occurrences(graph), graph.text()
+    assert ops(graph) == gelu.size == 5 and len(graph.nodes) == 8
