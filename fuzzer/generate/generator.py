@@ -72,13 +72,15 @@ class _State:
     consumed: set[str] = field(default_factory=set)
     needs: dict[str, list[Need]] = field(default_factory=dict)  # tensor -> what its readers need of it
     output_count: int = 0
+    beside: set[str] = field(default_factory=set)  # outputs of the constants patterns pinned: no node budget
     # The model of the last check that was sat; it satisfies every assertion kept since (unknown and
     # unsat steps are popped), so the final solve needs no check of its own that Z3 may cancel.
     model: z3.ModelRef | None = None
 
     def size(self) -> int:
-        """The nodes that count toward max_nodes: a pattern's constants are operands, as weights are."""
-        return sum(op.name() != CONSTANT_OP for op, _, _ in self.nodes)
+        """The nodes that count toward max_nodes: a pattern's constants are operands, as weights are
+        (a Scalar drawn as an op, where --ops names it, counts)."""
+        return sum(outs[0] not in self.beside for _, _, outs in self.nodes)
 
     def is_dangling(self, name: str) -> bool:
         """A node output nothing reads yet: reusing it makes graphs deeper, not wider."""
@@ -224,6 +226,7 @@ def _place_constants(state: _State, wanted: list[_Tensor | Operand], attempt: in
         if placed is None:
             return False
         wanted[position] = placed[1][0]
+        state.beside.add(placed[1][0].name)
         bound.append(chosen)
     return True
 
@@ -240,6 +243,7 @@ class _Mark:
     output_count: int
     produced: set[str]
     consumed: set[str]
+    beside: set[str]
     needs: dict[str, list[Need]]
     values: dict[str, Values]
 
@@ -254,6 +258,7 @@ class _Mark:
             state.output_count,
             set(state.produced),
             set(state.consumed),
+            set(state.beside),
             state.needs,
             {t.name: t.values for t in state.tensors},
         )
@@ -264,6 +269,7 @@ class _Mark:
         del state.nodes[self.nodes :], state.tensors[self.tensors :], state.inputs[self.inputs :]
         del state.weights[self.weights :], state.variables[self.variables :]
         state.output_count, state.produced, state.consumed = self.output_count, self.produced, self.consumed
+        state.beside = self.beside
         state.needs = self.needs
         for tensor in state.tensors:
             tensor.values = self.values[tensor.name]
@@ -515,6 +521,8 @@ def _adopt(state: _State, base: Graph) -> None:
     for node in base.nodes:
         op = REGISTRY[node.op](dict(node.attrs))
         state.nodes.append((op, list(node.inputs), list(node.outputs)))
+        if node.op == CONSTANT_OP:  # a pattern's, in any base a campaign pools
+            state.beside.update(node.outputs)
         state.produced.update(node.outputs)
         state.consumed.update(node.inputs)
         for position, need in op.needs.items():

@@ -220,3 +220,10 @@ def test_a_patterns_constants_count_toward_no_node_budget() -> None:
     graph = generate(1, options, pattern_weight=lambda name: float(name == "gelu-erf"))
     assert "gelu-erf" in occurrences(graph), graph.text()
     assert ops(graph) == gelu.size == 5 and len(graph.nodes) == 8
+
+
+def test_a_scalar_drawn_as_an_op_counts_toward_the_node_budget() -> None:
+    # Regression: once a pattern's constants came beside the budget, every Scalar did, and a draw of
+    # --ops Scalar with one node placed Scalars until its attempts ran out.
+    graph = generate(0, GenOptions(max_nodes=1, ops=("Scalar",), reuse_probability=0.0))
+    assert [node.op for node in graph.nodes] == ["Scalar"]
