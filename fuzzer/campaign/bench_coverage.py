@@ -84,6 +84,7 @@ def _figures(summary: dict[str, Any]) -> dict[str, Any]:
         "mean_depth": coverage["mean_depth"],
         "op_type_share": round(coverage["op_types"] / len(REGISTRY), 3),
         "optimizations": coverage["optimizations"],
+        "fired": coverage["fired"],  # which ones, by compiler: what guided draws add is read here
         "compositions": coverage["compositions"],
         "changed_share": coverage["changed_share"],
     }

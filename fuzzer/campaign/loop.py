@@ -133,6 +133,7 @@ class Totals:
             "stage_seconds": {k: round(v, 2) for k, v in self.stage_seconds.items()},
             "coverage": {
                 "optimizations": {name: len(keys) for name, keys in self.coverage.optimizations.items()},
+                "fired": {name: sorted(keys) for name, keys in self.coverage.optimizations.items()},
                 "compositions": {name: len(keys) for name, keys in self.coverage.compositions.items()},
                 "changed_share": {n: round(c / self.cases, 3) for n, c in self.changed.items() if self.cases},
                 "pattern_share": round(self.with_pattern / self.cases, 3) if self.cases else 0.0,

@@ -39,6 +39,7 @@ def test_both_modes_run_the_same_cases_on_real_compilers_and_the_guided_one_hold
     for mode in (blind, guided):
         assert set(mode["optimizations"]) == set(ALL_BACKENDS)
         assert mode["optimizations"]["eager"] == mode["optimizations"]["ort-noopt"] == 0, "references fire nothing"
+        assert {system: len(names) for system, names in mode["fired"].items()} == mode["optimizations"]
         assert set(mode["compositions"]) == set(ALL_BACKENDS) and mode["compositions"]["eager"] == 0
         records = {system: mode["optimizations"][system] + mode["compositions"][system] for system in SYSTEMS}
         assert all(records.values()), f"each compiler records what it did: {records}"
