@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -110,7 +111,7 @@ def generate(
     state = _State(rng, options, solver, context)
     specs = _candidate_specs(options)
     patterns = _candidate_patterns(options)
-    readers = _first_input_readers(specs, options) if options.patterns != "none" else {}
+    readers = _first_input_readers(tuple(specs), options.dtypes) if options.patterns != "none" else {}
     if base is None:
         target = rng.randint(options.min_nodes or max(1, options.max_nodes // 2), options.max_nodes)
     else:
@@ -140,15 +141,25 @@ def generate(
     return _concretize(state)
 
 
-def _first_input_readers(specs: list[type[OpSpec]], options: GenOptions) -> dict[tuple[int, str], list[type[OpSpec]]]:
-    """For each (rank, dtype), the specs whose first input can read such a tensor."""
+@functools.cache
+def _first_input_readers(
+    specs: tuple[type[OpSpec], ...], dtypes: tuple[str, ...]
+) -> dict[tuple[int, str], list[type[OpSpec]]]:
+    """For each (rank, dtype), the specs whose first input can read such a tensor (the same for every
+    graph of a campaign, so kept)."""
     readers: dict[tuple[int, str], list[type[OpSpec]]] = {}
     for cls in (cls for cls in specs if 0 not in cls.leaf_inputs):  # those read a fresh leaf there
-        kinds = {(r[0], d[0]) for r in cls.ranks for d in cls.dtypes if r and len(r) == len(d)}
-        for kind in sorted(kinds):
-            if all(t in options.dtypes for t in kind[1:]):
+        for kind in sorted(_first_input_kinds(cls)):
+            if kind[1] in dtypes:
                 readers.setdefault(kind, []).append(cls)
     return readers
+
+
+@functools.cache
+def _first_input_kinds(cls: type[OpSpec]) -> frozenset[tuple[int, str]]:
+    """The (rank, dtype) pairs a spec's first input accepts: fixed per class, and a third of a graph's
+    drawing time when recounted from every (ranks, dtypes) signature each time."""
+    return frozenset((r[0], d[0]) for r in cls.ranks for d in cls.dtypes if r and len(r) == len(d))
 
 
 def _next_spec(
@@ -165,8 +176,7 @@ def _next_spec(
 
 def _reads_first(cls: type[OpSpec], tensor: _Tensor) -> bool:
     """Whether the spec's first input accepts the tensor's rank and dtype."""
-    kind = (tensor.abs.rank, tensor.abs.dtype)
-    return any((r[0], d[0]) == kind for r in cls.ranks for d in cls.dtypes if r and len(r) == len(d))
+    return (tensor.abs.rank, tensor.abs.dtype) in _first_input_kinds(cls)
 
 
 def _tip(state: _State) -> _Tensor | None:
