@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 
 from fuzzer.core.ir import merge_graphs
@@ -20,6 +22,7 @@ class OracleSession:
             raise ValueError("no backends given")
         self.workers = {ref: BackendWorker(ref, timeout, memory_mb) for ref in backends}
         self.infos: dict[str, BackendInfo] = {}
+        self.meter = Meter()
 
     def __enter__(self) -> OracleSession:
         self.start()
@@ -46,9 +49,12 @@ class OracleSession:
         """Every backend's Outcome for the case (or those named in `only`, each under its restriction
         if one is named), keyed by backend name; they run concurrently."""
         workers = [w for w in self.workers.values() if only is None or w.name in only]
+        started = time.monotonic()
         for worker in workers:
             worker.submit_case(case, (restrictions or {}).get(worker.name, FULL))
-        return {worker.name: worker.collect_outcome() for worker in workers}
+        outcomes = {worker.name: worker.collect_outcome() for worker in workers}
+        self.meter.add(time.monotonic() - started, outcomes)
+        return outcomes
 
     def run_many(self, cases: Sequence[TestCase], batch_sizes: Mapping[str, int]) -> list[dict[str, Outcome]]:
         """Every backend's Outcome for each case, as `run` gives them, with the backends named in
@@ -76,6 +82,26 @@ class OracleSession:
     def close(self) -> None:
         for worker in self.workers.values():
             worker.close()
+
+
+@dataclass
+class Meter:
+    """Where a session's caller waited on its backends, and each backend's seconds, summed over `run`
+    calls: what triage spends in compilers is theirs, not dlfuzz's."""
+
+    waited: float = 0.0
+    backend_seconds: Counter = field(default_factory=Counter)
+
+    def add(self, waited: float, outcomes: Mapping[str, Outcome]) -> None:
+        self.waited += waited
+        self.backend_seconds.update({name: outcome.seconds for name, outcome in outcomes.items()})
+
+    def since(self, earlier: Meter) -> Meter:
+        """What was metered after `earlier` (a copy taken then)."""
+        return Meter(self.waited - earlier.waited, self.backend_seconds - earlier.backend_seconds)
+
+    def copy(self) -> Meter:
+        return Meter(self.waited, Counter(self.backend_seconds))
 
 
 def merged_case(cases: Sequence[TestCase]) -> tuple[TestCase, list[dict[str, str]]]:

@@ -383,7 +383,10 @@ class _Campaign:
             filed.shipment.apply(self.bugs)
             judged.line["bugs"], judged.line["known"] = filed.bugs, filed.known
             self.graph_filed = (_graph_of(judged.line), self._seen_of(judged.line) | filed.seen)
-            _add_seconds(judged.line, "triage", reply.work_seconds)
+            # The backends' compiles and runs while reducing are theirs, as in judging; the rest is triage's.
+            _add_seconds(judged.line, "triage", reply.work_seconds - filed.backends.waited)
+            for name, seconds in filed.backends.backend_seconds.items():
+                _add_seconds(judged.line, name, seconds)
             _add_seconds(judged.line, "ipc", reply.ipc_seconds)
             judged.filed = True
             return

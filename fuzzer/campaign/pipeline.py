@@ -36,7 +36,7 @@ from fuzzer.judge.compare import Verdict
 from fuzzer.report.bug import add_occurrence, record_filing
 from fuzzer.triage.filing import FILED, BugFolders, Filing, file_findings, value_set_key
 from oracles.base import BackendInfo, Outcome
-from oracles.session import OracleSession
+from oracles.session import Meter, OracleSession
 from oracles.worker import ChildWorker, Reply
 from specs.interpret import evaluate
 from specs.lowering import to_onnx
@@ -202,21 +202,24 @@ class CasePipeline:
         assert judged.case is not None and judged.verdict is not None
         kept, store = self.known.folders, ShippedFilings(filed, self.scratch)
         case, outcomes, verdict = judged.case, judged.outcomes, judged.verdict
+        before = self.session.meter.copy()
         found = file_findings(store, case, outcomes, verdict, self.session, reduce_budget, kept, seen)
         keys = {value_set_key(f): sig for f, sig in zip(verdict.findings, found, strict=True)}
         keys.pop("", None)
         new, again = [sig for sig in found if sig not in kept], [sig for sig in found if sig in kept]
-        return Filed(new, again, keys, store.shipment)
+        return Filed(new, again, keys, store.shipment, self.session.meter.since(before))
 
 
 class Filed(NamedTuple):
-    """A filed case: the signatures of its new bugs and of the kept ones it found again, and the folder
-    of each of its mismatches by `value_set_key`, for the graph's later value sets."""
+    """A filed case: the signatures of its new bugs and of the kept ones it found again, the folder
+    of each of its mismatches by `value_set_key`, for the graph's later value sets, and what filing
+    waited on the backends (their compiles and runs while reducing)."""
 
     bugs: list[str]
     known: list[str]
     seen: dict[str, str]
     shipment: Shipment
+    backends: Meter
 
 
 class BugIndex(NamedTuple):

@@ -109,6 +109,10 @@ def test_campaign_reduces_each_new_bug_before_writing_its_folder(tmp_path: Path)
     crashed = [line for line in read_stats(tmp_path / "c") if line["verdict"] == "crash"]
     assert len((folder / "occurrences.jsonl").read_text().splitlines()) == len(crashed) >= 1
     assert all("triage" in line["stage_seconds"] for line in crashed)
+    # The reduction's runs of the crashing backend are its seconds, not triage's own.
+    reduced = crashed[0]  # the first sighting is the one reduced
+    (faulty,) = set(reduced["backends"]) - {"eager", "ort-noopt"}
+    assert reduced["stage_seconds"][faulty] > reduced["backends"][faulty]["seconds"]
 
 
 def test_a_case_the_search_cannot_make_finite_is_recorded_and_never_reported(
