@@ -36,8 +36,10 @@ def quotient(a: torch.Tensor, b: torch.Tensor, where_zero: float) -> torch.Tenso
 
 
 def fmod_domain(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """fmod jumps where a/b crosses an integer; keep the quotient off integers and b off zero."""
-    return away_from_zero(b) + away_from_integers(quotient(a, b, 0.5))
+    """fmod jumps where a/b crosses an integer other than 0 (for |a| < |b| it is a itself); keep the
+    quotient off those and b off zero."""
+    ratio = quotient(a, b, 0.5)
+    return away_from_zero(b) + away_from_integers(torch.where(ratio.abs() < 0.5, 0.5, ratio))
 
 
 def div_domain(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from fuzzer.generate.generator import GenOptions, generate
 from fuzzer.inputs.sampling import leaf_bounds, random_values
+from specs import REGISTRY
 from tests.specs.single_node import run_both
 
 DIVIDENDS = [-7, 7, -7, 7, -1, 0]
@@ -32,6 +34,16 @@ def test_float_mod_is_c_fmod() -> None:
     (eager,), (ort,) = run_both("Mod", {}, a, b)
     np.testing.assert_array_equal(eager, [-1.5, 1.5])
     np.testing.assert_array_equal(ort, eager)
+
+
+def test_float_mod_is_continuous_through_a_zero_quotient_and_jumps_only_at_the_others() -> None:
+    """fmod(a, b) is a for |a| < |b|: a zero dividend (a Relu's zeros, EyeLike) is safe, and asking its
+    quotient off 0 made such graphs unsearchable."""
+    mod = REGISTRY["Mod"]({})
+    b = torch.tensor([2.0, -3.0, 2.0, 2.0])
+    assert float(mod.domain_loss(torch.tensor([0.0, 0.0, 1e-6, -1e-6]), b)) == 0.0
+    assert float(mod.domain_loss(torch.tensor([2.0, 0.0, 0.0, 0.0]), b)) > 0.0  # a / b == 1: fmod jumps
+    assert float(mod.domain_loss(torch.tensor([-6.0001, 0.0, 0.0, 0.0]), b)) > 0.0
 
 
 @pytest.mark.parametrize("op", ["IntegerDiv", "IntegerMod"])
