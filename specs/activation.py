@@ -146,10 +146,11 @@ class Clip(OpSpec):
         return x.clone() if low is None and high is None else torch.clamp(x, low, high)
 
     def values(self, inputs: list[Values]) -> list[Values]:
-        x, low, high = inputs[0], self.attrs["min"], self.attrs["max"]
-        low = x.low if low is None else max(x.low, low)
-        high = x.high if high is None else min(x.high, high)
-        return [Values(min(low, high), high, x.zeros and low <= 0 <= high, fixed=x.fixed)]
+        x, floor, ceiling = inputs[0], self.attrs["min"], self.attrs["max"]
+        low = x.low if floor is None else max(x.low, floor)
+        high = x.high if ceiling is None else min(x.high, ceiling)
+        forced = frozenset(float(self.to_torch(torch.tensor(v, dtype=torch.float64))) for v in x.forced)
+        return [Values(min(low, high), high, forced, fixed=x.fixed)]
 
 
 @register

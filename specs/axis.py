@@ -12,7 +12,7 @@ import z3
 from specs.base import AbsTensor, OnnxEmitter, OpSpec, Symbols, register, spell_axis
 from specs.elementwise import MARGIN, below, exp_limit
 from specs.reduce import FLOATS, ORDERED, POSITIVE_RANKS, SUMMABLE, sum_fits
-from specs.values import Values
+from specs.values import ZERO, Values
 
 
 class AlongAxis(OpSpec):
@@ -148,7 +148,7 @@ class Hardmax(AlongAxis):
         return torch.zeros_like(x).scatter(axis, x.argmax(axis, keepdim=True), 1.0)
 
     def values(self, inputs: list[Values]) -> list[Values]:
-        return [Values(0, 1, zeros=True, integral=True)]
+        return [Values(0, 1, ZERO, integral=True)]
 
     def domain_loss(self, x: torch.Tensor) -> torch.Tensor | None:
         return extreme_gap(x, self.attrs["axis"])
@@ -187,7 +187,7 @@ class CumSum(AlongAxis):
 
     def values(self, inputs: list[Values]) -> list[Values]:
         """An exclusive sum starts from zero whatever the inputs."""
-        return [Values(zeros=bool(self.attrs["exclusive"]))]
+        return [Values(forced=ZERO if self.attrs["exclusive"] else frozenset())]
 
 
 @register

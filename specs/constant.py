@@ -13,7 +13,7 @@ import torch
 from fuzzer.core.dtypes import ALL, FLOATS, dtype
 from specs.base import MAX_RANK, AbsTensor, OnnxEmitter, OpSpec, Symbols, register
 from specs.shape import ANY_RANK, EVERY_DTYPE, POSITIVE_RANKS
-from specs.values import Values, exactly
+from specs.values import ZERO, Values, exactly
 
 RANGE_DTYPES = ("float32", "float64", "int32", "int64")
 
@@ -145,6 +145,9 @@ class ConstantOfShape(FromShape):
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         return torch.full_like(x, self.attrs["value"])
 
+    def values(self, inputs: list[Values]) -> list[Values]:
+        return [exactly(self.attrs["value"])]
+
 
 @register
 class EyeLike(FromShape):
@@ -175,7 +178,7 @@ class EyeLike(FromShape):
         return diagonal.to(dtype(out_name).torch if out_name else x.dtype)
 
     def values(self, inputs: list[Values]) -> list[Values]:
-        return [Values(0, 1, zeros=True, fixed=True)]
+        return [Values(0, 1, ZERO, fixed=True)]
 
 
 # Values optimizers check constants for (Scalar draws one where no pattern pins it): GELU's sqrt(2), 1

@@ -15,7 +15,7 @@ import z3
 
 from fuzzer.core.dtypes import ALL, FLOATS, NUMERIC, dtype
 from specs.base import AbsTensor, OpSpec, Symbols, any_rank, broadcast_requires, broadcast_shape, register, same_dtype
-from specs.values import Need
+from specs.values import ZERO, Need
 from specs.values import Values as V
 
 Loss = Callable[..., torch.Tensor]
@@ -132,6 +132,7 @@ class TableOp(OpSpec):
     falling: ClassVar[tuple[int, ...]] = ()  # inputs in which a monotone f runs the other way (Sub's subtrahend)
     valley: ClassVar[float | None] = None  # where f, falling before and rising after, is lowest (Mish, HardSwish)
     interval: ClassVar[Callable[[V, V], tuple[float, float]] | None] = None  # f's bounds from two inputs' bounds
+    exact_in_float64: ClassVar[bool] = True  # f of a float64 value is f of that value in each dtype f takes
 
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
@@ -154,9 +155,9 @@ class TableOp(OpSpec):
         cls = type(self)
         if cls.moves_values:
             return [inputs[0]]
-        zeros = (cls.keeps_zero or cls.keeps_sign) and any(v.zeros for v in inputs)
         steered = all(v.steered for v in inputs)
-        out = replace(cls.image, zeros=zeros, centered=cls.keeps_sign and inputs[0].centered, steered=steered)
+        centered = cls.keeps_sign and inputs[0].centered
+        out = replace(cls.image, forced=self._forced(inputs), centered=centered, steered=steered)
         if self.direction() and not (cls.pole is not None and inputs[0].low <= cls.pole <= inputs[0].high):
             out = replace(out, **self._mapped_bounds(inputs))
         if cls.valley is not None:
@@ -164,6 +165,15 @@ class TableOp(OpSpec):
         if cls.interval is not None:
             out = replace(out, **self._within_image(*cls.interval(*inputs)))
         return [out]
+
+    def _forced(self, inputs: list[V]) -> frozenset[float]:
+        """What f makes of values its inputs hold whatever the search does: f of each, for one input
+        (Exp of a padding's zeros is ones), else the zeros a zero-keeping f keeps (a product's)."""
+        cls = type(self)
+        if len(inputs) == 1 and cls.exact_in_float64:
+            held = self.to_torch(torch.tensor(sorted(inputs[0].forced), dtype=torch.float64)).double().tolist()
+            return frozenset(value for value in held if math.isfinite(value))
+        return ZERO if (cls.keeps_zero or cls.keeps_sign) and any(v.zeros for v in inputs) else frozenset()
 
     def direction(self) -> int:
         """1 where f never decreases in any input, -1 where it never increases, 0 where neither, for
@@ -458,12 +468,13 @@ def cast_domain(x: torch.Tensor, target: torch.dtype) -> torch.Tensor:
 def cast_values(x: V, target: str) -> V:
     """Truncation to an integer keeps bounds but turns (-1, 1) into zeros; bool keeps only zeros."""
     if dtype(target).is_bool:
-        return V(0, 1, zeros=x.zeros, fixed=x.fixed, integral=True)
+        return V(0, 1, frozenset(float(v != 0) for v in x.forced), fixed=x.fixed, integral=True)
     if dtype(target).is_float:
         return x
     if x.low > -1 and x.high < 1:
-        return V(0, 0, zeros=True, fixed=True, integral=True)
-    return V(math.trunc(x.low) if math.isfinite(x.low) else x.low, x.high, x.zeros, fixed=x.fixed, integral=True)
+        return V(0, 0, ZERO, fixed=True, integral=True)
+    low = math.trunc(x.low) if math.isfinite(x.low) else x.low
+    return V(low, x.high, frozenset(float(math.trunc(v)) for v in x.forced), fixed=x.fixed, integral=True)
 
 
 @register

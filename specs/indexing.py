@@ -127,7 +127,7 @@ class Scatter(OpSpec):
         min stays within both operands' bounds, a sum or a product does not."""
         data, updates = inputs[0], inputs[2]
         if self.attrs["reduction"] in ("add", "mul"):
-            return [Values(zeros=data.zeros)]
+            return [Values(forced=data.forced)]
         return [data.union(updates)]
 
 
@@ -332,7 +332,7 @@ class OneHot(OpSpec):
     def values(self, inputs: list[Values]) -> list[Values]:
         """Only the two constants: indices move where they go, not what they are."""
         low, high = sorted(self.attrs["values"])
-        return [Values(low, high, zeros=0 in (low, high), fixed=True)]
+        return [Values(low, high, frozenset({float(low), float(high)}), fixed=True)]
 
     def index_bounds(self, input_index: int, inputs: list[TensorType]) -> tuple[int, int] | None:
         return index_range(self.attrs["depth"], inputs[0].dtype)

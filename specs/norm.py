@@ -18,7 +18,7 @@ from specs.axis import AlongAxis
 from specs.base import MAX_RANK, AbsTensor, OpSpec, Symbols, or_, register, same_dtype, sample_axes, spell_axis
 from specs.elementwise import MARGIN, above, below
 from specs.reduce import FLOATS, magnitude_limit
-from specs.values import Need, Values
+from specs.values import ZERO, Need, Values
 
 EPSILONS = (1e-5, 1e-3, 0.1)
 
@@ -222,7 +222,7 @@ class LpNormalization(AlongAxis):
         return x / self.norm(x)
 
     def values(self, inputs: list[Values]) -> list[Values]:
-        return [Values(-1, 1, zeros=inputs[0].zeros)]
+        return [Values(-1, 1, inputs[0].forced & ZERO)]
 
     def domain_loss(self, x: torch.Tensor) -> torch.Tensor | None:
         powers = x.double().abs() ** self.attrs["p"]

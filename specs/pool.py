@@ -23,7 +23,7 @@ from specs.conv import (
     torch_pad_order,
 )
 from specs.elementwise import MARGIN
-from specs.values import Values
+from specs.values import ZERO, Values
 
 POOL_RANKS = tuple((r + 2,) for r in SPATIAL)
 LP_ORDERS = (1, 2, 3)
@@ -149,9 +149,9 @@ class MaxPool(Pool):
     extra_onnx_attrs = ("storage_order",)
 
     def values(self, inputs: list[Values]) -> list[Values]:
-        """A window inside an earlier Pad's zeros holds only zeros; its own pads never win."""
+        """A window inside an earlier Pad's fill holds only that fill; its own pads never win."""
         x = inputs[0]
-        return [Values(x.low, x.high, zeros=x.zeros, integral=x.integral)]
+        return [Values(x.low, x.high, x.forced, integral=x.integral)]
 
     @classmethod
     def sample_attrs(cls, rng: random.Random, inputs: list[AbsTensor], syms: Symbols) -> dict[str, Any]:
@@ -223,11 +223,11 @@ class AveragePool(Pool):
 
     def values(self, inputs: list[Values]) -> list[Values]:
         """A mean of the window, its own pads counted as zeros when count_include_pad says so; a
-        window inside an earlier Pad's zeros holds only zeros."""
+        window inside an earlier Pad's fill holds only that fill."""
         x = inputs[0]
         if self.attrs["count_include_pad"]:
-            return [Values(min(x.low, 0.0), max(x.high, 0.0), zeros=x.zeros)]
-        return [Values(x.low, x.high, zeros=x.zeros)]
+            return [Values(min(x.low, 0.0), max(x.high, 0.0), x.forced)]
+        return [Values(x.low, x.high, x.forced)]
 
     def requires(self, inputs: list[AbsTensor]) -> list[z3.BoolRef]:
         cons = super().requires(inputs)
@@ -270,7 +270,7 @@ class LpPool(Pool):
 
     def values(self, inputs: list[Values]) -> list[Values]:
         """A norm: never negative, and zero on a window inside an earlier Pad's zeros."""
-        return [Values(low=0.0, zeros=inputs[0].zeros)]
+        return [Values(low=0.0, forced=inputs[0].forced & ZERO)]
 
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         if needs_float32(x):

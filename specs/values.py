@@ -12,12 +12,12 @@ class Values:
     """What input search can make of a tensor's values: bounds it cannot leave, structure it cannot remove.
 
     Unknown is the default (anything goes); specs narrow it where their output is bounded (Cos in
-    [-1, 1]) or carries structure (padding zeros, a mean-subtracted tensor, a Range fixed by attributes).
+    [-1, 1]) or carries structure (padding fills, a mean-subtracted tensor, a Range fixed by attributes).
     """
 
     low: float = -math.inf
     high: float = math.inf
-    zeros: bool = False  # exact zeros whatever the inputs: padding, masked triangles, one-hot
+    forced: frozenset[float] = frozenset()  # values some elements hold whatever the inputs: padding, masks, one-hot
     centered: bool = False  # mean-subtracted along some axis: both signs, or all zero
     fixed: bool = False  # set by shapes and attributes alone; no input value moves them
     spread: float = 0.0  # some element of every group lies this far from zero (unit variance: 1)
@@ -26,22 +26,28 @@ class Values:
 
     def meets(self, need: Need) -> bool:
         """Whether the search can bring these values inside `need` (with a positive margin)."""
+        admitted = all(need.admits(value) for value in self.forced)
         if self.fixed:
             exact = self.low == self.high and need.low < self.low < need.high
-            return exact and not (need.nonzero and self.zeros) and not (need.fractional and self.integral)
+            return exact and admitted and not (need.fractional and self.integral)
         low, high = max(self.low, need.low), min(self.high, need.high)
         if low >= high or (self.integral and not _nonzero_integer_between(low, high)):
             return False
         if need.narrow and not self.steered and not (math.isfinite(self.low) and math.isfinite(self.high)):
             return False  # every element of a sum, a convolution or a normalization inside |x| < 0.95
         one_signed = need.low >= 0 or need.high <= 0
-        if self.zeros and (need.nonzero or need.fractional or need.low > 0 or need.high < 0):
+        if not admitted:
             return False
         if self.integral and need.fractional:
             return False
         if self.spread >= max(-need.low, need.high):
             return False
         return not (self.centered and one_signed)
+
+    @property
+    def zeros(self) -> bool:
+        """Exact zeros whatever the inputs (padding, masked triangles, one-hot)."""
+        return 0.0 in self.forced
 
     def within(self, need: Need) -> Values:
         """These values once a reader's need holds: two readers with disjoint needs cannot share a tensor."""
@@ -52,7 +58,7 @@ class Values:
         return Values(
             min(self.low, other.low),
             max(self.high, other.high),
-            self.zeros or other.zeros,
+            self.forced | other.forced,
             False,
             self.fixed and other.fixed,
             min(self.spread, other.spread),
@@ -62,11 +68,12 @@ class Values:
 
 
 LEAF = Values(steered=True)  # a graph input or weight: the search moves each element anywhere
+ZERO = frozenset({0.0})  # the forced values of padding, a mask's zeros, an all-zero window
 
 
 def constant(value: float) -> Values:
     """The values of a fill constant (padding, a mask's zeros)."""
-    return Values(value, value, zeros=value == 0, integral=float(value).is_integer())
+    return Values(value, value, frozenset({float(value)}), integral=float(value).is_integer())
 
 
 def exactly(value: float) -> Values:
@@ -89,6 +96,11 @@ class Need:
     high: float = math.inf
     nonzero: bool = False
     fractional: bool = False  # no whole numbers (Floor, Ceil): rounding noise next to one flips the result
+
+    def admits(self, value: float) -> bool:
+        """Whether an element that holds exactly `value` meets this need."""
+        inside = self.low <= value <= self.high and not (self.nonzero and value == 0)
+        return inside and not (self.fractional and float(value).is_integer())
 
     @property
     def narrow(self) -> bool:

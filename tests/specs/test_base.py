@@ -7,7 +7,7 @@ import math
 import pytest
 
 from specs import REGISTRY
-from specs.values import Need, Values, constant
+from specs.values import ZERO, Need, Values, constant
 
 LOG = Need(0.1)
 ACOSH = Need(1.05)
@@ -22,8 +22,8 @@ DIVISOR = Need(nonzero=True)
         (Values(0, 1), LOG, True),  # Sigmoid into Log
         (Values(-1, 1), ACOSH, False),  # Cos into Acosh
         (Values(high=0), LOG, False),  # LogSoftmax into Log
-        (Values(0, 1, zeros=True), DIVISOR, False),  # Hardmax as a divisor
-        (Values(0, 1, zeros=True), UNIT, True),  # zeros are fine inside (-1, 1)
+        (Values(0, 1, ZERO), DIVISOR, False),  # Hardmax as a divisor
+        (Values(0, 1, ZERO), UNIT, True),  # zeros are fine inside (-1, 1)
         (Values(centered=True, spread=1), Need(0.05), False),  # MeanVarianceNormalization into Sqrt
         (Values(centered=True, spread=1), UNIT, False),  # ... or into Atanh
         (Values(centered=True, spread=1), DIVISOR, True),
@@ -40,11 +40,13 @@ def test_a_tensor_read_under_one_need_keeps_it_for_later_readers() -> None:
     assert leaf.meets(LOG) and not leaf.meets(UNIT)
 
 
-def test_union_keeps_forced_zeros_and_widens_bounds() -> None:
+def test_union_keeps_forced_values_and_widens_bounds() -> None:
     padded = Values(0.5, 2).union(constant(0))
-    assert padded == Values(0, 2, zeros=True)
+    assert padded == Values(0, 2, ZERO)
     assert not padded.meets(LOG)
-    assert Values(1, 2).union(constant(-1.5)) == Values(-1.5, 2)
+    filled = Values(1, 2).union(constant(-1.5))
+    assert filled == Values(-1.5, 2, frozenset({-1.5}))
+    assert not Values().union(constant(-1.5)).meets(LOG), "the fill is there whatever the search does"
 
 
 def test_whole_numbers_cannot_serve_a_need_that_only_zero_fits() -> None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from specs import REGISTRY
 from specs.constant import RANGE_DTYPES
-from specs.values import Need, exactly
+from specs.elementwise import NONZERO
+from specs.values import LEAF, Need, exactly
 from tests.specs.single_node import agreed_outputs
 
 
@@ -58,3 +60,15 @@ def test_a_known_constant_meets_a_need_exactly_or_never() -> None:
     assert exactly(0.5).meets(Need(nonzero=True)) and not exactly(0.0).meets(Need(nonzero=True))
     assert exactly(1.5).meets(Need(fractional=True)) and not exactly(1.0).meets(Need(fractional=True))
     assert not exactly(0.95).meets(Need(low=-0.95, high=0.95)), "a bound is no margin"
+
+
+@pytest.mark.parametrize(
+    ("value", "divisor_ok", "log_ok"),
+    [(0.0, False, False), (-1.5, True, False), (0.05, True, False), (2.0, True, True)],
+)
+def test_constant_of_shape_holds_its_value_whatever_its_input(value: float, divisor_ok: bool, log_ok: bool) -> None:
+    """Declared as unknown, its zeros became Mod divisors (through a Min) no input value could move."""
+    (held,) = REGISTRY["ConstantOfShape"]({"value": value}).output_values([LEAF], 1)
+    assert (held.low, held.high, held.fixed) == (value, value, True)
+    assert held.meets(NONZERO) == divisor_ok
+    assert held.meets(REGISTRY["Log"].needs[0]) == log_ok

@@ -17,7 +17,7 @@ from specs.base import OpSpec
 from specs.elementwise import Unary
 from specs.interpret import interpret, node_outputs
 from specs.lowering import to_onnx
-from specs.values import Values
+from specs.values import Values, constant
 from tests.specs.single_node import run_both
 from tests.specs.test_specs import run_ort_noopt
 
@@ -254,3 +254,17 @@ def test_a_positive_over_a_negative_stays_negative() -> None:
     assert quotient.high == 0 and not quotient.meets(REGISTRY["Log"].needs[0])
     across_zero = REGISTRY["Div"]({}).output_values([Values(0), Values(-1, 1)], 1)[0]
     assert (across_zero.low, across_zero.high) == (-math.inf, math.inf)
+
+
+def test_a_unary_map_carries_the_values_its_input_is_forced_to_hold() -> None:
+    """Exp of a padding's zeros holds ones, whatever the search does: Acosh may not read it, Log may."""
+    padded = Values(-3.0, 3.0).union(constant(0))
+    (exp,) = REGISTRY["Exp"]({}).values([padded])
+    assert exp.forced == {1.0} and exp.meets(REGISTRY["Log"].needs[0])
+    assert not exp.meets(REGISTRY["Acosh"].needs[0])
+    (clipped,) = REGISTRY["Clip"]({"min": 0.5, "max": None}).values([padded])
+    assert clipped.forced == {0.5}
+    (product,) = REGISTRY["Mul"]({}).values([padded, Values()])
+    assert product.forced == {0.0}, "a product keeps the zeros"
+    (total,) = REGISTRY["Add"]({}).values([Values().union(constant(2.0)), Values()])
+    assert not total.forced, "a sum moves with its other input"

@@ -103,3 +103,18 @@ def test_a_window_over_padding_zeros_may_hold_only_zeros() -> None:
     assert (maxed.low, maxed.high) == (-1.0, 3.0) and not maxed.zeros
     (averaged,) = REGISTRY["AveragePool"](attrs | {"count_include_pad": 1}).values([Values(0.5, 3.0)])
     assert (averaged.low, averaged.high) == (0.0, 3.0), "its own pads count as zeros"
+
+
+def test_a_window_over_a_pads_fill_may_hold_only_that_fill() -> None:
+    # Regression: only zeros were tracked, so Log(AveragePool(Pad(x, -1.5))) was drawn over channels
+    # of nothing but -1.5 (a 30-node search failure); Floor(MaxPool(Pad(x, 2.0))) likewise.
+    padded = Values(0.5, 2.0).union(constant(-1.5))
+    attrs = window(kernel_shape=[2], strides=[1], dilations=[1], pads=[0, 0])
+    for op, extra in [("MaxPool", {"indices": False}), ("AveragePool", {"count_include_pad": 0})]:
+        (pooled,) = REGISTRY[op](attrs | extra).values([padded])
+        assert -1.5 in pooled.forced and not pooled.meets(REGISTRY["Log"].needs[0]), op
+        assert pooled.meets(REGISTRY["Reciprocal"].needs[0]), op
+    (floored,) = REGISTRY["MaxPool"](attrs | {"indices": False}).values([Values(0.5, 2.5).union(constant(2.0))])
+    assert not floored.meets(REGISTRY["Floor"].needs[0])
+    (normed,) = REGISTRY["LpPool"](attrs | {"p": 2}).values([padded])
+    assert not normed.forced, "a norm of a window of -1.5 is no -1.5"
