@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -15,7 +16,7 @@ from specs.axis import log_softmax_spread
 from specs.base import MAX_RANK, AbsTensor, OpSpec, Symbols, register
 from specs.elementwise import MARGIN
 from specs.reduce import FLOATS
-from specs.values import Need
+from specs.values import Need, Values
 
 INDEX_TYPES = ("int32", "int64")
 TORCH_DEFAULT_IGNORE = -100  # never drawn as a target, so "no ignore_index" means the same in torch
@@ -65,6 +66,22 @@ class ClassLoss(OpSpec):
     def drawn_needs(self) -> dict[int, Need]:
         return self.needs if self.attrs["reduction"] == "mean" else {}
 
+    def values(self, inputs: list[Values]) -> list[Values]:
+        """Unweighted, each target's loss lies in `target_losses` and a mean among them; a sum keeps their
+        sign; an ignored target's is 0. Weights of either sign leave the loss unknown."""
+        if len(inputs) == 3:
+            return []
+        low, high = self.target_losses(inputs[0])
+        if self.attrs["reduction"] == "sum":
+            low, high = (0.0 if low >= 0 else -math.inf), (0.0 if high <= 0 else math.inf)
+        if self.attrs["ignore_index"] is not None and self.attrs["reduction"] != "mean":
+            low, high = min(low, 0.0), max(high, 0.0)
+        return [Values(low, high)]
+
+    def target_losses(self, scores: Values) -> tuple[float, float]:
+        """Bounds of one target's loss, given the scores'."""
+        raise NotImplementedError
+
     def loss(self, scores: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         ignore = self.attrs["ignore_index"]
         return type(self).torch_loss(
@@ -97,6 +114,9 @@ class NegativeLogLikelihoodLoss(ClassLoss):
     def domain_loss(self, scores: torch.Tensor, target: torch.Tensor, *weight: torch.Tensor) -> torch.Tensor | None:
         return self.mean_divisor_loss(target, *weight)
 
+    def target_losses(self, scores: Values) -> tuple[float, float]:
+        return -scores.high, -scores.low
+
 
 @register
 class SoftmaxCrossEntropyLoss(ClassLoss):
@@ -121,3 +141,10 @@ class SoftmaxCrossEntropyLoss(ClassLoss):
 
     def domain_loss(self, scores: torch.Tensor, target: torch.Tensor, *weight: torch.Tensor) -> torch.Tensor | None:
         return log_softmax_spread(scores, 1) + self.mean_divisor_loss(target, *weight)
+
+    def target_losses(self, scores: Values) -> tuple[float, float]:
+        return 0.0, math.inf  # minus a log-probability
+
+    def values(self, inputs: list[Values]) -> list[Values]:
+        log_prob = [Values(high=0.0)] if self.attrs["log_prob"] else []
+        return (super().values(inputs) or [Values()]) + log_prob

@@ -11,6 +11,7 @@ import torch
 from fuzzer.core.ir import TensorType
 from specs import REGISTRY, AbsTensor
 from specs.base import Symbols
+from specs.values import Values
 from tests.specs.single_node import run_both
 
 SCORES = np.random.default_rng(0).uniform(-3, 3, (3, 4, 2)).astype(np.float32)
@@ -46,3 +47,21 @@ def test_a_mean_whose_kept_weights_cancel_is_out_of_domain() -> None:
     loss = spec.domain_loss(scores, target, weight)
     loss.backward()
     assert loss.item() > 0 and weight.grad[0] == 0 and weight.grad[1] != 0
+
+
+def test_an_unweighted_loss_declares_its_bounds_from_the_scores() -> None:
+    # Regression: losses declared nothing, so Acosh(NegativeLogLikelihoodLoss(Cos(x), t)) was drawn,
+    # whose loss lies in [-1, 1] whatever the search does (a 30-node search failure).
+    acosh, log = REGISTRY["Acosh"].needs[0], REGISTRY["Log"].needs[0]
+    cosines = Values(-1.0, 1.0)
+    for reduction in ("none", "mean"):
+        (nll,) = REGISTRY["NegativeLogLikelihoodLoss"]({"reduction": reduction, "ignore_index": None}).values([cosines])
+        assert (nll.low, nll.high) == (-1.0, 1.0) and not nll.meets(acosh)
+    (summed,) = REGISTRY["NegativeLogLikelihoodLoss"]({"reduction": "sum", "ignore_index": 0}).values([Values(0.5)])
+    assert summed.high == 0.0 and not summed.meets(log)
+    sce = REGISTRY["SoftmaxCrossEntropyLoss"]({"reduction": "mean", "ignore_index": None, "log_prob": 1})
+    loss, log_prob = sce.values([Values()])
+    assert loss.low == 0.0 and not log_prob.meets(log)
+    assert not REGISTRY["NegativeLogLikelihoodLoss"]({"reduction": "mean", "ignore_index": None}).values(
+        [cosines, Values(), Values()]
+    ), "weights of either sign say nothing"
