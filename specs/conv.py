@@ -11,6 +11,7 @@ import z3
 
 from fuzzer.core.dtypes import FLOATS
 from specs.base import AbsTensor, Dim, OpSpec, Symbols, if_, register, same_dtype
+from specs.values import ZERO, Values
 
 SPATIAL = (1, 2, 3)
 MAX_PAD = 3
@@ -204,6 +205,11 @@ class Conv(Convolution):
     def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
         x, w = inputs[0].shape, inputs[1].shape
         return [AbsTensor([x[0], w[0], *self.window_shape(inputs)], inputs[0].dtype)]
+
+    def values(self, inputs: list[Values]) -> list[Values]:
+        """Explicit pads may be as wide as the kernel (a 1-wide kernel padded by 2): such windows see
+        padding alone and hold the bias, or zeros without one (SAME pads stay under the kernel)."""
+        return [Values(forced=ZERO)] if self.attrs["auto_pad"] == "NOTSET" and len(inputs) == 2 else []
 
     def to_torch(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
         conv = (F.conv1d, F.conv2d, F.conv3d)[x.dim() - 3]

@@ -5,7 +5,9 @@ import pytest
 
 from fuzzer.generate.generator import GenOptions, generate
 from fuzzer.judge.compare import compare_outputs
+from specs import REGISTRY
 from specs.conv import same_pads, split_pads, torch_pad_order
+from specs.values import LEAF
 from tests.specs.single_node import requirements_hold, run_both
 
 RNG = np.random.default_rng(0)
@@ -75,3 +77,16 @@ def test_float16_convolutions_keep_their_sums_short() -> None:
     assert requirements_hold("Conv", attrs, [[1, 2, 5, 5], [1, 2, 3, 3]], "float16")
     assert not requirements_hold("Conv", attrs, [[1, 4, 5, 5], [1, 4, 3, 3]], "float16")
     assert requirements_hold("Conv", attrs, [[1, 4, 5, 5], [1, 4, 3, 3]], "float32")
+
+
+def test_a_conv_without_bias_may_hold_zeros_where_its_windows_see_padding_alone() -> None:
+    # Regression: Conv declared nothing, and Acosh read a 1-wide Conv padded by 2 whose border
+    # windows hold 0 whatever the weights (among the 30-node search failures).
+    log = REGISTRY["Log"].needs[0]
+    explicit = {"auto_pad": "NOTSET", "pads": [2, 2], "strides": [1], "dilations": [1], "group": 1}
+    (bare,) = REGISTRY["Conv"](explicit).output_values([LEAF, LEAF], 1)
+    assert bare.zeros and not bare.meets(log)
+    (biased,) = REGISTRY["Conv"](explicit).output_values([LEAF, LEAF, LEAF], 1)
+    assert biased.meets(log), "those windows hold the bias, which the search moves"
+    (same,) = REGISTRY["Conv"](explicit | {"auto_pad": "SAME_UPPER"}).output_values([LEAF, LEAF], 1)
+    assert same.meets(log), "SAME pads stay under the kernel"
