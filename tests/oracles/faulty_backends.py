@@ -21,6 +21,7 @@ from oracles.backends.metamorphic import Metamorphic
 from oracles.backends.tvm_passes import PASSES
 from oracles.frontends import OnnxBackend
 from specs.base import spec_of
+from specs.lowering import GraphModule
 
 
 class Faulty(OnnxBackend):
@@ -330,6 +331,15 @@ class WrongAtSecondShape(InductorDynamic):
             return outputs if same else [out + 0.5 for out in outputs]
 
         return shifted
+
+
+class EagerTwoShapes(InductorDynamic):
+    """inductor-dynamic's two shapes per case, run by eager: no compile to wait for."""
+
+    name = "eager-two-shapes"
+
+    def compile(self, converted: GraphModule, case: TestCase) -> GraphModule:
+        return converted
 
 
 class BatchedCrashOnSigmoid(CrashOnSigmoid):

@@ -17,3 +17,14 @@ def test_bench_batch_reports_seconds_per_case_for_every_backend_and_size() -> No
         assert by_size["1"]["speedup"] == 1.0 and by_size["1"]["failed"] == 0
         assert by_size["3"]["seconds_per_case"] > 0 and by_size["3"]["failed"] == 0
     assert "K=3" in render_table(report)
+
+
+def test_bench_batch_counts_the_second_shape_a_dynamic_configuration_judges_on_one_compile() -> None:
+    backends = ["eager", f"{FAULTY}:EagerTwoShapes"]
+    gen = GenOptions(max_nodes=3, ops=("Add", "Relu", "Mul"))
+    with OracleSession(backends, timeout=60) as session:
+        report = bench_batch(session, [1], rounds=4, seed=2, gen=gen)
+    plain, dynamic = report["backends"]["eager"]["1"], report["backends"]["eager-two-shapes"]["1"]
+    assert plain["shapes_per_case"] == 1 and plain["seconds_per_shape"] == plain["seconds_per_case"]
+    assert dynamic["shapes_per_case"] > 1
+    assert "s/shape" in render_table(report)
