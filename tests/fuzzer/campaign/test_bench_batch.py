@@ -25,6 +25,6 @@ def test_bench_batch_counts_the_second_shape_a_dynamic_configuration_judges_on_o
     with OracleSession(backends, timeout=60) as session:
         report = bench_batch(session, [1], rounds=4, seed=2, gen=gen)
     plain, dynamic = report["backends"]["eager"]["1"], report["backends"]["eager-two-shapes"]["1"]
-    assert plain["shapes_per_case"] == 1 and plain["seconds_per_shape"] == plain["seconds_per_case"]
-    assert dynamic["shapes_per_case"] > 1
+    assert plain["shapes_per_case"] == 1 and plain["seconds_per_shape"] > 0
+    assert dynamic["shapes_per_case"] > 1 and dynamic["seconds_per_shape"] > 0
     assert "s/shape" in render_table(report)
