@@ -171,6 +171,16 @@ class PRelu(OpSpec):
     def to_torch(self, x: torch.Tensor, slope: torch.Tensor) -> torch.Tensor:
         return torch.where(x < 0, x * slope, x)
 
+    def values(self, inputs: list[Values]) -> list[Values]:
+        """The identity at x >= 0: a non-negative x keeps its bounds, and forced values >= 0 (an
+        exclusive CumSum's zeros) stay; below zero the slope scales x either way."""
+        x, slope = inputs
+        kept = frozenset(value for value in x.forced if value >= 0)
+        steered = x.steered and slope.steered
+        if x.low >= 0:
+            return [Values(x.low, x.high, kept, integral=x.integral, steered=steered)]
+        return [Values(forced=kept, steered=steered)]
+
     def domain_loss(self, x: torch.Tensor, slope: torch.Tensor) -> torch.Tensor | None:
         return no_overflow(torch.mul)(x, slope)
 

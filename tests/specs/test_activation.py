@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from specs import REGISTRY
 from specs.activation import shrink
 from specs.elementwise import Unary
 from specs.lowering import OPSET
+from specs.values import LEAF, ZERO, Values
 from tests.specs.single_node import run_both
 
 PARAMETRISED = sorted(name for name, cls in REGISTRY.items() if issubclass(cls, Unary) and cls.params)
@@ -97,3 +99,15 @@ def test_prelu_scales_negatives_by_a_broadcast_slope() -> None:
     (eager,), (ort,) = run_both("PRelu", {}, x, slope)
     np.testing.assert_array_equal(eager, [[-4, 3, -4], [4, -15, 0]])
     np.testing.assert_array_equal(ort, eager)
+
+
+def test_prelu_passes_a_non_negative_input_and_its_forced_zeros_through() -> None:
+    # Regression: PRelu declared nothing, so Log read PRelu(CumSum(x, exclusive), slope) over a
+    # length-1 axis: zeros whatever the search does (a 30-node search failure).
+    prelu, log = REGISTRY["PRelu"]({}), REGISTRY["Log"].needs[0]
+    (shifted,) = prelu.values([Values(forced=ZERO), LEAF])
+    assert shifted.zeros and not shifted.meets(log)
+    (positive,) = prelu.values([Values(0.5, 3.0), LEAF])
+    assert (positive.low, positive.high) == (0.5, 3.0) and positive.meets(log)
+    (mixed,) = prelu.values([replace(LEAF, forced=frozenset({-1.5})), LEAF])
+    assert not mixed.forced and mixed.steered, "the slope moves what lies below zero"
