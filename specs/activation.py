@@ -4,6 +4,7 @@ in inference mode."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -91,12 +92,24 @@ def threshold_direction(spec: TableOp) -> int:
     return 1 if spec.params_filled()["alpha"] >= 0 else 0
 
 
+def threshold_values(spec: TableOp, inputs: list[Values]) -> list[Values]:
+    """For alpha < 0 no monotone map, but still bounded: zeros where x <= alpha, x itself above it."""
+    (out,) = TableOp.values(spec, inputs)
+    alpha, x = spec.params_filled()["alpha"], inputs[0]
+    if alpha >= 0:
+        return [out]
+    pieces = ([(0.0, 0.0)] if x.low <= alpha else []) + ([(max(x.low, alpha), x.high)] if x.high > alpha else [])
+    low, high = min(low for low, _ in pieces), max(high for _, high in pieces)
+    return [replace(out, low=max(out.low, low), high=min(out.high, high))]
+
+
 unary(
     "ThresholdedRelu",
     lambda x, alpha: F.threshold(x, alpha, 0.0),
     domain=away_from_threshold,
     keeps_zero=True,
     direction=threshold_direction,
+    values=threshold_values,
     params={"alpha": Param(1.0, (-1.0, 0.0, 0.5, 2.0))},
 )
 # Integer Shrink stays exact: bias <= 1 <= floor(lambd) + 1, so uint8 results are never negative.

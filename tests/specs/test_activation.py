@@ -111,3 +111,15 @@ def test_prelu_passes_a_non_negative_input_and_its_forced_zeros_through() -> Non
     assert (positive.low, positive.high) == (0.5, 3.0) and positive.meets(log)
     (mixed,) = prelu.values([replace(LEAF, forced=frozenset({-1.5})), LEAF])
     assert not mixed.forced and mixed.steered, "the slope moves what lies below zero"
+
+
+def test_thresholded_relu_below_a_negative_alpha_is_bounded_by_zero_and_its_input() -> None:
+    # Regression: with alpha = -1 it is not monotone and declared no bounds, so Acosh read
+    # ThresholdedRelu(Round(Softmax(x))), which never exceeds 1 (a 30-node search failure).
+    negative = REGISTRY["ThresholdedRelu"]({"alpha": -1.0})
+    (rounded,) = negative.values([Values(0.0, 1.0)])
+    assert (rounded.low, rounded.high) == (0.0, 1.0) and not rounded.meets(REGISTRY["Acosh"].needs[0])
+    (wide,) = negative.values([Values(-3.0, 2.0)])
+    assert (wide.low, wide.high) == (-1.0, 2.0)
+    (low,) = negative.values([Values(-3.0, -2.0)])
+    assert (low.low, low.high) == (0.0, 0.0)
