@@ -200,7 +200,12 @@ def test_bounds_pass_through_monotone_maps() -> None:
     assert (exp.low, exp.high) == (0, 1) and not exp.meets(REGISTRY["Acosh"].needs[0])
     threshold = REGISTRY["ThresholdedRelu"]({"alpha": 0.5}).output_values([Values(0, 1)], 1)[0]
     assert threshold.high == 1 and not threshold.meets(REGISTRY["Acosh"].needs[0])  # seen: of a Softmax
-    assert REGISTRY["ThresholdedRelu"]({"alpha": -1.0}).output_values([Values(0, 1)], 1)[0].high == math.inf
+    negative = REGISTRY["ThresholdedRelu"]({"alpha": -1.0})
+    assert negative.output_values([Values(0, 1)], 1)[0].high == 1  # not monotone, still bounded
+    for low, high in INPUT_BOUNDS:
+        declared = negative.output_values([Values(low, high)], 1)[0]
+        held = negative.to_torch(torch.linspace(max(low, -30.0), min(high, 30.0), 401, dtype=torch.float64))
+        assert bool((held >= declared.low).all() and (held <= declared.high).all()), (low, high)
     hardswish = REGISTRY["HardSwish"]({}).output_values([Values(0)], 1)[0]  # seen: Sqrt(Neg(HardSwish(Sqrt x)))
     assert hardswish.low == 0 and REGISTRY["HardSwish"]({}).output_values([Values()], 1)[0].low == -0.375
     acos = REGISTRY["Acos"]({}).output_values([Values(0.5, 0.9)], 1)[0]
