@@ -90,7 +90,7 @@ class Meter:
     calls: what triage spends in compilers is theirs, not dlfuzz's."""
 
     waited: float = 0.0
-    backend_seconds: Counter = field(default_factory=Counter)
+    backend_seconds: Counter[str] = field(default_factory=Counter)
 
     def add(self, waited: float, outcomes: Mapping[str, Outcome]) -> None:
         self.waited += waited

@@ -170,6 +170,8 @@ class TableOp(OpSpec):
         """What f makes of values its inputs hold whatever the search does: f of each, for one input
         (Exp of a padding's zeros is ones), else the zeros a zero-keeping f keeps (a product's)."""
         cls = type(self)
+        if not any(v.forced for v in inputs):
+            return frozenset()
         if len(inputs) == 1 and cls.exact_in_float64:
             held = self.to_torch(torch.tensor(sorted(inputs[0].forced), dtype=torch.float64)).double().tolist()
             return frozenset(value for value in held if math.isfinite(value))
