@@ -162,8 +162,7 @@ class Clip(OpSpec):
         x, floor, ceiling = inputs[0], self.attrs["min"], self.attrs["max"]
         low = x.low if floor is None else max(x.low, floor)
         high = x.high if ceiling is None else min(x.high, ceiling)
-        forced = frozenset(float(self.to_torch(torch.tensor(v, dtype=torch.float64))) for v in x.forced)
-        return [Values(min(low, high), high, forced, fixed=x.fixed)]
+        return [Values(min(low, high), high, self.mapped_forced(x.forced), fixed=x.fixed)]
 
 
 @register

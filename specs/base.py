@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -163,6 +164,14 @@ class OpSpec:
     def values(self, inputs: list[Values]) -> list[Values]:
         """What each output can hold, given what the inputs can; unknown outputs may be left out."""
         return []
+
+    def mapped_forced(self, forced: frozenset[float]) -> frozenset[float]:
+        """What this op's lowering, run in float64, makes of each value its one input is forced to hold
+        (Exp of a padding's zeros holds ones); non-finite results are dropped."""
+        if not forced:
+            return frozenset()
+        held = self.to_torch(torch.tensor(sorted(forced), dtype=torch.float64)).double().tolist()
+        return frozenset(value for value in held if math.isfinite(value))
 
     def pulled_need(self, need: Need) -> Need | None:
         """What input 0 must hold for output 0 to meet `need`; None where the op cannot say.

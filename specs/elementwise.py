@@ -173,8 +173,7 @@ class TableOp(OpSpec):
         if not any(v.forced for v in inputs):
             return frozenset()
         if len(inputs) == 1 and cls.exact_in_float64:
-            held = self.to_torch(torch.tensor(sorted(inputs[0].forced), dtype=torch.float64)).double().tolist()
-            return frozenset(value for value in held if math.isfinite(value))
+            return self.mapped_forced(inputs[0].forced)
         return ZERO if (cls.keeps_zero or cls.keeps_sign) and any(v.zeros for v in inputs) else frozenset()
 
     def direction(self) -> int:
