@@ -518,5 +518,8 @@ class CastLike(OpSpec):
     def to_torch(self, x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         return x.to(like.dtype)
 
+    def values(self, inputs: list[V]) -> list[V]:
+        return [functools.reduce(V.join, (cast_values(inputs[0], target) for target in ALL))]
+
     def domain_loss(self, x: torch.Tensor, like: torch.Tensor) -> torch.Tensor | None:
         return cast_domain(x, like.dtype)

@@ -66,6 +66,20 @@ class Values:
             self.steered and other.steered,
         )
 
+    def join(self, other: Values) -> Values:
+        """Values of a tensor that holds either these or those, not knowing which (a cast to a type the
+        spec cannot see): only what both guarantee is forced."""
+        return Values(
+            min(self.low, other.low),
+            max(self.high, other.high),
+            self.forced & other.forced,
+            self.centered and other.centered,
+            self.fixed and other.fixed,
+            min(self.spread, other.spread),
+            self.integral and other.integral,
+            self.steered and other.steered,
+        )
+
 
 LEAF = Values(steered=True)  # a graph input or weight: the search moves each element anywhere
 ZERO = frozenset({0.0})  # the forced values of padding, a mask's zeros, an all-zero window

@@ -17,7 +17,7 @@ from specs.base import OpSpec
 from specs.elementwise import Unary
 from specs.interpret import interpret, node_outputs
 from specs.lowering import to_onnx
-from specs.values import Values, constant
+from specs.values import Values, constant, exactly
 from tests.specs.single_node import run_both
 from tests.specs.test_specs import run_ort_noopt
 
@@ -273,3 +273,15 @@ def test_a_unary_map_carries_the_values_its_input_is_forced_to_hold() -> None:
     assert product.forced == {0.0}, "a product keeps the zeros"
     (total,) = REGISTRY["Add"]({}).values([Values().union(constant(2.0)), Values()])
     assert not total.forced, "a sum moves with its other input"
+
+
+def test_castlike_keeps_what_every_cast_keeps() -> None:
+    """Seen: Atanh(Cos(CastLike(Relu(ConstantOfShape 0), x))) is Atanh(1), infinite whatever x."""
+    cast_like = REGISTRY["CastLike"]({})
+    (zeros,) = cast_like.values([exactly(0), Values()])
+    assert zeros.forced == {0.0} and zeros.fixed
+    (cosine,) = REGISTRY["Cos"]({}).values([zeros])
+    assert not cosine.meets(REGISTRY["Atanh"].needs[0])
+    (cast,) = cast_like.values([Values(-2.5, 3.5).union(constant(0.5)), Values()])
+    assert (cast.low, cast.high) == (-2.5, 3.5), "whichever type it casts to, it stays inside the float hull"
+    assert not cast.forced, "0.5 truncates to 0 in an integer and to 1 in bool: no value is certain"
