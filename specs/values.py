@@ -35,6 +35,8 @@ class Values:
             return False
         if need.narrow and not self.steered and not (math.isfinite(self.low) and math.isfinite(self.high)):
             return False  # every element of a sum, a convolution or a normalization inside |x| < 0.95
+        if not self.steered and (need.low > 1 > self.low or need.high < -1 < self.high):
+            return False  # every element of a normalization, a squashing activation or a mean above 1
         one_signed = need.low >= 0 or need.high <= 0
         if not admitted:
             return False
