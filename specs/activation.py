@@ -22,7 +22,7 @@ from specs.elementwise import (
     representable,
     unary,
 )
-from specs.values import Values
+from specs.values import ZERO, Values
 
 # Param choices are exact in float16, so ONNX's float attributes and torch's Python floats agree;
 # ONNX's own defaults (LeakyRelu 0.01, HardSigmoid 0.2, Selu's) differ from float32 only by rounding.
@@ -60,7 +60,7 @@ def shrink_domain(x: torch.Tensor, bias: float, lambd: float) -> torch.Tensor:
 
 unary("Softplus", F.softplus, domain=no_exp_overflow, image=Values(0), monotone=1)
 unary("Softsign", F.softsign, image=Values(-1, 1), keeps_sign=True, monotone=1)
-unary("HardSwish", F.hardswish, keeps_zero=True, valley=-1.5)
+unary("HardSwish", F.hardswish, image=Values(piled=ZERO), keeps_zero=True, valley=-1.5)
 unary("Mish", F.mish, keeps_sign=True, valley=MISH_LOWEST)
 unary("Elu", F.elu, keeps_sign=True, monotone=1, params={"alpha": Param(1.0, (0.25, 0.5, 2.0))})
 unary("Celu", F.celu, ("float32",), keeps_sign=True, monotone=1, params={"alpha": Param(1.0, (0.25, 0.5, 2.0))})
@@ -81,7 +81,7 @@ unary(
 unary(
     "HardSigmoid",
     hard_sigmoid,
-    image=Values(0, 1),
+    image=Values(0, 1, piled=frozenset({0.0, 1.0})),
     monotone=1,
     params={"alpha": Param(0.2, (0.125, 0.5, 1.0)), "beta": Param(0.5, (0.0, 0.25, 1.0))},
 )
@@ -107,6 +107,7 @@ unary(
     "ThresholdedRelu",
     lambda x, alpha: F.threshold(x, alpha, 0.0),
     domain=away_from_threshold,
+    image=Values(piled=ZERO),
     keeps_zero=True,
     direction=threshold_direction,
     values=threshold_values,
@@ -162,7 +163,8 @@ class Clip(OpSpec):
         x, floor, ceiling = inputs[0], self.attrs["min"], self.attrs["max"]
         low = x.low if floor is None else max(x.low, floor)
         high = x.high if ceiling is None else min(x.high, ceiling)
-        return [Values(min(low, high), high, self.mapped_forced(x.forced), fixed=x.fixed)]
+        piled = frozenset(float(bound) for bound in (floor, ceiling) if bound is not None)
+        return [Values(min(low, high), high, self.mapped(x.forced), fixed=x.fixed, piled=self.mapped(x.piled) | piled)]
 
 
 @register

@@ -165,12 +165,12 @@ class OpSpec:
         """What each output can hold, given what the inputs can; unknown outputs may be left out."""
         return []
 
-    def mapped_forced(self, forced: frozenset[float]) -> frozenset[float]:
-        """What this op's lowering, run in float64, makes of each value its one input is forced to hold
-        (Exp of a padding's zeros holds ones); non-finite results are dropped."""
-        if not forced:
+    def mapped(self, values: frozenset[float]) -> frozenset[float]:
+        """What this op's lowering, run in float64, makes of each value its one input holds (Exp of a
+        padding's zeros holds ones); non-finite results are dropped."""
+        if not values:
             return frozenset()
-        held = self.to_torch(torch.tensor(sorted(forced), dtype=torch.float64)).double().tolist()
+        held = self.to_torch(torch.tensor(sorted(values), dtype=torch.float64)).double().tolist()
         return frozenset(value for value in held if math.isfinite(value))
 
     def pulled_need(self, need: Need) -> Need | None:

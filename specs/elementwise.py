@@ -22,6 +22,7 @@ Loss = Callable[..., torch.Tensor]
 MARGIN = 0.05
 LOG_MIN = 0.1
 POW_BASE_MIN = 0.1
+TRUTH = V(0, 1, integral=True, piled=frozenset({0.0, 1.0}))  # a comparison's or a cast to bool's
 UNIT = Need(-1 + MARGIN, 1 - MARGIN)
 NONZERO = Need(nonzero=True)
 FRACTIONAL = Need(fractional=True)
@@ -157,7 +158,8 @@ class TableOp(OpSpec):
             return [inputs[0]]
         steered = all(v.steered for v in inputs)
         centered = cls.keeps_sign and inputs[0].centered
-        out = replace(cls.image, forced=self._forced(inputs), centered=centered, steered=steered)
+        forced, piled = self._carried([v.forced for v in inputs]), self._carried([v.piled for v in inputs])
+        out = replace(cls.image, forced=forced, centered=centered, steered=steered, piled=cls.image.piled | piled)
         if self.direction() and not (cls.pole is not None and inputs[0].low <= cls.pole <= inputs[0].high):
             out = replace(out, **self._mapped_bounds(inputs))
         if cls.valley is not None:
@@ -166,15 +168,15 @@ class TableOp(OpSpec):
             out = replace(out, **self._within_image(*cls.interval(*inputs)))
         return [out]
 
-    def _forced(self, inputs: list[V]) -> frozenset[float]:
-        """What f makes of values its inputs hold whatever the search does: f of each, for one input
-        (Exp of a padding's zeros is ones), else the zeros a zero-keeping f keeps (a product's)."""
+    def _carried(self, held: list[frozenset[float]]) -> frozenset[float]:
+        """What f makes of values its inputs hold (forced or piled): f of each, for one input (Exp of
+        a padding's zeros is ones), else the zeros a zero-keeping f keeps (a product's)."""
         cls = type(self)
-        if not any(v.forced for v in inputs):
+        if not any(held):
             return frozenset()
-        if len(inputs) == 1 and cls.exact_in_float64:
-            return self.mapped_forced(inputs[0].forced)
-        return ZERO if (cls.keeps_zero or cls.keeps_sign) and any(v.zeros for v in inputs) else frozenset()
+        if len(held) == 1 and cls.exact_in_float64:
+            return self.mapped(held[0])
+        return ZERO if (cls.keeps_zero or cls.keeps_sign) and any(0.0 in values for values in held) else frozenset()
 
     def direction(self) -> int:
         """1 where f never decreases in any input, -1 where it never increases, 0 where neither, for
@@ -295,7 +297,7 @@ def is_inf(x: torch.Tensor, detect_positive: int, detect_negative: int) -> torch
     return positive | negative
 
 
-unary("Relu", torch.relu, SIGNED, image=V(0), keeps_zero=True, monotone=1)
+unary("Relu", torch.relu, SIGNED, image=V(0, piled=ZERO), keeps_zero=True, monotone=1)
 unary("Sigmoid", torch.sigmoid, image=V(0, 1), monotone=1)
 unary("Tanh", torch.tanh, image=V(-1, 1), keeps_sign=True, monotone=1)
 unary("Exp", torch.exp, domain=no_exp_overflow, image=V(0), monotone=1)
@@ -370,11 +372,12 @@ def binary(
     monotone: int = 0,
     falling: tuple[int, ...] = (),
     interval: Callable[[V, V], tuple[float, float]] | None = None,
+    image: V = V(),
 ) -> type[OpSpec]:
     """Declare and register one broadcasting spec (binary, or variadic over several arities)."""
     ranks = tuple(r for n in arities for r in any_rank(n))
     dtype_sets = tuple(d for n in arities for d in same_dtype(n, dtypes))
-    fields = {"needs": needs or {}, "keeps_zero": keeps_zero, "monotone": monotone, "falling": falling}
+    fields = {"needs": needs or {}, "keeps_zero": keeps_zero, "monotone": monotone, "falling": falling, "image": image}
     if interval is not None:
         fields["interval"] = staticmethod(interval)
     return declare(Elementwise, name, torch_fn, domain, ranks=ranks, dtypes=dtype_sets, out_dtype=out_dtype, **fields)
@@ -435,11 +438,14 @@ binary("Sum", total, FLOATS, domain=no_overflow(total), arities=VARIADIC, monoto
 binary("Mean", mean, FLOATS, domain=no_overflow(total), arities=VARIADIC, monotone=1)  # torch sums first
 binary("Max", fold(torch.maximum), NUMERIC, arities=VARIADIC, monotone=1)
 binary("Min", fold(torch.minimum), NUMERIC, arities=VARIADIC, monotone=1)
-binary("Equal", torch.eq, ALL, out_dtype="bool", domain=comparison_margin)
-binary("Greater", torch.gt, NUMERIC, out_dtype="bool", domain=comparison_margin)
-binary("Less", torch.lt, NUMERIC, out_dtype="bool", domain=comparison_margin)
-binary("GreaterOrEqual", torch.ge, NUMERIC, out_dtype="bool", domain=comparison_margin)
-binary("LessOrEqual", torch.le, NUMERIC, out_dtype="bool", domain=comparison_margin)
+for name, compare, operands in (
+    ("Equal", torch.eq, ALL),
+    ("Greater", torch.gt, NUMERIC),
+    ("Less", torch.lt, NUMERIC),
+    ("GreaterOrEqual", torch.ge, NUMERIC),
+    ("LessOrEqual", torch.le, NUMERIC),
+):
+    binary(name, compare, operands, out_dtype="bool", domain=comparison_margin, image=TRUTH)
 
 
 @register
@@ -469,13 +475,15 @@ def cast_domain(x: torch.Tensor, target: torch.dtype) -> torch.Tensor:
 def cast_values(x: V, target: str) -> V:
     """Truncation to an integer keeps bounds but turns (-1, 1) into zeros; bool keeps only zeros."""
     if dtype(target).is_bool:
-        return V(0, 1, frozenset(float(v != 0) for v in x.forced), fixed=x.fixed, integral=True)
+        forced, piled = (frozenset(float(v != 0) for v in values) for values in (x.forced, x.piled))
+        return V(0, 1, forced, fixed=x.fixed, integral=True, piled=piled)
     if dtype(target).is_float:
         return x
     if x.low > -1 and x.high < 1:
         return V(0, 0, ZERO, fixed=True, integral=True)
     low = math.trunc(x.low) if math.isfinite(x.low) else x.low
-    return V(low, x.high, frozenset(float(math.trunc(v)) for v in x.forced), fixed=x.fixed, integral=True)
+    forced, piled = (frozenset(float(math.trunc(v)) for v in values) for values in (x.forced, x.piled))
+    return V(low, x.high, forced, fixed=x.fixed, integral=True, piled=piled)
 
 
 @register

@@ -23,6 +23,9 @@ class Values:
     spread: float = 0.0  # some element of every group lies this far from zero (unit variance: 1)
     integral: bool = False  # whole numbers only (Floor, Sign, a cast to an integer type)
     steered: bool = False  # a graph input or weight, or elementwise maps of them: the search moves each element
+    # values many elements hold until the search moves every one off them, one by one: Relu's zeros
+    # wherever a convolution is negative, a comparison's zeros and ones
+    piled: frozenset[float] = frozenset()
 
     def meets(self, need: Need) -> bool:
         """Whether the search can bring these values inside `need` (with a positive margin)."""
@@ -37,6 +40,8 @@ class Values:
             return False  # every element of a sum, a convolution or a normalization inside |x| < 0.95
         if not self.steered and (need.low > 1 > self.low or need.high < -1 < self.high):
             return False  # every element of a normalization, a squashing activation or a mean above 1
+        if not self.steered and not all(need.admits(value) for value in self.piled):
+            return False  # every element of a convolution positive, under a Relu a divisor reads
         one_signed = need.low >= 0 or need.high <= 0
         if not admitted:
             return False
@@ -66,6 +71,7 @@ class Values:
             min(self.spread, other.spread),
             self.integral and other.integral,
             self.steered and other.steered,
+            self.piled | other.piled,
         )
 
     def join(self, other: Values) -> Values:
@@ -80,6 +86,7 @@ class Values:
             min(self.spread, other.spread),
             self.integral and other.integral,
             self.steered and other.steered,
+            self.piled & other.piled,
         )
 
 

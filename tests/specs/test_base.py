@@ -78,6 +78,15 @@ def test_a_need_beyond_the_unit_interval_reads_steered_values_or_values_bounded_
     assert not Values().meets(Need(high=-1.05)) and Values(high=-1).meets(Need(high=-1.05))
 
 
+def test_values_piled_at_a_bound_serve_a_reader_that_excludes_it_only_where_steered() -> None:
+    """Seen: Mod by Reshape(Relu(Conv + b)), Log(Cast(GreaterOrEqual)): NaN unless every element moved off."""
+    relu_of_conv = Values(0, piled=ZERO)
+    assert not relu_of_conv.meets(DIVISOR) and not relu_of_conv.meets(LOG)
+    assert relu_of_conv.meets(Need(-1)), "zeros are fine where the reader takes them"
+    assert Values(0, piled=ZERO, steered=True).meets(LOG), "Relu of a leaf: the search moves each element"
+    assert Values(piled=ZERO).union(Values()).piled == ZERO and not Values(piled=ZERO).join(Values()).piled
+
+
 def test_rounding_keeps_its_input_within_whole_bounds() -> None:
     log_softmax = Values(high=0)
     rounded = REGISTRY["Round"]({}).output_values([log_softmax], 1)[0]

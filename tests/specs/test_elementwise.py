@@ -285,3 +285,20 @@ def test_castlike_keeps_what_every_cast_keeps() -> None:
     (cast,) = cast_like.values([Values(-2.5, 3.5).union(constant(0.5)), Values()])
     assert (cast.low, cast.high) == (-2.5, 3.5), "whichever type it casts to, it stays inside the float hull"
     assert not cast.forced, "0.5 truncates to 0 in an integer and to 1 in bool: no value is certain"
+
+
+def test_clamps_and_comparisons_pile_values_that_maps_and_products_carry() -> None:
+    """Relu, HardSigmoid, Clip and comparisons hold their bounds wherever the input is beyond them."""
+    (relu,) = REGISTRY["Relu"]({}).values([Values()])
+    assert relu.piled == {0.0} and not relu.meets(REGISTRY["Log"].needs[0])
+    (exp,) = REGISTRY["Exp"]({}).values([relu])
+    assert exp.piled == {1.0}
+    (product,) = REGISTRY["Mul"]({}).values([relu, Values()])
+    assert product.piled == {0.0}, "a product keeps the zeros"
+    (clipped,) = REGISTRY["Clip"]({"min": 0.5, "max": 2.0}).values([Values()])
+    assert clipped.piled == {0.5, 2.0}
+    (less,) = REGISTRY["Less"]({}).values([Values(), Values()])
+    (as_float,) = REGISTRY["Cast"]({"to": "float32"}).values([less])
+    assert as_float.piled == {0.0, 1.0} and not as_float.meets(REGISTRY["Reciprocal"].needs[0])
+    (as_int,) = REGISTRY["Cast"]({"to": "int64"}).values([Values(-2.5, 2.5, piled=frozenset({-2.5}))])
+    assert as_int.piled == {-2.0}
