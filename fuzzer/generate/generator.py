@@ -72,6 +72,7 @@ class _State:
     produced: set[str] = field(default_factory=set)  # names of node outputs
     consumed: set[str] = field(default_factory=set)
     needs: dict[str, list[Need]] = field(default_factory=dict)  # tensor -> what its readers need of it
+    copied: dict[str, str] = field(default_factory=dict)  # an Identity's or Expand's output -> what it copies
     output_count: int = 0
     beside: set[str] = field(default_factory=set)  # outputs of the constants patterns pinned: no node budget
     # The model of the last check that was sat; it satisfies every assertion kept since (unknown and
@@ -82,6 +83,18 @@ class _State:
         """The nodes that count toward max_nodes: a pattern's constants are operands, as weights are
         (a Scalar drawn as an op, where --ops names it, counts)."""
         return sum(outs[0] not in self.beside for _, _, outs in self.nodes)
+
+    def add_node(self, op: OpSpec, inputs: list[str], outputs: list[str]) -> None:
+        """Append a node, recording the outputs it produces and the tensors it reads."""
+        self.nodes.append((op, inputs, outputs))
+        self.produced.update(outputs)
+        self.consumed.update(inputs)
+        if type(op).copies_input:
+            self.copied[outputs[0]] = self.origin(inputs[0])
+
+    def origin(self, name: str) -> str:
+        """The tensor whose elements `name` holds, through Identity and Expand."""
+        return self.copied.get(name, name)
 
     def is_dangling(self, name: str) -> bool:
         """A node output nothing reads yet: reusing it makes graphs deeper, not wider."""
@@ -330,15 +343,15 @@ def _try_insert(
     reserved = {w.name for w in wanted if isinstance(w, _Tensor)}  # a pattern's tensors go where it says
     for position in range(len(combos[0][0])):
         kinds = {(r[position], d[position]) for r, d in combos}
-        # A node never reads one tensor twice: x-x, x/x and Equal(x, x) are constants that test nothing
-        # and put NaNs (Div by x-x) in the graph that no input values can avoid.
-        taken = {t.name for t in bound}
+        # A node never reads one tensor twice, not even through a copy: x-x, x/x and Equal(x, Expand x)
+        # are constants that test nothing and put NaNs (Div by x-x) in the graph that no values avoid.
+        taken = {state.origin(t.name) for t in bound}
         need = cls.needs.get(position)
         want = wanted[position] if wanted else (first if first and position == 0 else Operand())
         if isinstance(want, _Tensor):
             if position in cls.leaf_inputs:
                 return None  # a fresh leaf goes there, whose values index_bounds keeps in range
-            fits = (want.abs.rank, want.abs.dtype) in kinds and want.name not in taken
+            fits = (want.abs.rank, want.abs.dtype) in kinds and state.origin(want.name) not in taken
             if not fits or (need is not None and not want.values.meets(need)):
                 return None
             tensor = want
@@ -347,7 +360,8 @@ def _try_insert(
                 t
                 for t in state.tensors
                 if (t.abs.rank, t.abs.dtype) in kinds
-                and t.name not in taken | reserved
+                and t.name not in reserved
+                and state.origin(t.name) not in taken
                 and (need is None or t.values.meets(need))
                 and want.rank in (None, t.abs.rank)
             ]
@@ -406,9 +420,7 @@ def _try_insert(
     state.output_count += len(outputs)
     placed = [_Tensor(n, o) for n, o in zip(out_names, outputs)]
     state.tensors += placed
-    state.nodes.append(node)
-    state.produced.update(out_names)
-    state.consumed.update(t.name for t in bound)
+    state.add_node(*node)
     state.needs = needs
     for tensor in state.tensors:
         tensor.values = values[tensor.name]
@@ -530,11 +542,9 @@ def _adopt(state: _State, base: Graph) -> None:
     state.inputs, state.weights = list(base.inputs), list(base.weights)
     for node in base.nodes:
         op = REGISTRY[node.op](dict(node.attrs))
-        state.nodes.append((op, list(node.inputs), list(node.outputs)))
+        state.add_node(op, list(node.inputs), list(node.outputs))
         if node.op == CONSTANT_OP:  # a pattern's, in any base a campaign pools
             state.beside.update(node.outputs)
-        state.produced.update(node.outputs)
-        state.consumed.update(node.inputs)
         for position, need in op.needs.items():
             if position < len(node.inputs):
                 state.needs.setdefault(node.inputs[position], []).append(need)

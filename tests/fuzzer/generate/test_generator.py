@@ -118,6 +118,22 @@ def test_no_node_reads_a_tensor_its_domain_can_never_accept(
     assert read > 10, f"{reader} was hardly generated"
 
 
+def test_no_node_reads_one_tensor_twice_not_even_through_a_copy() -> None:
+    """Seen: Log(Mod(Expand(m), m)), fmod of m by itself: zeros, NaN whatever m holds."""
+    read = 0
+    for seed in range(40):
+        graph = generate(seed, GenOptions(max_nodes=8, ops=("Expand", "Identity", "Sub", "Mod"), dtypes=("float32",)))
+        origin: dict[str, str] = {}
+        for node in graph.nodes:
+            if node.op in ("Expand", "Identity"):
+                origin[node.outputs[0]] = origin.get(node.inputs[0], node.inputs[0])
+            if node.op in ("Sub", "Mod"):
+                read += 1
+                a, b = (origin.get(name, name) for name in node.inputs)
+                assert a != b, graph.text()
+    assert read > 20
+
+
 def test_a_leaf_never_serves_two_readers_with_disjoint_needs() -> None:
     for seed in range(40):
         graph = generate(seed, GenOptions(max_nodes=8, ops=("Acosh", "Asin"), dtypes=("float32",)))
