@@ -375,10 +375,16 @@ class _Search:
 
 
 def _run_node(spec: OpSpec, args: list[torch.Tensor]) -> list[torch.Tensor]:
-    """The node's outputs; a lowering torch cannot differentiate (nll_loss's weight) runs on
-    detached inputs, and `_proxied` then passes the gradient straight through it."""
+    """The node's outputs. A lowering torch cannot differentiate in a secondary input (batch_norm's
+    running mean and variance, nll_loss's weight) runs with those detached, so the gradient still
+    flows to the data; one it cannot differentiate at all runs on detached inputs, and `_proxied`
+    then passes the gradient straight through it."""
     try:
         return node_outputs(spec, args)
+    except RuntimeError:
+        pass
+    try:
+        return node_outputs(spec, [args[0], *(a.detach() for a in args[1:])])
     except RuntimeError:
         return node_outputs(spec, [a.detach() for a in args])
 

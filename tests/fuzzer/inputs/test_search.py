@@ -187,6 +187,28 @@ def test_a_lowering_torch_cannot_differentiate_is_searched_through_not_abandoned
         assert result.finite and result.extra["in_domain"], (seed, result.summary())
 
 
+REDUCE_ALL = {"axes": [0, 1, 2, 3], "onnx_axes": [0, 1, 2, 3], "keepdims": 0, "noop_with_empty_axes": 0}
+REDUCE_ALL |= {"empty_axes_input": False}
+
+
+def test_batch_norm_running_statistics_take_no_straight_through_gradient() -> None:
+    """Seen: Cosh(ReduceL2(Relu(BatchNormalization(...)))) overflowed; torch refuses the running mean's and
+    variance's gradient, the whole node was searched straight through, and shrinking the output pushed the
+    variance negative (a NaN) on every step. With only the statistics detached, the scale shrinks it."""
+    graph = build(
+        {"x": float32(6, 4, 3, 3)},
+        [
+            ("BatchNormalization", ["x", "scale", "bias", "mean", "var"], {"epsilon": 1e-5}),
+            ("ReduceSumSquare", ["t0"], REDUCE_ALL),
+            ("Cosh", ["t1"], {}),
+        ],
+        {"scale": float32(4), "bias": float32(4), "mean": float32(4), "var": float32(4)},
+    )
+    for seed in range(3):
+        result = search_values(graph, seed)
+        assert result.finite and result.extra["in_domain"], (seed, result.summary())
+
+
 def test_held_weights_keep_their_values_while_the_inputs_are_searched_into_the_domain() -> None:
     graph = build({"x": float32(16)}, [("Add", ["x", "w"], {}), ("Log", ["t0"], {})], {"w": float32(16)})
     held = {"w": np.linspace(-2, 2, 16).astype(np.float32)}
