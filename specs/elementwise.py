@@ -22,7 +22,7 @@ Loss = Callable[..., torch.Tensor]
 MARGIN = 0.05
 LOG_MIN = 0.1
 POW_BASE_MIN = 0.1
-TRUTH = V(0, 1, integral=True, piled=frozenset({0.0, 1.0}))  # a comparison's or a cast to bool's
+TRUTH = V(0, 1, integral=True, piled=frozenset({0.0, 1.0}))  # a comparison's: many zeros and many ones
 UNIT = Need(-1 + MARGIN, 1 - MARGIN)
 NONZERO = Need(nonzero=True)
 FRACTIONAL = Need(fractional=True)
