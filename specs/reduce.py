@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import torch
@@ -12,7 +13,7 @@ import z3
 
 from specs.base import MAX_RANK, AbsTensor, OnnxEmitter, OpSpec, Symbols, product, register, sample_axes, spell_axis
 from specs.elementwise import LOG_MIN, above, below
-from specs.values import Need, Values
+from specs.values import ZERO, Need, Values
 
 POSITIVE_RANKS = tuple((r,) for r in range(1, MAX_RANK + 1))
 FLOATS = ("float32", "float64", "float16")
@@ -91,6 +92,8 @@ class Reduce(OpSpec):
     domain: ClassVar[ReduceDomain | None] = None
     int_count_limit: ClassVar[int | None] = None  # most elements one integer result may combine
     keeps_bounds: ClassVar[bool] = False  # the result lies between the smallest and largest input
+    # the piled values a group's result holds when one of its elements does (a product's zeros)
+    kept_piles: ClassVar[Callable[[Values], frozenset[float]] | None] = None
     image: ClassVar[Values] = Values()
 
     @classmethod
@@ -149,8 +152,9 @@ class Reduce(OpSpec):
         return domain(x, self.reduced_axes(x.dim())) if domain else None
 
     def values(self, inputs: list[Values]) -> list[Values]:
-        x = inputs[0]
-        return [Values(x.low, x.high) if type(self).keeps_bounds else type(self).image]
+        cls, x = type(self), inputs[0]
+        out = Values(x.low, x.high) if cls.keeps_bounds else cls.image
+        return [replace(out, piled=cls.kept_piles(x)) if cls.kept_piles else out]
 
 
 def reduce_op(
@@ -192,13 +196,27 @@ def sum_square(x: torch.Tensor, dims: list[int], keepdim: bool) -> torch.Tensor:
     return (x * x).sum(dims, keepdim=keepdim)
 
 
+def piles_at_low(x: Values) -> frozenset[float]:
+    """A minimum is the pile at the lower bound (a Relu's zeros) wherever its group holds one."""
+    return frozenset(value for value in x.piled if value <= x.low)
+
+
+def piles_at_high(x: Values) -> frozenset[float]:
+    return frozenset(value for value in x.piled if value >= x.high)
+
+
+def zero_piles(x: Values) -> frozenset[float]:
+    """One zero makes a product zero."""
+    return x.piled & ZERO
+
+
 # Integer L2/LogSum/LogSumExp would truncate a transcendental result, which ONNX leaves undefined
 # and which flips on rounding noise; those rows are float-only.
 reduce_op("ReduceSum", torch.sum, SUMMABLE, sum_fits)
 reduce_op("ReduceMean", mean, SUMMABLE, sum_fits, keeps_bounds=True)
-reduce_op("ReduceMax", torch.amax, ORDERED, keeps_bounds=True)
-reduce_op("ReduceMin", torch.amin, ORDERED, keeps_bounds=True)
-reduce_op("ReduceProd", prod, SUMMABLE, product_fits, int_count_limit=MAX_INT_PRODUCT_COUNT)
+reduce_op("ReduceMax", torch.amax, ORDERED, keeps_bounds=True, kept_piles=piles_at_high)
+reduce_op("ReduceMin", torch.amin, ORDERED, keeps_bounds=True, kept_piles=piles_at_low)
+reduce_op("ReduceProd", prod, SUMMABLE, product_fits, int_count_limit=MAX_INT_PRODUCT_COUNT, kept_piles=zero_piles)
 reduce_op("ReduceLogSumExp", torch.logsumexp, FLOATS, exp_sum_fits)
 reduce_op("ReduceL1", l1, SUMMABLE, sum_fits, image=Values(0))
 reduce_op("ReduceL2", l2, FLOATS, squares_fit, image=Values(0))

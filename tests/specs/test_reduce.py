@@ -11,6 +11,7 @@ import torch
 
 from fuzzer.generate.generator import GenOptions, generate
 from specs import REGISTRY
+from specs.values import Need, Values
 from tests.specs.single_node import run_both
 
 ElementMap = Callable[[np.ndarray], np.ndarray]
@@ -103,3 +104,17 @@ def test_integer_mean_lowering_traces_as_one_torch_compile_graph() -> None:
     compiled = torch.compile(spec.to_torch, backend="eager", fullgraph=True)
     x = torch.tensor([[-5, 1], [1, 0]], dtype=torch.int64)
     assert compiled(x).item() == spec.to_torch(x).item() == 0  # -3 / 4 truncates to 0
+
+
+def test_a_product_keeps_piled_zeros_and_min_or_max_the_piles_at_their_bound() -> None:
+    """Seen: Div(_, Tile(GatherND(ReduceProd(HardSigmoid(x))))), a zero wherever one element of a group sat on
+    HardSigmoid's lower clamp."""
+    attrs = reduce_attrs([0])
+    clamped = Values(0, 1, piled=frozenset({0.0, 1.0}))
+    (product,) = REGISTRY["ReduceProd"](attrs).values([clamped])
+    assert product.piled == {0.0} and not product.meets(Need(nonzero=True))
+    (low,) = REGISTRY["ReduceMin"](attrs).values([clamped])
+    (high,) = REGISTRY["ReduceMax"](attrs).values([clamped])
+    assert (low.piled, high.piled) == ({0.0}, {1.0})
+    (total,) = REGISTRY["ReduceSum"](attrs).values([clamped])
+    assert not total.piled, "a sum moves off any one pile"
