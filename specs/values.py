@@ -76,17 +76,12 @@ class Values:
 
     def join(self, other: Values) -> Values:
         """Values of a tensor that holds either these or those, not knowing which (a cast to a type the
-        spec cannot see): only what both guarantee is forced."""
-        return Values(
-            min(self.low, other.low),
-            max(self.high, other.high),
-            self.forced & other.forced,
-            self.centered and other.centered,
-            self.fixed and other.fixed,
-            min(self.spread, other.spread),
-            self.integral and other.integral,
-            self.steered and other.steered,
-            self.piled & other.piled,
+        spec cannot see): the union's bounds, but only what both guarantee is forced, piled or centered."""
+        return replace(
+            self.union(other),
+            forced=self.forced & other.forced,
+            centered=self.centered and other.centered,
+            piled=self.piled & other.piled,
         )
 
 
