@@ -119,9 +119,9 @@ class OpSpec:
     needs: ClassVar[dict[int, Need]] = {}
     joint_domain: ClassVar[bool] = False  # domain_loss also ties inputs together, beyond `needs`
     moves_values: ClassVar[bool] = False
-    # output 0 holds input 0's elements where broadcasting lines the two up (Identity, Expand): a
-    # node reading both reads one tensor twice, and x - Expand(x) is all zeros
-    copies_input: ClassVar[bool] = False
+    # output 0 holds its inputs' elements where broadcasting lines them up (Identity, Expand, Concat): a
+    # node reading both reads one tensor twice, and x - Expand(x) is all zeros, Concat(x, y) - x partly
+    copies_inputs: ClassVar[bool] = False
     pattern_only: ClassVar[bool] = False
     free_attrs: ClassVar[frozenset[str]] = frozenset()
 

@@ -330,7 +330,7 @@ unary("Floor", torch.floor, domain=away_from_integers, image=WHOLE, keeps_zero=T
 unary("Ceil", torch.ceil, domain=away_from_integers, image=WHOLE, keeps_zero=True, need=FRACTIONAL, monotone=1)
 unary("Round", torch.round, domain=away_from_halves, image=WHOLE, keeps_zero=True, monotone=1)
 unary("Reciprocal", torch.reciprocal, domain=away_from_zero, need=NONZERO, monotone=-1, pole=0.0)
-unary("Identity", torch.clone, ALL, moves_values=True, copies_input=True)
+unary("Identity", torch.clone, ALL, moves_values=True, copies_inputs=True)
 unary("IsNaN", torch.isnan, out_dtype="bool", image=FINITE_CHECK)
 unary(
     "IsInf",

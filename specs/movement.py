@@ -100,6 +100,7 @@ class Slice(OpSpec):
 @register
 class Concat(OpSpec):
     onnx_op = "Concat"
+    copies_inputs = True
     ranks = tuple(r for n in (2, 3, 4) for r in same_rank(n, range(1, MAX_RANK + 1)))
     dtypes = tuple(d for n in (2, 3, 4) for d in same_dtype(n, ALL))
 

@@ -186,7 +186,7 @@ class Expand(OpSpec):
     solved = frozenset({"shape"})
     onnx_op = "Expand"
     moves_values = True
-    copies_input = True
+    copies_inputs = True
     ranks = ANY_RANK
     dtypes = EVERY_DTYPE
 

@@ -72,7 +72,8 @@ class _State:
     produced: set[str] = field(default_factory=set)  # names of node outputs
     consumed: set[str] = field(default_factory=set)
     needs: dict[str, list[Need]] = field(default_factory=dict)  # tensor -> what its readers need of it
-    copied: dict[str, str] = field(default_factory=dict)  # an Identity's or Expand's output -> what it copies
+    # an Identity's, Expand's or Concat's output -> the tensors whose elements it holds
+    copied: dict[str, frozenset[str]] = field(default_factory=dict)
     output_count: int = 0
     beside: set[str] = field(default_factory=set)  # outputs of the constants patterns pinned: no node budget
     # The model of the last check that was sat; it satisfies every assertion kept since (unknown and
@@ -89,12 +90,12 @@ class _State:
         self.nodes.append((op, inputs, outputs))
         self.produced.update(outputs)
         self.consumed.update(inputs)
-        if type(op).copies_input:
-            self.copied[outputs[0]] = self.origin(inputs[0])
+        if type(op).copies_inputs:
+            self.copied[outputs[0]] = frozenset().union(*(self.origins(name) for name in inputs))
 
-    def origin(self, name: str) -> str:
-        """The tensor whose elements `name` holds, through Identity and Expand."""
-        return self.copied.get(name, name)
+    def origins(self, name: str) -> frozenset[str]:
+        """The tensors whose elements `name` holds, through Identity, Expand and Concat."""
+        return self.copied.get(name, frozenset({name}))
 
     def is_dangling(self, name: str) -> bool:
         """A node output nothing reads yet: reusing it makes graphs deeper, not wider."""
@@ -345,13 +346,13 @@ def _try_insert(
         kinds = {(r[position], d[position]) for r, d in combos}
         # A node never reads one tensor twice, not even through a copy: x-x, x/x and Equal(x, Expand x)
         # are constants that test nothing and put NaNs (Div by x-x) in the graph that no values avoid.
-        taken = {state.origin(t.name) for t in bound}
+        taken = frozenset().union(*(state.origins(t.name) for t in bound))
         need = cls.needs.get(position)
         want = wanted[position] if wanted else (first if first and position == 0 else Operand())
         if isinstance(want, _Tensor):
             if position in cls.leaf_inputs:
                 return None  # a fresh leaf goes there, whose values index_bounds keeps in range
-            fits = (want.abs.rank, want.abs.dtype) in kinds and state.origin(want.name) not in taken
+            fits = (want.abs.rank, want.abs.dtype) in kinds and not state.origins(want.name) & taken
             if not fits or (need is not None and not want.values.meets(need)):
                 return None
             tensor = want
@@ -361,7 +362,7 @@ def _try_insert(
                 for t in state.tensors
                 if (t.abs.rank, t.abs.dtype) in kinds
                 and t.name not in reserved
-                and state.origin(t.name) not in taken
+                and not state.origins(t.name) & taken
                 and (need is None or t.values.meets(need))
                 and want.rank in (None, t.abs.rank)
             ]
