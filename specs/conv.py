@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import torch
@@ -11,7 +12,7 @@ import z3
 
 from fuzzer.core.dtypes import FLOATS
 from specs.base import AbsTensor, Dim, OpSpec, Symbols, if_, register, same_dtype
-from specs.values import ZERO, Values
+from specs.values import ZERO, Values, summed_products
 
 SPATIAL = (1, 2, 3)
 MAX_PAD = 3
@@ -180,6 +181,9 @@ class Convolution(SlidingWindow):
         limit = FLOAT16_KERNEL[inputs[0].rank - 2]
         return [channels_per_group <= 2, *(k <= limit for k in self.kernel(inputs))]
 
+    def values(self, inputs: list[Values]) -> list[Values]:
+        return [summed_products(inputs[:2], inputs[2] if len(inputs) == 3 else None)]
+
     def onnx_attrs(self) -> dict[str, Any]:
         attrs = self.window_onnx_attrs() | {"group": self.attrs["group"]}
         if "kernel_shape" in self.attrs:
@@ -209,7 +213,9 @@ class Conv(Convolution):
     def values(self, inputs: list[Values]) -> list[Values]:
         """Explicit pads may be as wide as the kernel (a 1-wide kernel padded by 2): such windows see
         padding alone and hold the bias, or zeros without one (SAME pads stay under the kernel)."""
-        return [Values(forced=ZERO)] if self.attrs["auto_pad"] == "NOTSET" and len(inputs) == 2 else []
+        (summed,) = super().values(inputs)
+        padding_only = self.attrs["auto_pad"] == "NOTSET" and len(inputs) == 2
+        return [replace(summed, forced=ZERO) if padding_only else summed]
 
     def to_torch(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
         conv = (F.conv1d, F.conv2d, F.conv3d)[x.dim() - 3]

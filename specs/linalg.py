@@ -21,6 +21,7 @@ from specs.base import (
     register,
     same_dtype,
 )
+from specs.values import Values, summed_products
 
 MATMUL_DTYPES = ("float32", "float64", "float16", "int32", "int64")
 
@@ -47,6 +48,9 @@ class MatMul(OpSpec):
 
     def to_torch(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return torch.matmul(a, b)
+
+    def values(self, inputs: list[Values]) -> list[Values]:
+        return [summed_products(inputs)]
 
 
 @register
@@ -93,6 +97,9 @@ class Gemm(OpSpec):
         if c is None:
             return self.attrs["alpha"] * torch.mm(a, b)
         return torch.addmm(c, a, b, beta=self.attrs["beta"], alpha=self.attrs["alpha"])
+
+    def values(self, inputs: list[Values]) -> list[Values]:
+        return [summed_products(inputs[:2], inputs[2] if len(inputs) == 3 else None)]
 
 
 EINSUM_DTYPES = ("float32", "float64", "float16", "int32", "int64")
@@ -176,3 +183,6 @@ class Einsum(OpSpec):
             # for tensordot); int64 arithmetic wraps to the same int32 result.
             return torch.einsum(self.attrs["equation"], *(x.long() for x in xs)).int()
         return torch.einsum(self.attrs["equation"], *xs)
+
+    def values(self, inputs: list[Values]) -> list[Values]:
+        return [summed_products(inputs)]

@@ -307,6 +307,10 @@ class GlobalAveragePool(GlobalPool):
     def reduce(self, x: torch.Tensor, dims: list[int]) -> torch.Tensor:
         return x.mean(dims, keepdim=True)
 
+    def values(self, inputs: list[Values]) -> list[Values]:
+        """A mean stays within its input's bounds."""
+        return [Values(inputs[0].low, inputs[0].high)]
+
 
 @register
 class GlobalMaxPool(GlobalPool):

@@ -41,6 +41,7 @@ import z3
 
 from fuzzer.core.dtypes import FLOATS
 from specs.base import AbsTensor, OnnxEmitter, OpSpec, Symbols, register
+from specs.values import Values, constant
 
 RESIZE_DTYPES = (*FLOATS, "int8", "uint8", "int32", "int64", "bool")
 TRANSFORMS = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_crop_and_resize")
@@ -336,6 +337,18 @@ class Resize(OpSpec):
         )
         onnx_attrs = {k: attrs[k] for k in names if k in attrs}
         emit.node("Resize", operands, outputs, axes=attrs["onnx_axes"], **onnx_attrs)
+
+    def values(self, inputs: list[Values]) -> list[Values]:
+        """Nearest copies elements; linear averages neighbours, so a region inside an earlier Pad's
+        fill keeps it (as AveragePool's windows do); cubic overshoots its input's bounds. A crop past
+        the input writes the extrapolation value."""
+        x, mode = inputs[0], self.attrs["mode"]
+        held = (
+            x if mode == "nearest" else Values(x.low, x.high, x.forced) if mode == "linear" else Values(forced=x.forced)
+        )
+        if "extrapolation_value" not in self.attrs:
+            return [held]
+        return [held.union(constant(self.attrs["extrapolation_value"]))]
 
     def to_torch(self, x: torch.Tensor) -> torch.Tensor:
         interpolate_mode = self.native_mode(x)

@@ -99,6 +99,16 @@ def exactly(value: float) -> Values:
     return replace(constant(value), fixed=True)
 
 
+def summed_products(factors: list[Values], bias: Values | None = None) -> Values:
+    """A sum of products (MatMul, Gemm, Einsum, a convolution): a factor's forced zeros (padding, a
+    one-hot's zeros) can fill whole rows or windows, so its elements pile at zero unless a bias moves them;
+    an all-zero factor makes all zeros."""
+    if any(factor.low == factor.high == 0 for factor in factors) and (bias is None or bias.low == bias.high == 0):
+        return Values(0, 0)
+    piled = any(factor.zeros for factor in factors) and (bias is None or bias.zeros)
+    return Values(piled=ZERO if piled else frozenset())
+
+
 def _nonzero_integer_between(low: float, high: float) -> bool:
     """Whether an integer other than zero lies in [low, high]: Atanh of a Sign could only read zeros."""
     positive = high >= 1 and (low <= 1 or math.ceil(low) <= high)

@@ -7,7 +7,8 @@ import pytest
 
 from fuzzer.generate.generator import GenOptions, generate
 from fuzzer.judge.compare import compare_outputs
-from specs import spec
+from specs import REGISTRY, spec
+from specs.values import LEAF, ZERO
 from tests.specs.single_node import run_both
 
 RNG = np.random.default_rng(3)
@@ -49,3 +50,21 @@ def test_einsum_letters_never_repeat_within_an_operand() -> None:
         einsum = spec("Einsum")(graph.nodes[0].attrs)
         assert all(len(set(letters)) == len(letters) for letters in einsum.operands())
         assert len(set(einsum.output_letters())) == len(einsum.output_letters())
+
+
+def test_a_sum_of_products_with_a_factor_forced_to_zeros_piles_at_zero_unless_a_bias_moves_it() -> None:
+    # Regression: Reciprocal(MatMul(x, Hardmax(y))) was drawn; a one-hot's zeros fill whole columns,
+    # so most products are zero whatever the search does (a 20-node search failure).
+    one_hot = REGISTRY["Hardmax"]({"axis": 0, "onnx_axis": 0}).values([LEAF])[0]
+    reciprocal = REGISTRY["Reciprocal"].needs[0]
+    matmul = REGISTRY["MatMul"]({}).output_values([LEAF, one_hot], 1)[0]
+    assert matmul.piled == ZERO and not matmul.meets(reciprocal)
+    assert REGISTRY["MatMul"]({}).output_values([LEAF, LEAF], 1)[0].meets(reciprocal)
+    gemm = {"alpha": 1.0, "beta": 1.0, "trans_a": 0, "trans_b": 0}
+    assert not REGISTRY["Gemm"](gemm).output_values([one_hot, LEAF], 1)[0].meets(reciprocal)
+    assert REGISTRY["Gemm"](gemm).output_values([one_hot, LEAF, LEAF], 1)[0].meets(reciprocal), "a bias moves it"
+    einsum = REGISTRY["Einsum"]({"equation": "ij,jk->ik"}).output_values([LEAF, one_hot], 1)[0]
+    assert not einsum.meets(reciprocal)
+    conv = {"auto_pad": "SAME_UPPER", "strides": [1], "dilations": [1], "group": 1}
+    assert not REGISTRY["Conv"](conv).output_values([one_hot, LEAF], 1)[0].meets(reciprocal)
+    assert REGISTRY["Conv"](conv).output_values([one_hot, LEAF, LEAF], 1)[0].meets(reciprocal)

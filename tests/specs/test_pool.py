@@ -118,3 +118,12 @@ def test_a_window_over_a_pads_fill_may_hold_only_that_fill() -> None:
     assert not floored.meets(REGISTRY["Floor"].needs[0])
     (normed,) = REGISTRY["LpPool"](attrs | {"p": 2}).values([padded])
     assert not normed.forced, "a norm of a window of -1.5 is no -1.5"
+
+
+def test_a_global_average_stays_within_its_input_bounds() -> None:
+    # Regression: GlobalAveragePool declared nothing, so Sqrt(GlobalAveragePool(LogSoftmax(x))) was
+    # drawn (a 20-node search failure): a mean of values <= 0 is never above 0.
+    (averaged,) = REGISTRY["GlobalAveragePool"]({}).values([Values(high=0)])
+    assert averaged.high == 0 and not averaged.meets(REGISTRY["Sqrt"].needs[0])
+    held = REGISTRY["GlobalAveragePool"]({}).to_torch(torch.rand(2, 3, 4, 5, dtype=torch.float64) - 1)
+    assert bool((held <= 0).all() and (held >= -1).all())

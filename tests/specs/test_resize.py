@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from fuzzer.judge.compare import compare_outputs
-from specs import AbsTensor, spec
+from specs import REGISTRY, AbsTensor, spec
 from specs.resize import NEAREST_MODES, TRANSFORMS, AxisPlan, Resize, axis_plan, resample_axis, stable_positions
+from specs.values import ZERO, Values
 from tests.specs.single_node import run_both
 
 RNG = np.random.default_rng(2)
@@ -99,6 +100,20 @@ def test_crops_past_the_input_write_the_extrapolation_value() -> None:
     x = RNG.standard_normal((1, 1, *attrs["in_sizes"])).astype(np.float32)
     eager, _ = run_both("Resize", attrs, x)
     assert (eager[0] == attrs["extrapolation_value"]).any()
+
+
+@pytest.mark.parametrize(("mode", "extra"), MODES)
+def test_a_resize_keeps_its_input_forced_values_and_the_bounds_of_what_it_computes(
+    mode: str, extra: dict[str, Any]
+) -> None:
+    held = Values(0, 1, ZERO)  # seen: LpNormalization(Resize(Concat(zeros, x))) divided by a zero norm
+    for transform in ("half_pixel", "tf_crop_and_resize"):
+        attrs = resize_attrs(mode, transform, "sizes", extra)
+        resized = Resize(attrs).output_values([held], 1)[0]
+        assert 0.0 in resized.forced and not resized.meets(REGISTRY["LpNormalization"].needs[0])
+        assert (-2.0 in resized.forced) == (transform == "tf_crop_and_resize")  # resize_attrs' extrapolation
+        computed = Resize(attrs).to_torch(torch.rand(1, 1, *attrs["in_sizes"], dtype=torch.float64))
+        assert bool((computed >= resized.low).all() and (computed <= resized.high).all()), (mode, transform)
 
 
 def test_integer_nearest_resize_picks_exactly_what_onnx_runtime_picks() -> None:
