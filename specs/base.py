@@ -18,7 +18,7 @@ import z3
 
 from fuzzer.core.dtypes import dtype
 from fuzzer.core.ir import Node, TensorType
-from specs.values import Need, Values
+from specs.values import Need, Values, exactly
 
 Dim = int | z3.ArithRef
 MAX_RANK = 4
@@ -168,12 +168,17 @@ class OpSpec:
         """What each output can hold, given what the inputs can; unknown outputs may be left out."""
         return []
 
-    def mapped(self, values: frozenset[float]) -> frozenset[float]:
-        """What this op's lowering, run in float64, makes of each value its one input holds (Exp of a
-        padding's zeros holds ones); non-finite results are dropped."""
+    def mapped(self, values: frozenset[float], others: dict[int, float] | None = None) -> frozenset[float]:
+        """What this op's lowering, run in float64, makes of each value one input holds (Exp of a
+        padding's zeros holds ones), each other input holding the one value `others` gives it;
+        non-finite results are dropped."""
         if not values:
             return frozenset()
-        held = self.to_torch(torch.tensor(sorted(values), dtype=torch.float64)).double().tolist()
+        others = others or {}
+        arguments = [torch.tensor(sorted(values), dtype=torch.float64)]
+        for position in sorted(others):  # positions, the held input's among them, in order
+            arguments.insert(position, torch.tensor(others[position], dtype=torch.float64))
+        held = self.to_torch(*arguments).double().tolist()
         return frozenset(value for value in held if math.isfinite(value))
 
     def pulled_need(self, need: Need) -> Need | None:
@@ -185,8 +190,10 @@ class OpSpec:
         return need if self.moves_values else None
 
     def output_values(self, inputs: list[Values], outputs: int) -> list[Values]:
-        """`values` for every output; whatever only shapes and attributes decide stays fixed."""
+        """`values` for every output; whatever only shapes and attributes decide stays fixed, and bounds
+        closed on one value hold it everywhere (Clip(x, 0, 0), Floor of values inside (0, 1))."""
         known = self.values(inputs) or ([inputs[0]] * outputs if self.moves_values else [])
+        known = [exactly(v.low) if v.low == v.high and math.isfinite(v.low) else v for v in known]
         result = known + [Values()] * (outputs - len(known))
         if inputs and all(v.fixed for v in inputs):
             result = [replace(v, fixed=True) for v in result]

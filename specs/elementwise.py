@@ -73,6 +73,13 @@ def away_from_poles(x: torch.Tensor) -> torch.Tensor:
     return torch.relu(2 * MARGIN - torch.cos(x).abs()).sum()
 
 
+def between_tan_poles(x: V) -> tuple[float, float]:
+    """Tan rises between its poles at -pi/2 and pi/2: bounds inside them map to bounds (else NaN: none)."""
+    if -math.pi / 2 < x.low and x.high < math.pi / 2:
+        return math.tan(x.low), math.tan(x.high)
+    return math.nan, math.nan
+
+
 def exp_limit(x: torch.Tensor) -> float:
     """Keep exp(x) well inside the dtype, leaving headroom for the ops after it."""
     return min(10.0, math.log(torch.finfo(x.dtype).max) / 2)
@@ -158,7 +165,10 @@ class TableOp(OpSpec):
             return [inputs[0]]
         steered = all(v.steered for v in inputs)
         centered = cls.keeps_sign and inputs[0].centered
-        forced, piled = self._carried([v.forced for v in inputs]), self._carried([v.piled for v in inputs])
+        forced, piled = (
+            self._carried(inputs, [v.forced for v in inputs]),
+            self._carried(inputs, [v.piled for v in inputs]),
+        )
         out = replace(cls.image, forced=forced, centered=centered, steered=steered, piled=cls.image.piled | piled)
         if self.direction() and not (cls.pole is not None and inputs[0].low <= cls.pole <= inputs[0].high):
             out = replace(out, **self._mapped_bounds(inputs))
@@ -168,14 +178,17 @@ class TableOp(OpSpec):
             out = replace(out, **self._within_image(*cls.interval(*inputs)))
         return [out]
 
-    def _carried(self, held: list[frozenset[float]]) -> frozenset[float]:
-        """What f makes of values its inputs hold (forced or piled): f of each, for one input (Exp of
-        a padding's zeros is ones), else the zeros a zero-keeping f keeps (a product's)."""
+    def _carried(self, inputs: list[V], held: list[frozenset[float]]) -> frozenset[float]:
+        """What f makes of values its inputs hold (forced or piled): f of each, where every other input
+        holds one value everywhere (Exp of a padding's zeros is ones, 0 - an exclusive CumSum's zeros
+        is zero), else the zeros a zero-keeping f keeps (a product's)."""
         cls = type(self)
         if not any(held):
             return frozenset()
-        if len(held) == 1 and cls.exact_in_float64:
-            return self.mapped(held[0])
+        varying = [i for i, x in enumerate(inputs) if not (x.low == x.high and math.isfinite(x.low))]
+        if len(varying) <= 1 and cls.exact_in_float64:
+            position = varying[0] if varying else 0
+            return self.mapped(held[position], {i: x.low for i, x in enumerate(inputs) if i != position})
         return ZERO if (cls.keeps_zero or cls.keeps_sign) and any(0.0 in values for values in held) else frozenset()
 
     def direction(self) -> int:
@@ -316,7 +329,7 @@ unary(
 )
 unary("Sin", torch.sin, image=V(-1, 1), keeps_zero=True)
 unary("Cos", torch.cos, image=V(-1, 1))
-unary("Tan", torch.tan, domain=away_from_poles, keeps_zero=True)
+unary("Tan", torch.tan, domain=away_from_poles, keeps_zero=True, interval=between_tan_poles)
 unary("Asin", torch.asin, domain=inside_unit_interval, image=V(-2, 2), keeps_sign=True, need=UNIT, monotone=1)
 unary("Acos", torch.acos, domain=inside_unit_interval, image=V(0, 4), need=UNIT, monotone=-1)
 unary("Atan", torch.atan, image=V(-2, 2), keeps_sign=True, monotone=1)
@@ -373,11 +386,13 @@ def binary(
     falling: tuple[int, ...] = (),
     interval: Callable[[V, V], tuple[float, float]] | None = None,
     image: V = V(),
+    exact_in_float64: bool = True,
 ) -> type[OpSpec]:
     """Declare and register one broadcasting spec (binary, or variadic over several arities)."""
     ranks = tuple(r for n in arities for r in any_rank(n))
     dtype_sets = tuple(d for n in arities for d in same_dtype(n, dtypes))
     fields = {"needs": needs or {}, "keeps_zero": keeps_zero, "monotone": monotone, "falling": falling, "image": image}
+    fields["exact_in_float64"] = exact_in_float64
     if interval is not None:
         fields["interval"] = staticmethod(interval)
     return declare(Elementwise, name, torch_fn, domain, ranks=ranks, dtypes=dtype_sets, out_dtype=out_dtype, **fields)

@@ -19,9 +19,9 @@ binary("And", torch.logical_and, BOOL)
 binary("Or", torch.logical_or, BOOL)
 binary("Xor", torch.logical_xor, BOOL)
 unary("BitwiseNot", torch.bitwise_not, INTS, exact_in_float64=False)
-binary("BitwiseAnd", torch.bitwise_and, INTS)
-binary("BitwiseOr", torch.bitwise_or, INTS)
-binary("BitwiseXor", torch.bitwise_xor, INTS)
+binary("BitwiseAnd", torch.bitwise_and, INTS, exact_in_float64=False)
+binary("BitwiseOr", torch.bitwise_or, INTS, exact_in_float64=False)
+binary("BitwiseXor", torch.bitwise_xor, INTS, exact_in_float64=False)
 
 
 @register

@@ -92,6 +92,7 @@ class Reduce(OpSpec):
     domain: ClassVar[ReduceDomain | None] = None
     int_count_limit: ClassVar[int | None] = None  # most elements one integer result may combine
     keeps_bounds: ClassVar[bool] = False  # the result lies between the smallest and largest input
+    keeps_zero: ClassVar[bool] = False  # a group of zeros reduces to zero
     # the piled values a group's result holds when one of its elements does (a product's zeros)
     kept_piles: ClassVar[Callable[[Values], frozenset[float]] | None] = None
     image: ClassVar[Values] = Values()
@@ -153,7 +154,8 @@ class Reduce(OpSpec):
 
     def values(self, inputs: list[Values]) -> list[Values]:
         cls, x = type(self), inputs[0]
-        out = Values(x.low, x.high) if cls.keeps_bounds else cls.image
+        zeros = cls.keeps_zero and x.low == x.high == 0
+        out = Values(x.low, x.high) if cls.keeps_bounds or zeros else cls.image
         return [replace(out, piled=cls.kept_piles(x)) if cls.kept_piles else out]
 
 
@@ -212,13 +214,21 @@ def zero_piles(x: Values) -> frozenset[float]:
 
 # Integer L2/LogSum/LogSumExp would truncate a transcendental result, which ONNX leaves undefined
 # and which flips on rounding noise; those rows are float-only.
-reduce_op("ReduceSum", torch.sum, SUMMABLE, sum_fits)
+reduce_op("ReduceSum", torch.sum, SUMMABLE, sum_fits, keeps_zero=True)
 reduce_op("ReduceMean", mean, SUMMABLE, sum_fits, keeps_bounds=True)
 reduce_op("ReduceMax", torch.amax, ORDERED, keeps_bounds=True, kept_piles=piles_at_high)
 reduce_op("ReduceMin", torch.amin, ORDERED, keeps_bounds=True, kept_piles=piles_at_low)
-reduce_op("ReduceProd", prod, SUMMABLE, product_fits, int_count_limit=MAX_INT_PRODUCT_COUNT, kept_piles=zero_piles)
+reduce_op(
+    "ReduceProd",
+    prod,
+    SUMMABLE,
+    product_fits,
+    int_count_limit=MAX_INT_PRODUCT_COUNT,
+    keeps_zero=True,
+    kept_piles=zero_piles,
+)
 reduce_op("ReduceLogSumExp", torch.logsumexp, FLOATS, exp_sum_fits)
-reduce_op("ReduceL1", l1, SUMMABLE, sum_fits, image=Values(0))
-reduce_op("ReduceL2", l2, FLOATS, squares_fit, image=Values(0))
-reduce_op("ReduceSumSquare", sum_square, SUMMABLE, squares_fit, image=Values(0))
+reduce_op("ReduceL1", l1, SUMMABLE, sum_fits, keeps_zero=True, image=Values(0))
+reduce_op("ReduceL2", l2, FLOATS, squares_fit, keeps_zero=True, image=Values(0))
+reduce_op("ReduceSumSquare", sum_square, SUMMABLE, squares_fit, keeps_zero=True, image=Values(0))
 reduce_op("ReduceLogSum", log_sum, FLOATS, positive_sum, need=Need(LOG_MIN))  # a positive sum: positive terms

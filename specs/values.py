@@ -57,8 +57,13 @@ class Values:
         return 0.0 in self.forced
 
     def within(self, need: Need) -> Values:
-        """These values once a reader's need holds: two readers with disjoint needs cannot share a tensor."""
-        return replace(self, low=max(self.low, need.low), high=min(self.high, need.high))
+        """These values once a reader's need holds: two readers with disjoint needs cannot share a tensor.
+        A need for fractional values never holds a whole-number bound (Floor of [0, 1] is 0)."""
+        low, high = max(self.low, need.low), min(self.high, need.high)
+        if need.fractional:
+            low = math.nextafter(low, math.inf) if float(low).is_integer() else low
+            high = math.nextafter(high, -math.inf) if float(high).is_integer() else high
+        return replace(self, low=low, high=high)
 
     def union(self, other: Values) -> Values:
         """Values of a tensor that holds elements of both (Concat, Where)."""

@@ -16,7 +16,7 @@ from specs import REGISTRY
 from specs.activation import shrink
 from specs.elementwise import Unary
 from specs.lowering import OPSET
-from specs.values import LEAF, ZERO, Values
+from specs.values import LEAF, ZERO, Values, exactly
 from tests.specs.single_node import run_both
 
 PARAMETRISED = sorted(name for name, cls in REGISTRY.items() if issubclass(cls, Unary) and cls.params)
@@ -123,3 +123,11 @@ def test_thresholded_relu_below_a_negative_alpha_is_bounded_by_zero_and_its_inpu
     assert (wide.low, wide.high) == (-1.0, 2.0)
     (low,) = negative.values([Values(-3.0, -2.0)])
     assert (low.low, low.high) == (0.0, 0.0)
+
+
+def test_a_clip_to_one_value_holds_it_everywhere_through_products() -> None:
+    # seen: Mod(Tanh(p), p) for p = PRelu(Clip(Add(MatMul(Clip(x, 0, 0), y), ...), 0), s): zero everywhere
+    clipped = REGISTRY["Clip"]({"min": 0.0, "max": 0.0}).output_values([LEAF], 1)[0]
+    assert clipped == exactly(0) and not clipped.meets(REGISTRY["Reciprocal"].needs[0])
+    product = REGISTRY["MatMul"]({}).output_values([clipped, LEAF], 1)[0]
+    assert product == exactly(0) and not product.meets(REGISTRY["Mod"].needs[1])

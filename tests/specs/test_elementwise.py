@@ -17,7 +17,7 @@ from specs.base import OpSpec
 from specs.elementwise import Unary
 from specs.interpret import interpret, node_outputs
 from specs.lowering import to_onnx
-from specs.values import Values, constant, exactly
+from specs.values import LEAF, Values, constant, exactly
 from tests.specs.single_node import run_both
 from tests.specs.test_specs import run_ort_noopt
 
@@ -210,6 +210,38 @@ def test_bounds_pass_through_monotone_maps() -> None:
     assert hardswish.low == 0 and REGISTRY["HardSwish"]({}).output_values([Values()], 1)[0].low == -0.375
     acos = REGISTRY["Acos"]({}).output_values([Values(0.5, 0.9)], 1)[0]
     assert acos.low == pytest.approx(math.acos(0.9)) and acos.high == pytest.approx(math.acos(0.5))
+
+
+def test_bounds_that_close_on_one_value_hold_it_everywhere() -> None:
+    # seen: Div(y, Erf(Floor(Softmax(x)))): Floor's input never sits on 1, so each element is 0
+    unit = Values(0, 1).within(REGISTRY["Floor"].needs[0])
+    floored = REGISTRY["Floor"]({}).output_values([unit], 1)[0]
+    assert floored == exactly(0) and not floored.meets(REGISTRY["Reciprocal"].needs[0])
+    ceiled = REGISTRY["Ceil"]({}).output_values([unit], 1)[0]
+    assert ceiled == exactly(1) and ceiled.meets(REGISTRY["Reciprocal"].needs[0])
+    assert REGISTRY["Relu"]({}).output_values([Values(high=0)], 1)[0] == exactly(0)
+    assert REGISTRY["Floor"]({}).output_values([Values(0, 2).within(REGISTRY["Floor"].needs[0])], 1)[0].high == 1
+
+
+def test_tan_maps_bounds_between_its_poles_only() -> None:
+    # seen: Sqrt(Sub(Tan(Clip(Softsign(Sigmoid x))), Softplus(PRelu(Exp y, s)))), below zero everywhere
+    tan = REGISTRY["Tan"]({})
+    held = tan.output_values([Values(0, 0.5)], 1)[0]
+    assert (held.low, held.high) == (0, pytest.approx(math.tan(0.5)))
+    softplus = REGISTRY["Softplus"]({}).output_values([Values(0)], 1)[0]
+    difference = REGISTRY["Sub"]({}).output_values([held, softplus], 1)[0]
+    assert difference.high < 0 and not difference.meets(REGISTRY["Sqrt"].needs[0])
+    assert tan.output_values([Values(0, 2)], 1)[0].high == math.inf, "past the pole at pi/2"
+
+
+def test_an_op_of_one_constant_everywhere_carries_what_its_other_input_holds() -> None:
+    # seen: Log(Sub(ConstantOfShape(0), CumSum(x, exclusive))): the CumSum's first slice is 0, so is 0 - 0
+    cumsum = REGISTRY["CumSum"]({"axis": 0, "onnx_axis": 0, "exclusive": 1, "reverse": 0}).values([LEAF])[0]
+    difference = REGISTRY["Sub"]({}).output_values([exactly(0), cumsum], 1)[0]
+    assert difference.forced == {0.0} and not difference.meets(REGISTRY["Log"].needs[0])
+    shifted = REGISTRY["Sub"]({}).output_values([exactly(2), cumsum], 1)[0]
+    assert shifted.forced == {2.0} and shifted.meets(REGISTRY["Log"].needs[0])
+    assert not REGISTRY["Sub"]({}).output_values([LEAF, cumsum], 1)[0].forced, "no constant: nothing carried"
 
 
 def test_reciprocal_maps_bounds_on_one_side_of_its_pole_only() -> None:

@@ -11,7 +11,7 @@ import torch
 
 from fuzzer.generate.generator import GenOptions, generate
 from specs import REGISTRY
-from specs.values import Need, Values
+from specs.values import Need, Values, exactly
 from tests.specs.single_node import run_both
 
 ElementMap = Callable[[np.ndarray], np.ndarray]
@@ -118,3 +118,13 @@ def test_a_product_keeps_piled_zeros_and_min_or_max_the_piles_at_their_bound() -
     assert (low.piled, high.piled) == ({0.0}, {1.0})
     (total,) = REGISTRY["ReduceSum"](attrs).values([clamped])
     assert not total.piled, "a sum moves off any one pile"
+
+
+@pytest.mark.parametrize("op", ["ReduceSum", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceMean"])
+def test_a_reduction_of_zeros_everywhere_is_zero_everywhere(op: str) -> None:
+    """Seen: Mod(Tanh(p), p) for p built from ReduceL2(Clip(x, 0, 0)): zero whatever x holds."""
+    (reduced,) = REGISTRY[op](reduce_attrs([0])).output_values([exactly(0)], 1)
+    assert reduced == exactly(0) and not reduced.meets(Need(nonzero=True))
+    assert REGISTRY[op].to_torch(REGISTRY[op](reduce_attrs([0])), torch.zeros(3, 2)).eq(0).all()
+    (lse,) = REGISTRY["ReduceLogSumExp"](reduce_attrs([0])).output_values([exactly(0)], 1)
+    assert not lse.forced, "log(n) for n zeros: no one value"
