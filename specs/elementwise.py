@@ -391,8 +391,14 @@ def binary(
     """Declare and register one broadcasting spec (binary, or variadic over several arities)."""
     ranks = tuple(r for n in arities for r in any_rank(n))
     dtype_sets = tuple(d for n in arities for d in same_dtype(n, dtypes))
-    fields = {"needs": needs or {}, "keeps_zero": keeps_zero, "monotone": monotone, "falling": falling, "image": image}
-    fields["exact_in_float64"] = exact_in_float64
+    fields = {
+        "needs": needs or {},
+        "keeps_zero": keeps_zero,
+        "monotone": monotone,
+        "falling": falling,
+        "image": image,
+        "exact_in_float64": exact_in_float64,
+    }
     if interval is not None:
         fields["interval"] = staticmethod(interval)
     return declare(Elementwise, name, torch_fn, domain, ranks=ranks, dtypes=dtype_sets, out_dtype=out_dtype, **fields)
