@@ -193,7 +193,7 @@ class OpSpec:
         """`values` for every output; whatever only shapes and attributes decide stays fixed, and bounds
         closed on one value hold it everywhere (Clip(x, 0, 0), Floor of values inside (0, 1))."""
         known = self.values(inputs) or ([inputs[0]] * outputs if self.moves_values else [])
-        known = [exactly(v.low) if v.low == v.high and math.isfinite(v.low) else v for v in known]
+        known = [v if v.one_value is None else exactly(v.one_value) for v in known]
         result = known + [Values()] * (outputs - len(known))
         if inputs and all(v.fixed for v in inputs):
             result = [replace(v, fixed=True) for v in result]

@@ -185,7 +185,7 @@ class TableOp(OpSpec):
         cls = type(self)
         if not any(held):
             return frozenset()
-        varying = [i for i, x in enumerate(inputs) if not (x.low == x.high and math.isfinite(x.low))]
+        varying = [i for i, x in enumerate(inputs) if x.one_value is None]
         if len(varying) <= 1 and cls.exact_in_float64:
             position = varying[0] if varying else 0
             return self.mapped(held[position], {i: x.low for i, x in enumerate(inputs) if i != position})

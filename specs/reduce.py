@@ -154,7 +154,7 @@ class Reduce(OpSpec):
 
     def values(self, inputs: list[Values]) -> list[Values]:
         cls, x = type(self), inputs[0]
-        zeros = cls.keeps_zero and x.low == x.high == 0
+        zeros = cls.keeps_zero and x.one_value == 0
         out = Values(x.low, x.high) if cls.keeps_bounds or zeros else cls.image
         return [replace(out, piled=cls.kept_piles(x)) if cls.kept_piles else out]
 

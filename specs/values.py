@@ -52,6 +52,11 @@ class Values:
         return not (self.centered and one_signed)
 
     @property
+    def one_value(self) -> float | None:
+        """The value every element holds where the bounds close on one (Clip(x, 0, 0)), else None."""
+        return self.low if self.low == self.high and math.isfinite(self.low) else None
+
+    @property
     def zeros(self) -> bool:
         """Exact zeros whatever the inputs (padding, masked triangles, one-hot)."""
         return 0.0 in self.forced
@@ -108,7 +113,7 @@ def summed_products(factors: list[Values], bias: Values | None = None) -> Values
     """A sum of products (MatMul, Gemm, Einsum, a convolution): a factor's forced zeros (padding, a
     one-hot's zeros) can fill whole rows or windows, so its elements pile at zero unless a bias moves them;
     an all-zero factor makes all zeros."""
-    if any(factor.low == factor.high == 0 for factor in factors) and (bias is None or bias.low == bias.high == 0):
+    if any(factor.one_value == 0 for factor in factors) and (bias is None or bias.one_value == 0):
         return Values(0, 0)
     piled = any(factor.zeros for factor in factors) and (bias is None or bias.zeros)
     return Values(piled=ZERO if piled else frozenset())

@@ -60,7 +60,7 @@ def test_a_sum_of_products_with_a_factor_forced_to_zeros_piles_at_zero_unless_a_
     matmul = REGISTRY["MatMul"]({}).output_values([LEAF, one_hot], 1)[0]
     assert matmul.piled == ZERO and not matmul.meets(reciprocal)
     assert REGISTRY["MatMul"]({}).output_values([LEAF, LEAF], 1)[0].meets(reciprocal)
-    gemm = {"alpha": 1.0, "beta": 1.0, "trans_a": 0, "trans_b": 0}
+    gemm = {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0}
     assert not REGISTRY["Gemm"](gemm).output_values([one_hot, LEAF], 1)[0].meets(reciprocal)
     assert REGISTRY["Gemm"](gemm).output_values([one_hot, LEAF, LEAF], 1)[0].meets(reciprocal), "a bias moves it"
     einsum = REGISTRY["Einsum"]({"equation": "ij,jk->ik"}).output_values([LEAF, one_hot], 1)[0]
