@@ -118,7 +118,7 @@ class Softmax(AlongAxis):
 
 def log_softmax_spread(x: torch.Tensor, axis: int) -> torch.Tensor:
     """Keep max - x moderate, so that even exp-then-log implementations stay finite and exact."""
-    return below(x.amax(axis, keepdim=True) - x, 2 * exp_limit(x))
+    return below(x.amax(axis, keepdim=True) - x, 2 * exp_limit(x.dtype))
 
 
 @register

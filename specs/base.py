@@ -141,6 +141,12 @@ class OpSpec:
         """Attributes for one instance: concrete choices, or Z3 ints that `requires` constrains."""
         return {}
 
+    @classmethod
+    def need_at(cls, position: int, dtype: str) -> Need | None:
+        """What input `position` must hold when it is a `dtype` tensor (Exp's bound is lower in float16)."""
+        need = cls.needs.get(position)
+        return need.at(dtype) if need else None
+
     def drawn_needs(self) -> dict[int, Need]:
         """The needs this instance really has: the generator plans with `needs` before attributes exist."""
         return self.needs

@@ -80,13 +80,19 @@ def between_tan_poles(x: V) -> tuple[float, float]:
     return math.nan, math.nan
 
 
-def exp_limit(x: torch.Tensor) -> float:
+EXP_HEADROOM = 10.0  # e^10 ~ 22026: room for the ops after an Exp in float32 and float64
+
+
+def exp_limit(x: torch.dtype) -> float:
     """Keep exp(x) well inside the dtype, leaving headroom for the ops after it."""
-    return min(10.0, math.log(torch.finfo(x.dtype).max) / 2)
+    return min(EXP_HEADROOM, math.log(torch.finfo(x).max) / 2)
 
 
 def no_exp_overflow(x: torch.Tensor) -> torch.Tensor:
-    return below(x, exp_limit(x))
+    return below(x, exp_limit(x.dtype))
+
+
+BELOW_EXP_LIMIT = Need(high=EXP_HEADROOM, dtype_high=tuple((name, exp_limit(dtype(name).torch)) for name in FLOATS))
 
 
 def floats_only(loss: Loss) -> Loss:
@@ -313,7 +319,7 @@ def is_inf(x: torch.Tensor, detect_positive: int, detect_negative: int) -> torch
 unary("Relu", torch.relu, SIGNED, image=V(0, piled=ZERO), keeps_zero=True, monotone=1)
 unary("Sigmoid", torch.sigmoid, image=V(0, 1), monotone=1)
 unary("Tanh", torch.tanh, image=V(-1, 1), keeps_sign=True, monotone=1)
-unary("Exp", torch.exp, domain=no_exp_overflow, image=V(0), monotone=1)
+unary("Exp", torch.exp, domain=no_exp_overflow, image=V(0), need=BELOW_EXP_LIMIT, monotone=1)
 unary("Log", torch.log, domain=lambda x: above(x, LOG_MIN), need=Need(LOG_MIN), monotone=1)
 unary("Sqrt", torch.sqrt, domain=lambda x: above(x, MARGIN), image=V(0), keeps_zero=True, need=Need(MARGIN), monotone=1)
 unary("Abs", torch.abs, NUMERIC, domain=no_overflow(torch.abs), image=V(0), keeps_zero=True)
@@ -423,7 +429,7 @@ def interval_quotient(a: V, b: V) -> tuple[float, float]:
 def pow_domain(base: torch.Tensor, exponent: torch.Tensor) -> torch.Tensor:
     """Positive base (a fractional power of a negative is NaN) and no overflow."""
     magnitude = exponent * torch.log(base.clamp_min(1e-3))
-    return above(base, POW_BASE_MIN) + below(magnitude.abs(), exp_limit(base))
+    return above(base, POW_BASE_MIN) + below(magnitude.abs(), exp_limit(base.dtype))
 
 
 def comparison_margin(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -134,6 +134,11 @@ class Need:
     high: float = math.inf
     nonzero: bool = False
     fractional: bool = False  # no whole numbers (Floor, Ceil): rounding noise next to one flips the result
+    dtype_high: tuple[tuple[str, float], ...] = ()  # (dtype, high) where it differs: Exp overflows sooner in float16
+
+    def at(self, dtype: str) -> Need:
+        """This need for an input of `dtype`: the generator attaches needs to typed tensors."""
+        return replace(self, high=dict(self.dtype_high).get(dtype, self.high), dtype_high=())
 
     def admits(self, value: float) -> bool:
         """Whether an element that holds exactly `value` meets this need."""

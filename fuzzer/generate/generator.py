@@ -347,13 +347,12 @@ def _try_insert(
         # A node never reads one tensor twice, not even through a copy: x-x, x/x and Equal(x, Expand x)
         # are constants that test nothing and put NaNs (Div by x-x) in the graph that no values avoid.
         taken = frozenset().union(*(state.origins(t.name) for t in bound))
-        need = cls.needs.get(position)
         want = wanted[position] if wanted else (first if first and position == 0 else Operand())
         if isinstance(want, _Tensor):
             if position in cls.leaf_inputs:
                 return None  # a fresh leaf goes there, whose values index_bounds keeps in range
             fits = (want.abs.rank, want.abs.dtype) in kinds and not state.origins(want.name) & taken
-            if not fits or (need is not None and not want.values.meets(need)):
+            if not fits or not _meets_need(cls, position, want):
                 return None
             tensor = want
         else:
@@ -363,7 +362,7 @@ def _try_insert(
                 if (t.abs.rank, t.abs.dtype) in kinds
                 and t.name not in reserved
                 and not state.origins(t.name) & taken
-                and (need is None or t.values.meets(need))
+                and _meets_need(cls, position, t)
                 and want.rank in (None, t.abs.rank)
             ]
             reuse = existing and not want.leaf and position not in cls.leaf_inputs
@@ -401,8 +400,8 @@ def _try_insert(
         return None
     needs = {name: list(needed) for name, needed in state.needs.items()}
     for position, tensor in enumerate(bound):
-        if position in cls.needs:
-            needs.setdefault(tensor.name, []).append(cls.needs[position])
+        if need := cls.need_at(position, tensor.abs.dtype):
+            needs.setdefault(tensor.name, []).append(need)
     out_names = _unused_names(state, "t", state.output_count, len(outputs), {t.name for t, _ in fresh})
     node = (op, [t.name for t in bound], out_names)
     values = _propagated(state.tensors + [t for t, _ in fresh], [*state.nodes, node], needs)
@@ -533,6 +532,12 @@ def _unused_names(state: _State, prefix: str, start: int, count: int, pending: s
     return names
 
 
+def _meets_need(cls: type[OpSpec], position: int, tensor: _Tensor) -> bool:
+    """Whether `tensor` can hold what input `position` of `cls` needs of a tensor of its dtype."""
+    need = cls.need_at(position, tensor.abs.dtype)
+    return need is None or tensor.values.meets(need)
+
+
 def _adopt(state: _State, base: Graph) -> None:
     """Start from an existing graph (a mutation): its tensors keep their shapes, its nodes their attributes."""
     syms = Symbols("base", state.context, state.lows)
@@ -546,9 +551,9 @@ def _adopt(state: _State, base: Graph) -> None:
         state.add_node(op, list(node.inputs), list(node.outputs))
         if node.op == CONSTANT_OP:  # a pattern's, in any base a campaign pools
             state.beside.update(node.outputs)
-        for position, need in op.needs.items():
-            if position < len(node.inputs):
-                state.needs.setdefault(node.inputs[position], []).append(need)
+        for position, name in enumerate(node.inputs):
+            if need := op.need_at(position, base.types[name].dtype):
+                state.needs.setdefault(name, []).append(need)
     state.output_count = len(state.produced)
     values = _propagated(state.tensors, state.nodes, state.needs)
     if values is None:

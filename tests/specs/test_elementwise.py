@@ -334,3 +334,12 @@ def test_clamps_and_comparisons_pile_values_that_maps_and_products_carry() -> No
     assert as_float.piled == {0.0, 1.0} and not as_float.meets(REGISTRY["Reciprocal"].needs[0])
     (as_int,) = REGISTRY["Cast"]({"to": "int64"}).values([Values(-2.5, 2.5, piled=frozenset({-2.5}))])
     assert as_int.piled == {-2.0}
+
+
+def test_exp_needs_its_input_below_the_overflow_limit_of_its_dtype() -> None:
+    """Exp(Cast(Size x)) of a fixed 24 overflows at every step of the search (seen: a 20-node search
+    failure); float16 overflows sooner than float32, so the need follows the dtype as the domain does."""
+    exp = REGISTRY["Exp"]
+    assert not exactly(24).meets(exp.need_at(0, "float32"))
+    assert exactly(7).meets(exp.need_at(0, "float32")) and not exactly(7).meets(exp.need_at(0, "float16"))
+    assert LEAF.meets(exp.need_at(0, "float16"))

@@ -128,7 +128,8 @@ def test_values_inside_needs_are_in_domain_and_outside_are_not(name: str) -> Non
             sampled = sample_values(graph, seed).values
             gen = torch.Generator().manual_seed(seed)
             base = [torch.from_numpy(np.array(sampled[n])) for n in node.inputs]
-            needs = {p: need for p, need in spec.needs.items() if p < len(base)}
+            dtype_of = [graph.types[name].dtype for name in node.inputs]
+            needs = {p: need.at(dtype_of[p]) for p, need in spec.needs.items() if p < len(base)}
             inside = list(base)
             for position, need in needs.items():
                 inside[position] = _inside(need, base[position], gen)
@@ -140,7 +141,7 @@ def test_values_inside_needs_are_in_domain_and_outside_are_not(name: str) -> Non
                 if position >= len(base):
                     continue
                 outside = list(inside)
-                outside[position] = _outside(need, base[position])
+                outside[position] = _outside(need.at(dtype_of[position]), base[position])
                 assert float(spec.domain_loss(*outside)) > 0, f"{graph.text()}\nposition {position} outside"
             checked += 1
     assert checked > 0
