@@ -204,6 +204,10 @@ pattern("quick-gelu", ORT + "quick_gelu_fusion.cc (x * sigmoid(alpha * x))", "Mu
         "Mul(x, @)")  # fmt: skip
 pattern("attention", ORT + "attention_fusion.cc; " + INDUCTOR + "fx_passes/fuse_attention.py (_sfdp_pattern_1)",
         "Transpose(k:3)", "MatMul(q:3, @)", "Div(@, s:w0)", "Softmax(@){onnx_axis=-1}", "MatMul(@, v:3)")  # fmt: skip
+pattern("attention-masked",
+        ORT + "attention_fusion.cc (mask); " + INDUCTOR + "fx_passes/fuse_attention.py (_sfdp_pattern_5)",
+        "Transpose(k:4){perm=[0, 1, 3, 2]}", "MatMul(q:4, @)", "Div(@, s:w0)", "Add(@, m:i4)",
+        "Softmax(@){onnx_axis=-1}", "MatMul(@, v:i4)")  # fmt: skip
 pattern("masked-softmax", ORT + "bias_softmax_fusion.cc; " + INDUCTOR + "fx_passes/fuse_attention.py",
         "Where(m, a, b)", "Softmax(@){onnx_axis=-1}")  # fmt: skip
 
