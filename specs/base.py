@@ -141,6 +141,11 @@ class OpSpec:
         """Attributes for one instance: concrete choices, or Z3 ints that `requires` constrains."""
         return {}
 
+    def copies(self) -> bool:
+        """Whether output 0 holds the inputs' elements (`copies_inputs`), or this instance's attributes
+        make the op a copy (a Transpose by the identity, a reduction of each element alone)."""
+        return type(self).copies_inputs
+
     @classmethod
     def need_at(cls, position: int, dtype: str) -> Need | None:
         """What input `position` must hold when it is a `dtype` tensor (Exp's bound is lower in float16)."""

@@ -95,6 +95,8 @@ class Reduce(OpSpec):
     keeps_zero: ClassVar[bool] = False  # a group of zeros reduces to zero
     # the piled values a group's result holds when one of its elements does (a product's zeros)
     kept_piles: ClassVar[Callable[[Values], frozenset[float]] | None] = None
+    alone_is_itself: ClassVar[bool] = False  # one element reduces to itself (a sum, a mean, a max; not |x|)
+    extreme: ClassVar[int] = 0  # -1: a minimum, +1: a maximum; of every element, it lies past each forced value
     image: ClassVar[Values] = Values()
 
     @classmethod
@@ -108,6 +110,9 @@ class Reduce(OpSpec):
             "noop_with_empty_axes": int(not axes and rng.random() < 0.5),
             "empty_axes_input": not axes and rng.random() < 0.5,
         }
+
+    def copies(self) -> bool:
+        return bool(self.attrs["noop_with_empty_axes"]) and type(self).alone_is_itself
 
     def reduced_axes(self, rank: int) -> list[int]:
         if self.attrs["noop_with_empty_axes"]:
@@ -156,6 +161,11 @@ class Reduce(OpSpec):
         cls, x = type(self), inputs[0]
         zeros = cls.keeps_zero and x.one_value == 0
         out = Values(x.low, x.high) if cls.keeps_bounds or zeros else cls.image
+        if cls.extreme and x.forced and not self.attrs["axes"] and not self.attrs["noop_with_empty_axes"]:
+            if cls.extreme < 0:
+                out = replace(out, high=min(out.high, *x.forced))
+            else:
+                out = replace(out, low=max(out.low, *x.forced))
         return [replace(out, piled=cls.kept_piles(x)) if cls.kept_piles else out]
 
 
@@ -214,10 +224,14 @@ def zero_piles(x: Values) -> frozenset[float]:
 
 # Integer L2/LogSum/LogSumExp would truncate a transcendental result, which ONNX leaves undefined
 # and which flips on rounding noise; those rows are float-only.
-reduce_op("ReduceSum", torch.sum, SUMMABLE, sum_fits, keeps_zero=True)
-reduce_op("ReduceMean", mean, SUMMABLE, sum_fits, keeps_bounds=True)
-reduce_op("ReduceMax", torch.amax, ORDERED, keeps_bounds=True, kept_piles=piles_at_high)
-reduce_op("ReduceMin", torch.amin, ORDERED, keeps_bounds=True, kept_piles=piles_at_low)
+reduce_op("ReduceSum", torch.sum, SUMMABLE, sum_fits, keeps_zero=True, alone_is_itself=True)
+reduce_op("ReduceMean", mean, SUMMABLE, sum_fits, keeps_bounds=True, alone_is_itself=True)
+reduce_op(
+    "ReduceMax", torch.amax, ORDERED, keeps_bounds=True, kept_piles=piles_at_high, alone_is_itself=True, extreme=1
+)
+reduce_op(
+    "ReduceMin", torch.amin, ORDERED, keeps_bounds=True, kept_piles=piles_at_low, alone_is_itself=True, extreme=-1
+)
 reduce_op(
     "ReduceProd",
     prod,
@@ -226,8 +240,9 @@ reduce_op(
     int_count_limit=MAX_INT_PRODUCT_COUNT,
     keeps_zero=True,
     kept_piles=zero_piles,
+    alone_is_itself=True,
 )
-reduce_op("ReduceLogSumExp", torch.logsumexp, FLOATS, exp_sum_fits)
+reduce_op("ReduceLogSumExp", torch.logsumexp, FLOATS, exp_sum_fits, alone_is_itself=True)
 reduce_op("ReduceL1", l1, SUMMABLE, sum_fits, keeps_zero=True, image=Values(0))
 reduce_op("ReduceL2", l2, FLOATS, squares_fit, keeps_zero=True, image=Values(0))
 reduce_op("ReduceSumSquare", sum_square, SUMMABLE, squares_fit, keeps_zero=True, image=Values(0))

@@ -113,6 +113,9 @@ class Transpose(OpSpec):
     def infer(self, inputs: list[AbsTensor]) -> list[AbsTensor]:
         return [AbsTensor([inputs[0].shape[p] for p in self.attrs["perm"]], inputs[0].dtype)]
 
+    def copies(self) -> bool:
+        return self.attrs["perm"] == sorted(self.attrs["perm"])
+
     def onnx_attrs(self) -> dict[str, Any]:
         return {"perm": self.attrs["perm"]}
 

@@ -90,7 +90,7 @@ class _State:
         self.nodes.append((op, inputs, outputs))
         self.produced.update(outputs)
         self.consumed.update(inputs)
-        if type(op).copies_inputs:
+        if op.copies():
             self.copied[outputs[0]] = frozenset().union(*(self.origins(name) for name in inputs))
 
     def origins(self, name: str) -> frozenset[str]:

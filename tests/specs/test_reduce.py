@@ -128,3 +128,15 @@ def test_a_reduction_of_zeros_everywhere_is_zero_everywhere(op: str) -> None:
     assert REGISTRY[op](reduce_attrs([0])).to_torch(torch.zeros(3, 2)).eq(0).all()
     (lse,) = REGISTRY["ReduceLogSumExp"](reduce_attrs([0])).output_values([exactly(0)], 1)
     assert not lse.forced, "log(n) for n zeros: no one value"
+
+
+def test_a_minimum_or_maximum_of_everything_lies_past_each_forced_value() -> None:
+    """Seen: Reciprocal(Pow(Asinh(ReduceMin(Mul(CumSum(x, exclusive, reverse), x))), y)): the exclusive
+    CumSum's zero makes the minimum of all elements at most 0, which Pow's base cannot be."""
+    with_zero = Values(forced=frozenset({0.0}))
+    (low,) = REGISTRY["ReduceMin"](reduce_attrs([])).values([with_zero])
+    (high,) = REGISTRY["ReduceMax"](reduce_attrs([])).values([with_zero])
+    assert low.high == 0 and not low.meets(REGISTRY["Log"].needs[0])
+    assert high.low == 0 and not high.meets(Need(high=-0.5))
+    (grouped,) = REGISTRY["ReduceMin"](reduce_attrs([0])).values([with_zero])
+    assert grouped.high == float("inf"), "a group may hold no forced element"

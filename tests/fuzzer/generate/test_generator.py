@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from fuzzer.core.ir import Graph
+from fuzzer.core.ir import Graph, Node
 from fuzzer.generate.generator import GenerationError, GenOptions, generate
 from fuzzer.inputs.search import search_values
 from specs.base import spec_of
@@ -118,17 +118,25 @@ def test_no_node_reads_a_tensor_its_domain_can_never_accept(
     assert read > 10, f"{reader} was hardly generated"
 
 
+def _copies(node: Node) -> bool:
+    """Output 0 holds the inputs' elements: a copy, or attributes that make the op one."""
+    noop_reduce = node.op == "ReduceMean" and node.attrs["noop_with_empty_axes"]
+    identity_perm = node.op == "Transpose" and node.attrs["perm"] == sorted(node.attrs["perm"])
+    return node.op in ("Expand", "Identity", "Concat") or noop_reduce or identity_perm
+
+
 def test_no_node_reads_one_tensor_twice_not_even_through_a_copy() -> None:
-    """Seen: Log(Mod(Expand(m), m)), fmod of m by itself: zeros, NaN whatever m holds; and
-    Div(y, Sub(Concat(c, w), c)), whose first slice is c - c."""
+    """Seen: Log(Mod(Expand(m), m)), fmod of m by itself: zeros, NaN whatever m holds;
+    Div(y, Sub(Concat(c, w), c)), whose first slice is c - c; and Reciprocal(Ceil(Sub(x, ReduceMean(x))))
+    with noop_with_empty_axes, which reduces each element alone."""
     read = 0
-    ops = ("Expand", "Identity", "Concat", "Sub", "Mod")
-    for seed in range(40):
+    ops = ("Expand", "Identity", "Concat", "ReduceMean", "Transpose", "Sub", "Mod")
+    for seed in range(60):
         graph = generate(seed, GenOptions(max_nodes=8, ops=ops, dtypes=("float32",)))
         origins: dict[str, set[str]] = {}
         for node in graph.nodes:
             held = [origins.get(name, {name}) for name in node.inputs]
-            if node.op in ("Expand", "Identity", "Concat"):
+            if _copies(node):
                 origins[node.outputs[0]] = set().union(*held)
             if node.op in ("Sub", "Mod"):
                 read += 1
