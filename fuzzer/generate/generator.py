@@ -456,11 +456,16 @@ def _propagated(
 
     A need narrows what a tensor can hold, and so what every tensor computed from it can (once
     Asin keeps w inside (-1, 1), Floor(w) is at most 0, which an earlier Log of it cannot read);
-    and it asks what an invertible map's input must hold (Acosh(Floor(x)) asks x >= 2).
+    and it asks what an invertible map's input must hold (Acosh(Floor(x)) asks x >= 2), and a copy's
+    inputs what its output must (Log(Concat(a, b)) asks a and b each to be positive).
     """
     needs = {name: list(found) for name, found in needs.items()}
     for op, ins, outs in reversed(nodes):
         for need in needs.get(outs[0], []) if ins else []:
+            if op.copies():
+                for name in ins:
+                    needs.setdefault(name, []).append(need)
+                continue
             pulled = op.pulled_need(need)
             if pulled is not None:
                 needs.setdefault(ins[0], []).append(pulled)

@@ -144,6 +144,20 @@ def test_no_node_reads_one_tensor_twice_not_even_through_a_copy() -> None:
     assert read > 20
 
 
+def test_a_concat_reader_needs_every_part_to_meet_its_need() -> None:
+    """Seen: Log(Concat(log_prob of a SoftmaxCrossEntropyLoss, ...)): every element of a part <= 0."""
+    read = 0
+    for seed in range(60):
+        graph = generate(seed, GenOptions(max_nodes=8, ops=("LogSoftmax", "Concat", "Log"), dtypes=("float32",)))
+        made_by = producers(graph)
+        for name in readers(graph, "Log"):
+            if made_by.get(name) == "Concat":
+                read += 1
+                parts = next(node.inputs for node in graph.nodes if name in node.outputs)
+                assert all(made_by.get(part) != "LogSoftmax" for part in parts), graph.text()
+    assert read > 10
+
+
 def test_a_leaf_never_serves_two_readers_with_disjoint_needs() -> None:
     for seed in range(40):
         graph = generate(seed, GenOptions(max_nodes=8, ops=("Acosh", "Asin"), dtypes=("float32",)))
