@@ -83,9 +83,9 @@ def between_tan_poles(x: V) -> tuple[float, float]:
 EXP_HEADROOM = 10.0  # e^10 ~ 22026: room for the ops after an Exp in float32 and float64
 
 
-def exp_limit(x: torch.dtype) -> float:
+def exp_limit(float_type: torch.dtype) -> float:
     """Keep exp(x) well inside the dtype, leaving headroom for the ops after it."""
-    return min(EXP_HEADROOM, math.log(torch.finfo(x).max) / 2)
+    return min(EXP_HEADROOM, math.log(torch.finfo(float_type).max) / 2)
 
 
 def no_exp_overflow(x: torch.Tensor) -> torch.Tensor:
