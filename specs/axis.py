@@ -12,7 +12,7 @@ import z3
 from specs.base import AbsTensor, OnnxEmitter, OpSpec, Symbols, register, spell_axis
 from specs.elementwise import MARGIN, below, exp_limit
 from specs.reduce import FLOATS, ORDERED, POSITIVE_RANKS, SUMMABLE, sum_fits
-from specs.values import ZERO, Values
+from specs.values import ZERO, Values, constant, summed
 
 
 class AlongAxis(OpSpec):
@@ -186,8 +186,9 @@ class CumSum(AlongAxis):
         return sum_fits(x, [self.attrs["axis"]])
 
     def values(self, inputs: list[Values]) -> list[Values]:
-        """An exclusive sum starts from zero whatever the inputs."""
-        return [Values(forced=ZERO if self.attrs["exclusive"] else frozenset())]
+        """Sums of the elements so far; an exclusive sum starts from zero whatever the inputs."""
+        sums = summed(inputs[0])
+        return [sums.union(constant(0)) if self.attrs["exclusive"] else sums]
 
 
 @register

@@ -21,7 +21,7 @@ from specs.base import (
     register,
     same_dtype,
 )
-from specs.values import Values, summed_products
+from specs.values import Values, summed, summed_products
 
 MATMUL_DTYPES = ("float32", "float64", "float16", "int32", "int64")
 
@@ -185,4 +185,4 @@ class Einsum(OpSpec):
         return torch.einsum(self.attrs["equation"], *xs)
 
     def values(self, inputs: list[Values]) -> list[Values]:
-        return [summed_products(inputs)]
+        return [summed(inputs[0]) if len(inputs) == 1 else summed_products(inputs)]

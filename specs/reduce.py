@@ -13,7 +13,7 @@ import z3
 
 from specs.base import MAX_RANK, AbsTensor, OnnxEmitter, OpSpec, Symbols, product, register, sample_axes, spell_axis
 from specs.elementwise import LOG_MIN, above, below
-from specs.values import ZERO, Need, Values
+from specs.values import ZERO, Need, Values, summed
 
 POSITIVE_RANKS = tuple((r,) for r in range(1, MAX_RANK + 1))
 FLOATS = ("float32", "float64", "float16")
@@ -93,6 +93,7 @@ class Reduce(OpSpec):
     int_count_limit: ClassVar[int | None] = None  # most elements one integer result may combine
     keeps_bounds: ClassVar[bool] = False  # the result lies between the smallest and largest input
     keeps_zero: ClassVar[bool] = False  # a group of zeros reduces to zero
+    keeps_sign: ClassVar[bool] = False  # a sum: the result has the sign its group shares
     # the piled values a group's result holds when one of its elements does (a product's zeros)
     kept_piles: ClassVar[Callable[[Values], frozenset[float]] | None] = None
     alone_is_itself: ClassVar[bool] = False  # one element reduces to itself (a sum, a mean, a max; not |x|)
@@ -160,7 +161,12 @@ class Reduce(OpSpec):
     def values(self, inputs: list[Values]) -> list[Values]:
         cls, x = type(self), inputs[0]
         zeros = cls.keeps_zero and x.one_value == 0
-        out = Values(x.low, x.high) if cls.keeps_bounds or zeros else cls.image
+        if cls.keeps_bounds or zeros:
+            out = Values(x.low, x.high)
+        elif cls.keeps_sign:
+            out = summed(x)
+        else:
+            out = cls.image
         if cls.extreme and x.forced and not self.attrs["axes"] and not self.attrs["noop_with_empty_axes"]:
             if cls.extreme < 0:
                 out = replace(out, high=min(out.high, *x.forced))
@@ -224,7 +230,7 @@ def zero_piles(x: Values) -> frozenset[float]:
 
 # Integer L2/LogSum/LogSumExp would truncate a transcendental result, which ONNX leaves undefined
 # and which flips on rounding noise; those rows are float-only.
-reduce_op("ReduceSum", torch.sum, SUMMABLE, sum_fits, keeps_zero=True, alone_is_itself=True)
+reduce_op("ReduceSum", torch.sum, SUMMABLE, sum_fits, keeps_zero=True, keeps_sign=True, alone_is_itself=True)
 reduce_op("ReduceMean", mean, SUMMABLE, sum_fits, keeps_bounds=True, alone_is_itself=True)
 reduce_op(
     "ReduceMax", torch.amax, ORDERED, keeps_bounds=True, kept_piles=piles_at_high, alone_is_itself=True, extreme=1

@@ -109,6 +109,16 @@ def exactly(value: float) -> Values:
     return replace(constant(value), fixed=True)
 
 
+def summed(x: Values) -> Values:
+    """Values of sums of one or more elements of x (ReduceSum, a one-operand Einsum, CumSum): each sum has
+    the sign its elements share, and no bound on its size; whole numbers stay whole."""
+    return Values(
+        x.low if x.low >= 0 else -math.inf,
+        x.high if x.high <= 0 else math.inf,
+        integral=x.integral,
+    )
+
+
 def summed_products(factors: list[Values], bias: Values | None = None) -> Values:
     """A sum of products (MatMul, Gemm, Einsum, a convolution): a factor's forced zeros (padding, a
     one-hot's zeros) can fill whole rows or windows, so its elements pile at zero unless a bias moves them;

@@ -167,3 +167,24 @@ def test_solved_declares_exactly_the_attributes_drawn_as_z3_ints(name: str) -> N
             if items and all(isinstance(v, z3.ExprRef) for v in items):
                 drawn.add(key)
     assert drawn == cls.solved
+
+
+SUMS = [
+    ("ReduceSum", {"axes": [1], "onnx_axes": [1], "keepdims": 0, "noop_with_empty_axes": 0, "empty_axes_input": False}),
+    ("Einsum", {"equation": "ij->j"}),
+    ("CumSum", {"axis": 1, "onnx_axis": 1, "axis_dtype": "int64", "exclusive": 0, "reverse": 1}),
+    ("CumSum", {"axis": 1, "onnx_axis": 1, "axis_dtype": "int64", "exclusive": 1, "reverse": 0}),
+]
+
+
+@pytest.mark.parametrize(("name", "attrs"), SUMS)
+def test_a_sum_of_elements_keeps_their_sign(name: str, attrs: dict[str, object]) -> None:
+    """Seen: Sqrt(Einsum(LogSoftmax(x))) with one operand: a sum of values at most 0 is at most 0."""
+    spec = REGISTRY[name](attrs)
+    nonpositive, positive = Values(high=0), Values(low=0.5)
+    (below,) = spec.output_values([nonpositive], 1)
+    (above,) = spec.output_values([positive], 1)
+    assert below.high <= 0 and not below.meets(REGISTRY["Sqrt"].needs[0])
+    assert above.low >= 0 and not above.meets(Need(high=-0.5))
+    x = 0.5 + torch.rand(3, 4, dtype=torch.float64)
+    assert spec.to_torch(-x).max() <= below.high and spec.to_torch(x).min() >= above.low
