@@ -21,6 +21,9 @@ ORDERED = (*FLOATS, "int8", "uint8", "int32", "int64")
 SUMMABLE = (*FLOATS, "int32", "int64")
 HEADROOM = 16.0  # results stay this far below the dtype's largest value, for the ops after them
 MAX_INT_PRODUCT_COUNT = 8  # |x| <= 5 from the value sampler: 5**8 fits int32 with headroom
+# A float product of n elements stays finite only while the search holds each near magnitude 1; past 16
+# (a vector register of float32) it rarely can, and wider groups test no other kernel path.
+MAX_FLOAT_PRODUCT_COUNT = 16
 
 ReduceFn = Callable[[torch.Tensor, list[int], bool], torch.Tensor]
 ReduceDomain = Callable[[torch.Tensor, list[int]], torch.Tensor]
@@ -91,6 +94,7 @@ class Reduce(OpSpec):
     torch_fn: ClassVar[ReduceFn]
     domain: ClassVar[ReduceDomain | None] = None
     int_count_limit: ClassVar[int | None] = None  # most elements one integer result may combine
+    float_count_limit: ClassVar[int | None] = None  # most elements one float result may combine
     keeps_bounds: ClassVar[bool] = False  # the result lies between the smallest and largest input
     keeps_zero: ClassVar[bool] = False  # a group of zeros reduces to zero
     keeps_sign: ClassVar[bool] = False  # a sum: the result has the sign its group shares
@@ -121,8 +125,9 @@ class Reduce(OpSpec):
         return self.attrs["axes"] or list(range(rank))
 
     def requires(self, inputs: list[AbsTensor]) -> list[z3.BoolRef]:
-        x, limit = inputs[0], type(self).int_count_limit
-        if limit is None or x.dtype.startswith("float"):
+        x, cls = inputs[0], type(self)
+        limit = cls.float_count_limit if x.dtype.startswith("float") else cls.int_count_limit
+        if limit is None:
             return []
         return [product([x.shape[a] for a in self.reduced_axes(x.rank)]) <= limit]
 
@@ -244,6 +249,7 @@ reduce_op(
     SUMMABLE,
     product_fits,
     int_count_limit=MAX_INT_PRODUCT_COUNT,
+    float_count_limit=MAX_FLOAT_PRODUCT_COUNT,
     keeps_zero=True,
     kept_piles=zero_piles,
     alone_is_itself=True,
