@@ -334,3 +334,7 @@ class GlobalLpPool(GlobalPool):
 
     def reduce(self, x: torch.Tensor, dims: list[int]) -> torch.Tensor:
         return torch.linalg.vector_norm(x, self.attrs["p"], dims, keepdim=True)
+
+    def values(self, inputs: list[Values]) -> list[Values]:
+        """A norm: never negative."""
+        return [Values(low=0.0)]

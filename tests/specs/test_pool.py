@@ -8,7 +8,7 @@ from fuzzer.inputs.sampling import random_values
 from fuzzer.judge.compare import compare_outputs
 from specs import REGISTRY, spec
 from specs.interpret import evaluate
-from specs.values import Values, constant
+from specs.values import Need, Values, constant
 from tests.specs.single_node import requirements_hold, run_both
 
 RNG = np.random.default_rng(1)
@@ -127,3 +127,9 @@ def test_a_global_average_stays_within_its_input_bounds() -> None:
     assert averaged.high == 0 and not averaged.meets(REGISTRY["Sqrt"].needs[0])
     held = REGISTRY["GlobalAveragePool"]({}).to_torch(torch.rand(2, 3, 4, 5, dtype=torch.float64) - 1)
     assert bool((held <= 0).all() and (held >= -1).all())
+
+
+def test_a_global_norm_is_never_negative() -> None:
+    """Seen: Pow(Neg(ReduceMean(GlobalLpPool(x))), y), whose base no input makes positive."""
+    (norm,) = REGISTRY["GlobalLpPool"]({"p": 1}).output_values([Values()], 1)
+    assert norm.low == 0 and not norm.meets(Need(high=-0.5))
