@@ -17,6 +17,7 @@ from specs.elementwise import (
     MARGIN,
     Param,
     TableOp,
+    interval_product,
     no_exp_overflow,
     no_overflow,
     representable,
@@ -187,13 +188,16 @@ class PRelu(OpSpec):
 
     def values(self, inputs: list[Values]) -> list[Values]:
         """The identity at x >= 0: a non-negative x keeps its bounds, and forced values >= 0 (an
-        exclusive CumSum's zeros) stay; below zero the slope scales x either way."""
+        exclusive CumSum's zeros) stay; below zero the slope scales x, within the bounds of their product."""
         x, slope = inputs
         kept = frozenset(value for value in x.forced if value >= 0)
         steered = x.steered and slope.steered
         if x.low >= 0:
             return [Values(x.low, x.high, kept, integral=x.integral, steered=steered)]
-        return [Values(forced=kept, steered=steered)]
+        low, high = interval_product(Values(x.low, min(x.high, 0.0)), slope)
+        if x.high > 0:
+            low, high = min(low, 0.0), max(high, x.high)
+        return [Values(low, high, kept, steered=steered)]
 
     def domain_loss(self, x: torch.Tensor, slope: torch.Tensor) -> torch.Tensor | None:
         return no_overflow(torch.mul)(x, slope)

@@ -113,6 +113,17 @@ def test_prelu_passes_a_non_negative_input_and_its_forced_zeros_through() -> Non
     assert not mixed.forced and mixed.steered, "the slope moves what lies below zero"
 
 
+def test_prelu_of_negative_values_has_the_sign_its_slope_gives_them() -> None:
+    """Seen: Sqrt(PRelu(Neg(ReduceSum(Exp(x))), ReduceSum(Exp(y)))): a negative x times a positive slope."""
+    prelu, sqrt = REGISTRY["PRelu"]({}), REGISTRY["Sqrt"].needs[0]
+    (scaled,) = prelu.values([Values(high=-0.5), Values(low=0.0)])
+    assert scaled.high <= 0 and not scaled.meets(sqrt)
+    (flipped,) = prelu.values([Values(-2.0, -0.5), Values(-3.0, -1.0)])
+    assert (flipped.low, flipped.high) == (0.5, 6.0)
+    (mixed,) = prelu.values([Values(-2.0, 3.0), Values(0.0, 1.0)])
+    assert (mixed.low, mixed.high) == (-2.0, 3.0)
+
+
 def test_thresholded_relu_below_a_negative_alpha_is_bounded_by_zero_and_its_input() -> None:
     # Regression: with alpha = -1 it is not monotone and declared no bounds, so Acosh read
     # ThresholdedRelu(Round(Softmax(x))), which never exceeds 1 (a 30-node search failure).
