@@ -146,6 +146,11 @@ class OpSpec:
         make the op a copy (a Transpose by the identity, a reduction of each element alone)."""
         return type(self).copies_inputs
 
+    def selects(self) -> bool:
+        """Whether output 0 holds only elements of input 0, unchanged (a Gather, a Slice, a maximum): an
+        op whose domain ties its inputs together (`joint_domain`: Mod) never reads both."""
+        return type(self).moves_values
+
     @classmethod
     def need_at(cls, position: int, dtype: str) -> Need | None:
         """What input `position` must hold when it is a `dtype` tensor (Exp's bound is lower in float16)."""

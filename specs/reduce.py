@@ -119,6 +119,9 @@ class Reduce(OpSpec):
     def copies(self) -> bool:
         return bool(self.attrs["noop_with_empty_axes"]) and type(self).alone_is_itself
 
+    def selects(self) -> bool:
+        return bool(type(self).extreme)
+
     def reduced_axes(self, rank: int) -> list[int]:
         if self.attrs["noop_with_empty_axes"]:
             return []

@@ -74,6 +74,8 @@ class _State:
     needs: dict[str, list[Need]] = field(default_factory=dict)  # tensor -> what its readers need of it
     # an Identity's, Expand's or Concat's output -> the tensors whose elements it holds
     copied: dict[str, frozenset[str]] = field(default_factory=dict)
+    # a copy's or a selection's output (Gather, Slice, ReduceMax) -> the tensors some of whose elements it holds
+    selected: dict[str, frozenset[str]] = field(default_factory=dict)
     output_count: int = 0
     beside: set[str] = field(default_factory=set)  # outputs of the constants patterns pinned: no node budget
     # The model of the last check that was sat; it satisfies every assertion kept since (unknown and
@@ -92,10 +94,17 @@ class _State:
         self.consumed.update(inputs)
         if op.copies():
             self.copied[outputs[0]] = frozenset().union(*(self.origins(name) for name in inputs))
+            self.selected[outputs[0]] = frozenset().union(*(self.elements(name) for name in inputs))
+        elif op.selects():
+            self.selected[outputs[0]] = self.elements(inputs[0]) | {outputs[0]}
 
     def origins(self, name: str) -> frozenset[str]:
         """The tensors whose elements `name` holds, through Identity, Expand and Concat."""
         return self.copied.get(name, frozenset({name}))
+
+    def elements(self, name: str) -> frozenset[str]:
+        """The tensors some of whose elements `name` holds unchanged, through copies and selections."""
+        return self.selected.get(name, frozenset({name}))
 
     def is_dangling(self, name: str) -> bool:
         """A node output nothing reads yet: reusing it makes graphs deeper, not wider."""
@@ -346,12 +355,14 @@ def _try_insert(
         kinds = {(r[position], d[position]) for r, d in combos}
         # A node never reads one tensor twice, not even through a copy: x-x, x/x and Equal(x, Expand x)
         # are constants that test nothing and put NaNs (Div by x-x) in the graph that no values avoid.
-        taken = frozenset().union(*(state.origins(t.name) for t in bound))
+        # An op whose domain ties its inputs together reads no two that share an element either: Mod(Gather(t), t).
+        shared = state.elements if cls.joint_domain else state.origins
+        taken = frozenset().union(*(shared(t.name) for t in bound))
         want = wanted[position] if wanted else (first if first and position == 0 else Operand())
         if isinstance(want, _Tensor):
             if position in cls.leaf_inputs:
                 return None  # a fresh leaf goes there, whose values index_bounds keeps in range
-            fits = (want.abs.rank, want.abs.dtype) in kinds and not state.origins(want.name) & taken
+            fits = (want.abs.rank, want.abs.dtype) in kinds and not shared(want.name) & taken
             if not fits or not _meets_need(cls, position, want):
                 return None
             tensor = want
@@ -361,7 +372,7 @@ def _try_insert(
                 for t in state.tensors
                 if (t.abs.rank, t.abs.dtype) in kinds
                 and t.name not in reserved
-                and not state.origins(t.name) & taken
+                and not shared(t.name) & taken
                 and _meets_need(cls, position, t)
                 and want.rank in (None, t.abs.rank)
             ]

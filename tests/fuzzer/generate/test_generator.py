@@ -144,6 +144,24 @@ def test_no_node_reads_one_tensor_twice_not_even_through_a_copy() -> None:
     assert read > 20
 
 
+def test_mod_never_reads_a_tensor_and_elements_selected_from_it() -> None:
+    """Seen: Mod(ReduceMin(x), x) and Mod(GatherElements(t, i), t): where the dividend is the divisor's own
+    element the quotient is exactly 1, which Mod's domain keeps every quotient off."""
+    read = 0
+    selecting = ("ReduceMin", "ReduceMax", "GatherElements", "Slice", "Transpose", "Identity")
+    for seed in range(80):
+        graph = generate(seed, GenOptions(max_nodes=6, ops=(*selecting, "Mod"), dtypes=("float32", "int64")))
+        held: dict[str, set[str]] = {}
+        for node in graph.nodes:
+            elements = [held.get(name, {name}) for name in node.inputs]
+            if node.op in selecting:
+                held[node.outputs[0]] = elements[0] | {node.outputs[0]}
+            if node.op == "Mod":
+                read += 1
+                assert not elements[0] & elements[1], graph.text()
+    assert read > 20
+
+
 def test_a_concat_reader_needs_every_part_to_meet_its_need() -> None:
     """Seen: Log(Concat(log_prob of a SoftmaxCrossEntropyLoss, ...)): every element of a part <= 0."""
     read = 0
