@@ -21,17 +21,20 @@ from specs.reduce import FLOATS, magnitude_limit
 from specs.values import ZERO, Need, Values
 
 EPSILONS = (1e-5, 1e-3, 0.1)
+# The smallest variance a normalized group may have: the output divides upstream rounding by its standard
+# deviation, which float16's (and the comparison's float16 tolerance) bears down to MARGIN only.
+SPREAD_FLOOR = {torch.float32: 0.01, torch.float64: 0.01}
 
 
 def spread(x: torch.Tensor, axes: list[int]) -> torch.Tensor:
-    """Loss keeping each normalized group's variance above MARGIN and large against its mean.
+    """Loss keeping each normalized group's variance above its dtype's floor and large against its mean.
 
     In a near-constant group, rounding noise becomes the whole output; and a backend that rounds
     the mean to x's precision (torch does for float16) shifts every deviation by |mean| * eps.
     """
     wide = x.double()
     conditioning = (100 * torch.finfo(x.dtype).eps) ** 2 * wide.mean(axes).square()
-    return above(wide.var(axes, unbiased=False) - conditioning, MARGIN)
+    return above(wide.var(axes, unbiased=False) - conditioning, SPREAD_FLOOR.get(x.dtype, MARGIN))
 
 
 class Normalization(OpSpec):
