@@ -92,7 +92,11 @@ def no_exp_overflow(x: torch.Tensor) -> torch.Tensor:
     return below(x, exp_limit(x.dtype))
 
 
-BELOW_EXP_LIMIT = Need(high=EXP_HEADROOM, dtype_high=tuple((name, exp_limit(dtype(name).torch)) for name in FLOATS))
+EXP_LIMITS = tuple((name, exp_limit(dtype(name).torch)) for name in FLOATS)
+BELOW_EXP_LIMIT = Need(high=EXP_HEADROOM, dtype_high=EXP_LIMITS)
+WITHIN_EXP_LIMITS = Need(
+    -EXP_HEADROOM, EXP_HEADROOM, dtype_low=tuple((name, -limit) for name, limit in EXP_LIMITS), dtype_high=EXP_LIMITS
+)
 
 
 def floats_only(loss: Loss) -> Loss:
@@ -339,8 +343,10 @@ unary("Tan", torch.tan, domain=away_from_poles, keeps_zero=True, interval=betwee
 unary("Asin", torch.asin, domain=inside_unit_interval, image=V(-2, 2), keeps_sign=True, need=UNIT, monotone=1)
 unary("Acos", torch.acos, domain=inside_unit_interval, image=V(0, 4), need=UNIT, monotone=-1)
 unary("Atan", torch.atan, image=V(-2, 2), keeps_sign=True, monotone=1)
-unary("Sinh", torch.sinh, domain=lambda x: no_exp_overflow(x.abs()), keeps_sign=True, monotone=1)
-unary("Cosh", torch.cosh, domain=lambda x: no_exp_overflow(x.abs()), image=V(1))
+unary(
+    "Sinh", torch.sinh, domain=lambda x: no_exp_overflow(x.abs()), keeps_sign=True, need=WITHIN_EXP_LIMITS, monotone=1
+)
+unary("Cosh", torch.cosh, domain=lambda x: no_exp_overflow(x.abs()), image=V(1), need=WITHIN_EXP_LIMITS)
 unary("Asinh", torch.asinh, keeps_sign=True, monotone=1)
 unary("Acosh", torch.acosh, domain=lambda x: above(x, 1 + MARGIN), image=V(0), need=Need(1 + MARGIN), monotone=1)
 unary("Atanh", torch.atanh, domain=inside_unit_interval, keeps_sign=True, need=UNIT, monotone=1)

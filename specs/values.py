@@ -145,10 +145,12 @@ class Need:
     nonzero: bool = False
     fractional: bool = False  # no whole numbers (Floor, Ceil): rounding noise next to one flips the result
     dtype_high: tuple[tuple[str, float], ...] = ()  # (dtype, high) where it differs: Exp overflows sooner in float16
+    dtype_low: tuple[tuple[str, float], ...] = ()  # (dtype, low) where it differs: Cosh of -6 overflows float16
 
     def at(self, dtype: str) -> Need:
         """This need for an input of `dtype`: the generator attaches needs to typed tensors."""
-        return replace(self, high=dict(self.dtype_high).get(dtype, self.high), dtype_high=())
+        low, high = dict(self.dtype_low).get(dtype, self.low), dict(self.dtype_high).get(dtype, self.high)
+        return replace(self, low=low, high=high, dtype_low=(), dtype_high=())
 
     def admits(self, value: float) -> bool:
         """Whether an element that holds exactly `value` meets this need."""
@@ -157,5 +159,9 @@ class Need:
 
     @property
     def narrow(self) -> bool:
-        """Bounded on both sides (Asin, Acos, Atanh): only values the search steers one by one get there."""
-        return math.isfinite(self.low) and math.isfinite(self.high)
+        """Bounded on both sides to a unit's width (Asin, Acos, Atanh): only values the search steers one by
+        one get there; a sum or a convolution shrinks into Cosh's (-10, 10)."""
+        return self.high - self.low <= NARROW_WIDTH
+
+
+NARROW_WIDTH = 2.0

@@ -343,3 +343,14 @@ def test_exp_needs_its_input_below_the_overflow_limit_of_its_dtype() -> None:
     assert not exactly(24).meets(exp.need_at(0, "float32"))
     assert exactly(7).meets(exp.need_at(0, "float32")) and not exactly(7).meets(exp.need_at(0, "float16"))
     assert LEAF.meets(exp.need_at(0, "float16"))
+
+
+@pytest.mark.parametrize("name", ["Sinh", "Cosh"])
+def test_sinh_and_cosh_need_their_input_inside_the_overflow_limits_of_its_dtype(name: str) -> None:
+    """Seen: Cosh(ReduceL1(ConstantOfShape(-1.5))) of 10 elements, 15 whatever the inputs (a 20-node search
+    failure); like Exp's, the limit follows the dtype, but on both sides."""
+    op = REGISTRY[name]
+    fixed_total = Values(low=0.0, fixed=True)
+    assert not fixed_total.meets(op.need_at(0, "float32")) and not exactly(-24).meets(op.need_at(0, "float32"))
+    assert exactly(-7).meets(op.need_at(0, "float32")) and not exactly(-7).meets(op.need_at(0, "float16"))
+    assert Values().meets(op.need_at(0, "float16")), "a sum the search can shrink, as a convolution's"
