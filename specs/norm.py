@@ -21,8 +21,8 @@ from specs.reduce import FLOATS, magnitude_limit
 from specs.values import ZERO, Need, Values
 
 EPSILONS = (1e-5, 1e-3, 0.1)
-# The smallest variance a normalized group may have: the output divides upstream rounding by its standard
-# deviation, which float16's (and the comparison's float16 tolerance) bears down to MARGIN only.
+# The smallest variance a normalized group may have: its standard deviation divides the rounding error of
+# the ops before it, which float16 keeps within the comparison's tolerance down to MARGIN only.
 SPREAD_FLOOR = {torch.float32: 0.01, torch.float64: 0.01}
 
 
