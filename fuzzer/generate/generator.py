@@ -416,7 +416,7 @@ def _try_insert(
     out_names = _unused_names(state, "t", state.output_count, len(outputs), {t.name for t, _ in fresh})
     node = (op, [t.name for t in bound], out_names)
     values = _propagated(state.tensors + [t for t, _ in fresh], [*state.nodes, node], needs)
-    if values is None:
+    if values is None or _makes_one_value(op, [values[t.name] for t in bound], [values[n] for n in out_names]):
         return None
     state.solver.push()
     state.solver.add(*(c for c in cons if not isinstance(c, bool)))
@@ -546,6 +546,16 @@ def _unused_names(state: _State, prefix: str, start: int, count: int, pending: s
             names.append(f"{prefix}{index}")
         index += 1
     return names
+
+
+def _makes_one_value(op: OpSpec, inputs: list[Values], outputs: list[Values]) -> bool:
+    """Whether the node holds one value everywhere only because of what its inputs hold (Sign of values
+    at least 1), not by its own definition (ConstantOfShape): it tests nothing, and feeds its readers a
+    constant (a group of one value that no normalization can spread)."""
+    if all(value.fixed for value in inputs):
+        return False
+    unknown = op.output_values([Values()] * len(inputs), len(outputs))
+    return any(held.one_value is not None and free.one_value is None for held, free in zip(outputs, unknown))
 
 
 def _meets_need(cls: type[OpSpec], position: int, tensor: _Tensor) -> bool:

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from fuzzer.core.ir import Graph, Node
 from fuzzer.generate.generator import GenerationError, GenOptions, generate
 from fuzzer.inputs.search import search_values
+from specs import REGISTRY
 from specs.base import spec_of
 from specs.patterns import CONSTANT_OP, PATTERNS, occurrences
 
@@ -160,6 +162,21 @@ def test_mod_never_reads_a_tensor_and_elements_selected_from_it() -> None:
                 read += 1
                 assert not elements[0] & elements[1], graph.text()
     assert read > 20
+
+
+def test_no_node_makes_one_value_of_inputs_that_vary() -> None:
+    """Seen: MeanVarianceNormalization(Mul(x, Sign(Exp(Relu(c))))), a group of one value whatever the
+    inputs: Sign of values at least 1 is 1. Such a node tests nothing and feeds what reads it a constant."""
+    read = 0
+    for seed in range(60):
+        graph = generate(seed, GenOptions(max_nodes=6, ops=("Cosh", "Sign", "Relu", "Neg", "Add"), dtypes=("float32",)))
+        made_by = producers(graph)
+        for node in graph.nodes:
+            if node.op == "Sign":
+                read += 1
+                assert made_by.get(node.inputs[0]) != "Cosh", graph.text()
+    assert read > 20
+    assert (REGISTRY["Sign"]({}).to_torch(REGISTRY["Cosh"]({}).to_torch(torch.randn(100))) == 1).all()
 
 
 def test_a_concat_reader_needs_every_part_to_meet_its_need() -> None:
