@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+NARROW_WIDTH = 2.0  # the widest need only steered values reach: the unit interval's (Asin, Atanh)
+
 
 @dataclass(frozen=True)
 class Values:
@@ -162,6 +164,3 @@ class Need:
         """Bounded on both sides to a unit's width (Asin, Acos, Atanh): only values the search steers one by
         one get there; a sum or a convolution shrinks into Cosh's (-10, 10)."""
         return self.high - self.low <= NARROW_WIDTH
-
-
-NARROW_WIDTH = 2.0
