@@ -351,12 +351,12 @@ def _try_insert(
     fresh: list[tuple[_Tensor, str]] = []
     cons: list[Any] = []
     reserved = {w.name for w in wanted if isinstance(w, _Tensor)}  # a pattern's tensors go where it says
+    # An op whose domain ties its inputs together reads no two that share an element either: Mod(Gather(t), t).
+    shared = state.elements if cls.joint_domain else state.origins
     for position in range(len(combos[0][0])):
         kinds = {(r[position], d[position]) for r, d in combos}
         # A node never reads one tensor twice, not even through a copy: x-x, x/x and Equal(x, Expand x)
         # are constants that test nothing and put NaNs (Div by x-x) in the graph that no values avoid.
-        # An op whose domain ties its inputs together reads no two that share an element either: Mod(Gather(t), t).
-        shared = state.elements if cls.joint_domain else state.origins
         taken = frozenset().union(*(shared(t.name) for t in bound))
         want = wanted[position] if wanted else (first if first and position == 0 else Operand())
         if isinstance(want, _Tensor):
