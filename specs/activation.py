@@ -114,6 +114,23 @@ unary(
     values=threshold_values,
     params={"alpha": Param(1.0, (-1.0, 0.0, 0.5, 2.0))},
 )
+
+
+def shrink_values(spec: TableOp, inputs: list[Values]) -> list[Values]:
+    """Shrink maps x < -lambd to x + bias, x > lambd to x - bias and the rest to 0: each piece of the input's
+    bounds maps on its own (inputs within +-lambd give zeros). An integer result truncates toward zero."""
+    (out,) = TableOp.values(spec, inputs)
+    params, x = spec.params_filled(), inputs[0]
+    bias, lambd = params["bias"], params["lambd"]
+    pieces = [(x.low + bias, min(x.high, -lambd) + bias)] if x.low < -lambd else []
+    pieces += [(max(x.low, lambd) - bias, x.high - bias)] if x.high > lambd else []
+    pieces += [(0.0, 0.0)] if x.low <= lambd and x.high >= -lambd else []
+    if x.integral:
+        pieces.append((0.0, 0.0))
+    low, high = min(low for low, _ in pieces), max(high for _, high in pieces)
+    return [replace(out, low=max(out.low, low), high=min(out.high, high))]
+
+
 # Integer Shrink stays exact: bias <= 1 <= floor(lambd) + 1, so uint8 results are never negative.
 unary(
     "Shrink",
@@ -121,6 +138,7 @@ unary(
     NUMERIC,
     domain=shrink_domain,
     keeps_zero=True,
+    values=shrink_values,
     params={"bias": Param(0.0, (0.5, 1.0)), "lambd": Param(0.5, (0.0, 1.0, 1.5))},
 )
 

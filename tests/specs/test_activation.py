@@ -136,6 +136,23 @@ def test_thresholded_relu_below_a_negative_alpha_is_bounded_by_zero_and_its_inpu
     assert (low.low, low.high) == (0.0, 0.0)
 
 
+def test_shrink_maps_its_input_bounds_piece_by_piece() -> None:
+    """Seen: ReduceLogSum(Asinh(Shrink(Sign(x), lambd=1))) and Reciprocal(ReduceMean(Shrink(LpNormalization(x),
+    lambd=1))): inputs within +-lambd shrink to zeros, whatever the search does."""
+    wide = REGISTRY["Shrink"]({"bias": 0.5, "lambd": 1.0})
+    (inside,) = wide.values([Values(-1.0, 1.0, integral=True)])
+    assert inside.one_value == 0 and not inside.meets(REGISTRY["Reciprocal"].needs[0])
+    (both,) = wide.values([Values(-3.0, 2.0)])
+    assert (both.low, both.high) == (-2.5, 1.5)
+    shifted = REGISTRY["Shrink"]({"bias": 1.0, "lambd": 0.0})
+    (below_one,) = shifted.values([Values(0.5, 0.75)])
+    assert (below_one.low, below_one.high) == (-0.5, -0.25) and not below_one.meets(REGISTRY["Log"].needs[0])
+    (unbounded,) = shifted.values([LEAF])
+    assert (unbounded.low, unbounded.high) == (-np.inf, np.inf) and unbounded.steered
+    (truncated,) = wide.values([Values(-4.0, -2.0, integral=True)])
+    assert truncated.low == -3.5 and truncated.high >= 0, "an integer Shrink truncates -1.5 toward zero"
+
+
 def test_a_clip_to_one_value_holds_it_everywhere_through_products() -> None:
     # seen: Mod(Tanh(p), p) for p = PRelu(Clip(Add(MatMul(Clip(x, 0, 0), y), ...), 0), s): zero everywhere
     clipped = REGISTRY["Clip"]({"min": 0.0, "max": 0.0}).output_values([LEAF], 1)[0]
