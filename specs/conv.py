@@ -245,6 +245,16 @@ class ConvTranspose(Convolution):
         attrs["output_padding"] = [0 if same else rng.randrange(stride) for stride in attrs["strides"]]
         return attrs
 
+    def values(self, inputs: list[Values]) -> list[Values]:
+        """Without a bias, output positions no tap reaches hold zeros: between the taps of a stride wider
+        than the kernel, inside a dilated kernel, in output_padding's tail. Kernel widths and pads are
+        solved later, so any such attribute counts (SAME keeps the kernel as wide as the stride)."""
+        (summed,) = super().values(inputs)
+        attrs = self.attrs
+        strided = attrs["auto_pad"] == "NOTSET" and any(stride > 1 for stride in attrs["strides"])
+        gaps = strided or any(attrs["output_padding"]) or any(d > 1 for d in attrs["dilations"])
+        return [replace(summed, forced=ZERO) if gaps and len(inputs) == 2 else summed]
+
     def window_pads(self, size: list[Dim], kernel: list[Dim]) -> Pads:
         if not self.attrs["auto_pad"].startswith("SAME"):
             return super().window_pads(size, kernel)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from fuzzer.generate.generator import GenOptions, generate
 from fuzzer.judge.compare import compare_outputs
@@ -90,3 +91,18 @@ def test_a_conv_without_bias_may_hold_zeros_where_its_windows_see_padding_alone(
     assert biased.meets(log), "those windows hold the bias, which the search moves"
     (same,) = REGISTRY["Conv"](explicit | {"auto_pad": "SAME_UPPER"}).output_values([LEAF, LEAF], 1)
     assert same.meets(log), "SAME pads stay under the kernel"
+
+
+def test_a_transposed_convolution_without_bias_leaves_zeros_where_no_tap_lands() -> None:
+    """Seen: Reciprocal(ConvTranspose(x, w)) with stride 3 and output_padding 2, and Div(Abs(y), y) for y a
+    ConvTranspose with stride 2 over a 1-wide kernel: positions between taps and in the padded tail are 0."""
+    attrs = {"auto_pad": "NOTSET", "strides": [3], "dilations": [1], "output_padding": [2], "pads": [2, 0], "group": 1}
+    (gapped,) = REGISTRY["ConvTranspose"](attrs).values([LEAF, LEAF])
+    assert gapped.zeros and not gapped.meets(REGISTRY["Reciprocal"].needs[0])
+    (biased,) = REGISTRY["ConvTranspose"](attrs).values([LEAF, LEAF, LEAF])
+    assert not biased.zeros
+    dense = attrs | {"strides": [1], "output_padding": [0]}
+    (covered,) = REGISTRY["ConvTranspose"](dense).values([LEAF, LEAF])
+    assert not covered.zeros
+    y = torch.nn.functional.conv_transpose1d(torch.ones(1, 1, 1), torch.ones(1, 4, 2), stride=3, output_padding=2)
+    assert (y[..., 2:] == 0).all()
