@@ -23,7 +23,7 @@ from specs.elementwise import (
     representable,
     unsigned,
 )
-from specs.values import Need
+from specs.values import ZERO, Need, Values
 
 MAX_DIVISOR = 5
 
@@ -74,6 +74,14 @@ class Mod(Broadcasting):
 
     def domain_loss(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor | None:
         return fmod_domain(a, b)
+
+    def values(self, inputs: list[Values]) -> list[Values]:
+        """C fmod has the dividend's sign and lies closer to zero than both operands: the dividend's
+        zeros, forced or piled, stay zeros."""
+        a, b = inputs
+        reach = max(-b.low, b.high)
+        low, high = max(min(a.low, 0.0), -reach), min(max(a.high, 0.0), reach)
+        return [Values(low, high, a.forced & ZERO, steered=a.steered and b.steered, piled=a.piled & ZERO)]
 
 
 class IntegerDivision(Broadcasting):

@@ -7,6 +7,7 @@ import torch
 from fuzzer.generate.generator import GenOptions, generate
 from fuzzer.inputs.sampling import leaf_bounds, random_values
 from specs import REGISTRY
+from specs.values import LEAF, ZERO, Values
 from tests.specs.single_node import run_both
 
 DIVIDENDS = [-7, 7, -7, 7, -1, 0]
@@ -60,3 +61,19 @@ def test_integer_divisors_are_nonzero_leaves_of_both_signs(op: str) -> None:
             assert graph.types[node.inputs[1]].dtype != "uint8" or (divisor > 0).all()
             signs.update(np.sign(divisor).ravel().tolist())
     assert signs == {-1, 1}
+
+
+def test_float_mod_has_its_dividends_sign_and_keeps_its_zeros() -> None:
+    """Seen: Log(Tan(Mod(Hardmax(x), Cosh(y)))): Hardmax's zeros stay zeros through fmod and Tan."""
+    mod = REGISTRY["Mod"]({})
+    (kept,) = mod.values([Values(0.0, 1.0, ZERO), Values(1.0)])
+    assert kept.zeros and (kept.low, kept.high) == (0.0, 1.0)
+    (tan,) = REGISTRY["Tan"]({}).values([kept])
+    assert not tan.meets(REGISTRY["Log"].needs[0])
+    (bounded,) = mod.values([Values(-5.0, -1.0), Values(-2.0, 0.5)])
+    assert (bounded.low, bounded.high) == (-2.0, 0.0) and not bounded.zeros
+    (free,) = mod.values([LEAF, LEAF])
+    assert (free.low, free.high) == (-np.inf, np.inf) and free.steered
+    a, b = torch.tensor([0.0, 1.0, -3.5, 7.25]), torch.tensor([1.5, -2.0, 2.0, 0.5])
+    result = mod.to_torch(a, b)
+    assert (result[0] == 0) and (result.sign() * a.sign() >= 0).all() and (result.abs() < b.abs()).all()
