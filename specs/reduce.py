@@ -102,6 +102,7 @@ class Reduce(OpSpec):
     kept_piles: ClassVar[Callable[[Values], frozenset[float]] | None] = None
     alone_is_itself: ClassVar[bool] = False  # one element reduces to itself (a sum, a mean, a max; not |x|)
     extreme: ClassVar[int] = 0  # -1: a minimum, +1: a maximum; of every element, it lies past each forced value
+    at_least_smallest: ClassVar[bool] = False  # the result is at least its group's smallest element (a log-sum-exp)
     image: ClassVar[Values] = Values()
 
     @classmethod
@@ -175,6 +176,8 @@ class Reduce(OpSpec):
             out = summed(x)
         else:
             out = cls.image
+        if cls.at_least_smallest:
+            out = replace(out, low=max(out.low, x.low))
         if cls.extreme and x.forced and not self.attrs["axes"] and not self.attrs["noop_with_empty_axes"]:
             if cls.extreme < 0:
                 out = replace(out, high=min(out.high, *x.forced))
@@ -257,7 +260,7 @@ reduce_op(
     kept_piles=zero_piles,
     alone_is_itself=True,
 )
-reduce_op("ReduceLogSumExp", torch.logsumexp, FLOATS, exp_sum_fits, alone_is_itself=True)
+reduce_op("ReduceLogSumExp", torch.logsumexp, FLOATS, exp_sum_fits, alone_is_itself=True, at_least_smallest=True)
 reduce_op("ReduceL1", l1, SUMMABLE, sum_fits, keeps_zero=True, image=Values(0))
 reduce_op("ReduceL2", l2, FLOATS, squares_fit, keeps_zero=True, image=Values(0))
 reduce_op("ReduceSumSquare", sum_square, SUMMABLE, squares_fit, keeps_zero=True, image=Values(0))

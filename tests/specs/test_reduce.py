@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +12,7 @@ import torch
 
 from fuzzer.generate.generator import GenOptions, generate
 from specs import REGISTRY
-from specs.values import Need, Values, exactly
+from specs.values import LEAF, Need, Values, exactly
 from tests.specs.single_node import run_both
 
 ElementMap = Callable[[np.ndarray], np.ndarray]
@@ -143,3 +144,17 @@ def test_a_minimum_or_maximum_of_everything_lies_past_each_forced_value() -> Non
     assert high.low == 0 and not high.meets(Need(high=-0.5))
     (grouped,) = REGISTRY["ReduceMin"](reduce_attrs([0])).values([with_zero])
     assert grouped.high == float("inf"), "a group may hold no forced element"
+
+
+def test_a_log_sum_exp_is_at_least_its_groups_smallest_element() -> None:
+    """Seen: Pow(Atan(Neg(ReduceLogSumExp(Cast(b, float16)))), y): a log-sum-exp of 0s and 1s is at least
+    log(n) > 0, so its negation is no base a fractional exponent can take."""
+    lse = REGISTRY["ReduceLogSumExp"](reduce_attrs([1]))
+    (bounded,) = lse.values([Values(0.0, 1.0, integral=True)])
+    assert bounded.low == 0.0 and bounded.high == math.inf
+    (negated,) = REGISTRY["Neg"]({}).values([bounded])
+    assert not negated.meets(REGISTRY["Log"].needs[0])
+    (free,) = lse.values([LEAF])
+    assert free.low == -math.inf
+    x = torch.tensor([[0.0, 1.0, 0.0], [-3.0, -2.5, -4.0]])
+    assert (lse.to_torch(x) >= x.amin(1)).all()
