@@ -122,6 +122,10 @@ class OpSpec:
     # output 0 holds its inputs' elements where broadcasting lines them up (Identity, Expand, Concat): a
     # node reading both reads one tensor twice, and x - Expand(x) is all zeros, Concat(x, y) - x partly
     copies_inputs: ClassVar[bool] = False
+    # output 0 averages groups of input 0's elements (ReduceMean, GlobalAveragePool), and `subtracts` marks
+    # input 0 minus input 1 (Sub): a tensor minus its average has both signs in every group, or is zero
+    averages: ClassVar[bool] = False
+    subtracts: ClassVar[bool] = False
     pattern_only: ClassVar[bool] = False
     free_attrs: ClassVar[frozenset[str]] = frozenset()
 

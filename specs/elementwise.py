@@ -399,6 +399,7 @@ def binary(
     interval: Callable[[V, V], tuple[float, float]] | None = None,
     image: V = V(),
     exact_in_float64: bool = True,
+    subtracts: bool = False,
 ) -> type[OpSpec]:
     """Declare and register one broadcasting spec (binary, or variadic over several arities)."""
     ranks = tuple(r for n in arities for r in any_rank(n))
@@ -410,6 +411,7 @@ def binary(
         "falling": falling,
         "image": image,
         "exact_in_float64": exact_in_float64,
+        "subtracts": subtracts,
     }
     if interval is not None:
         fields["interval"] = staticmethod(interval)
@@ -464,7 +466,7 @@ VARIADIC = (1, 2, 3, 4)
 # Integer arithmetic is bounded by `no_overflow`: leaves are small (|x| <= 5) and a case whose
 # intermediate values would wrap is out of domain, never compared.
 binary("Add", torch.add, NUMERIC, domain=no_overflow(torch.add), monotone=1)
-binary("Sub", torch.sub, NUMERIC, domain=no_overflow(torch.sub), monotone=1, falling=(1,))
+binary("Sub", torch.sub, NUMERIC, domain=no_overflow(torch.sub), monotone=1, falling=(1,), subtracts=True)
 binary("Mul", torch.mul, NUMERIC, domain=no_overflow(torch.mul), keeps_zero=True, interval=interval_product)
 binary("Pow", torch.pow, domain=pow_domain, needs={0: Need(POW_BASE_MIN)})
 binary("Sum", total, FLOATS, domain=no_overflow(total), arities=VARIADIC, monotone=1)

@@ -303,6 +303,7 @@ class GlobalPool(OpSpec):
 @register
 class GlobalAveragePool(GlobalPool):
     onnx_op = "GlobalAveragePool"
+    averages = True
 
     def reduce(self, x: torch.Tensor, dims: list[int]) -> torch.Tensor:
         return x.mean(dims, keepdim=True)

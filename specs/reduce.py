@@ -242,7 +242,7 @@ def zero_piles(x: Values) -> frozenset[float]:
 # Integer L2/LogSum/LogSumExp would truncate a transcendental result, which ONNX leaves undefined
 # and which flips on rounding noise; those rows are float-only.
 reduce_op("ReduceSum", torch.sum, SUMMABLE, sum_fits, keeps_zero=True, keeps_sign=True, alone_is_itself=True)
-reduce_op("ReduceMean", mean, SUMMABLE, sum_fits, keeps_bounds=True, alone_is_itself=True)
+reduce_op("ReduceMean", mean, SUMMABLE, sum_fits, keeps_bounds=True, alone_is_itself=True, averages=True)
 reduce_op(
     "ReduceMax", torch.amax, ORDERED, keeps_bounds=True, kept_piles=piles_at_high, alone_is_itself=True, extreme=1
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import z3
@@ -493,8 +493,11 @@ def _propagated(
     produced = {name for _, _, outs in nodes for name in outs}
     if not all(settle(t.name, LEAF) for t in tensors if t.name not in produced):
         return None
+    averaged = {outs[0]: ins[0] for op, ins, outs in nodes if op.averages}
     for op, ins, outs in nodes:
         held = op.output_values([values[name] for name in ins], len(outs))
+        if op.subtracts and (averaged.get(ins[1]) == ins[0] or averaged.get(ins[0]) == ins[1]):
+            held = [replace(held[0], centered=True), *held[1:]]
         if not all(settle(name, v) for name, v in zip(outs, held)):
             return None
     return values

@@ -214,6 +214,25 @@ def test_mixed_signs_survive_sign_keeping_activations() -> None:
     assert read > 10
 
 
+def test_a_tensor_minus_its_mean_has_mixed_signs() -> None:
+    """Seen: Sqrt(Selu(x - ReduceMean(x))) and Log of x - ReduceMean(x): every group of x minus its mean has
+    both signs (or is all zero), whatever the search does."""
+    ops = ("ReduceMean", "GlobalAveragePool", "Sub", "Tanh", "Sqrt", "Log")
+    read = 0
+    for seed in range(80):
+        graph = generate(seed, GenOptions(max_nodes=6, ops=ops, dtypes=("float32",)))
+        averaged = {node.outputs[0]: node.inputs[0] for node in graph.nodes if node.op in ops[:2]}
+        centered = set()
+        for node in graph.nodes:
+            if node.op == "Sub" and {averaged.get(node.inputs[1]), averaged.get(node.inputs[0])} & set(node.inputs):
+                centered.add(node.outputs[0])
+                read += 1
+            elif node.op == "Tanh" and node.inputs[0] in centered:
+                centered.add(node.outputs[0])
+            assert node.op not in ("Sqrt", "Log") or node.inputs[0] not in centered, graph.text()
+    assert read > 10
+
+
 def test_a_need_narrowing_a_leaf_holds_for_everything_computed_from_it() -> None:
     """Seen: Asin(Neg(x)) bound after Log(Log(x)), which asks x > 1.1; and Asin(w) after Acosh of a Floor(w)."""
     ops = ("Log", "Asin", "Neg", "Sqrt")
