@@ -225,7 +225,10 @@ class LpNormalization(AlongAxis):
         return x / self.norm(x)
 
     def values(self, inputs: list[Values]) -> list[Values]:
-        return [Values(-1, 1, inputs[0].forced & ZERO)]
+        """Each group scaled by a positive norm: every element keeps its sign, so mixed signs stay mixed."""
+        x = inputs[0]
+        low, high = (0 if x.low >= 0 else -1), (0 if x.high <= 0 else 1)
+        return [Values(low, high, x.forced & ZERO, centered=x.centered)]
 
     def domain_loss(self, x: torch.Tensor) -> torch.Tensor | None:
         powers = x.double().abs() ** self.attrs["p"]

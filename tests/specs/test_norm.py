@@ -119,3 +119,17 @@ def test_batch_normalization_never_reads_a_variance_that_cannot_be_positive() ->
     need = REGISTRY["BatchNormalization"].needs[4]  # seen: var from a Range of -3.5 .. -3, NaN whatever the inputs
     assert not Values(-3.5, -3, fixed=True).meets(need) and not Values(high=0).meets(need)
     assert Values().meets(need)
+
+
+def test_lp_normalization_keeps_each_elements_sign() -> None:
+    """Seen: Sqrt(LpNormalization(Unsqueeze(Selu(x - ReduceMean(x))))): a positive scale per group keeps a
+    centered tensor's mixed signs, and a one-signed input's sign."""
+    lp = REGISTRY["LpNormalization"]({"axis": 0, "p": 1})
+    (mixed,) = lp.values([Values(centered=True)])
+    assert mixed.centered and not mixed.meets(REGISTRY["Sqrt"].needs[0])
+    (positive,) = lp.values([Values(low=0.5)])
+    assert (positive.low, positive.high) == (0.0, 1.0)
+    (negative,) = lp.values([Values(high=0.0)])
+    assert (negative.low, negative.high) == (-1.0, 0.0)
+    x = torch.tensor([[3.0, -1.0], [-1.0, 2.0]])
+    assert (lp.to_torch(x).sign() == x.sign()).all()
