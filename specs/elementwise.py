@@ -80,6 +80,21 @@ def between_tan_poles(x: V) -> tuple[float, float]:
     return math.nan, math.nan
 
 
+def through_turns(f: Callable[[float], float], first_turn: float) -> Callable[[V], tuple[float, float]]:
+    """Sin or Cos over finite bounds: f at the bounds and at each crest or trough between them (one every
+    pi from `first_turn`); bounds a full period apart or unbounded say nothing (NaN)."""
+
+    def interval(x: V) -> tuple[float, float]:
+        if not (math.isfinite(x.low) and math.isfinite(x.high)) or x.high - x.low >= 2 * math.pi:
+            return math.nan, math.nan
+        turn = first_turn + math.ceil((x.low - first_turn) / math.pi) * math.pi
+        points = [x.low, x.high, *(t for t in (turn, turn + math.pi) if t <= x.high)]
+        held = [f(point) for point in points]
+        return min(held), max(held)
+
+    return interval
+
+
 EXP_HEADROOM = 10.0  # e^10 ~ 22026: room for the ops after an Exp in float32 and float64
 
 
@@ -337,8 +352,8 @@ unary(
     keeps_sign=True,
     monotone=1,
 )
-unary("Sin", torch.sin, image=V(-1, 1), keeps_zero=True)
-unary("Cos", torch.cos, image=V(-1, 1))
+unary("Sin", torch.sin, image=V(-1, 1), keeps_zero=True, interval=through_turns(math.sin, math.pi / 2))
+unary("Cos", torch.cos, image=V(-1, 1), interval=through_turns(math.cos, 0.0))
 unary("Tan", torch.tan, domain=away_from_poles, keeps_zero=True, interval=between_tan_poles)
 unary("Asin", torch.asin, domain=inside_unit_interval, image=V(-2, 2), keeps_sign=True, need=UNIT, monotone=1)
 unary("Acos", torch.acos, domain=inside_unit_interval, image=V(0, 4), need=UNIT, monotone=-1)

@@ -234,6 +234,23 @@ def test_tan_maps_bounds_between_its_poles_only() -> None:
     assert tan.output_values([Values(0, 2)], 1)[0].high == math.inf, "past the pole at pi/2"
 
 
+def test_sin_and_cos_map_finite_bounds_through_their_turns() -> None:
+    """Seen: Log(Shrink(Erf(Cos(Tanh(x))), bias=1, lambd=0)): Cos of (-1, 1) is at least cos(1) > 0, so the
+    Erf is positive and the Shrink below zero everywhere."""
+    cos, sin = REGISTRY["Cos"]({}), REGISTRY["Sin"]({})
+    (near_zero,) = cos.values([Values(-1.0, 1.0)])
+    assert (near_zero.low, near_zero.high) == (pytest.approx(math.cos(1.0)), 1.0)
+    (erf,) = REGISTRY["Erf"]({}).values([near_zero])
+    (shrunk,) = REGISTRY["Shrink"]({"bias": 1.0, "lambd": 0.0}).values([erf])
+    assert shrunk.high < 0 and not shrunk.meets(REGISTRY["Log"].needs[0])
+    (rising,) = sin.values([Values(0.5, 2.0)])
+    assert (rising.low, rising.high) == (pytest.approx(math.sin(0.5)), 1.0)
+    assert (sin.values([Values(-4.0, 4.0)])[0].low, sin.values([Values(-4.0, 4.0)])[0].high) == (-1.0, 1.0)
+    assert (cos.values([LEAF])[0].low, cos.values([Values(2.0, 9.0)])[0].high) == (-1.0, 1.0)
+    x = torch.linspace(-1.0, 1.0, 101)
+    assert cos.to_torch(x).min() >= near_zero.low - 1e-12
+
+
 def test_an_op_of_one_constant_everywhere_carries_what_its_other_input_holds() -> None:
     # seen: Log(Sub(ConstantOfShape(0), CumSum(x, exclusive))): the CumSum's first slice is 0, so is 0 - 0
     cumsum = REGISTRY["CumSum"]({"axis": 0, "onnx_axis": 0, "exclusive": 1, "reverse": 0}).values([LEAF])[0]
