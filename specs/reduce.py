@@ -235,8 +235,8 @@ def piles_at_high(x: Values) -> frozenset[float]:
 
 
 def zero_piles(x: Values) -> frozenset[float]:
-    """One zero makes a product zero."""
-    return x.piled & ZERO
+    """One zero makes a product zero: a forced zero piles too (a group that does not hold it is not zero)."""
+    return (x.piled | x.forced) & ZERO
 
 
 # Integer L2/LogSum/LogSumExp would truncate a transcendental result, which ONNX leaves undefined

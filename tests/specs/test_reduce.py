@@ -12,7 +12,7 @@ import torch
 
 from fuzzer.generate.generator import GenOptions, generate
 from specs import REGISTRY
-from specs.values import LEAF, Need, Values, exactly
+from specs.values import LEAF, ZERO, Need, Values, exactly
 from tests.specs.single_node import run_both
 
 ElementMap = Callable[[np.ndarray], np.ndarray]
@@ -158,3 +158,12 @@ def test_a_log_sum_exp_is_at_least_its_groups_smallest_element() -> None:
     assert free.low == -math.inf
     x = torch.tensor([[0.0, 1.0, 0.0], [-3.0, -2.5, -4.0]])
     assert (lse.to_torch(x) >= x.amin(1)).all()
+
+
+def test_a_product_of_a_group_holding_a_forced_zero_piles_at_zero() -> None:
+    """Seen: Pow(ReduceProd(CumSum(x, exclusive)), y) for y < 0: the exclusive CumSum's zero makes a product
+    zero wherever its group holds it, whatever the search does."""
+    (product,) = REGISTRY["ReduceProd"](reduce_attrs([0])).values([Values(forced=ZERO)])
+    assert product.piled == ZERO and not product.meets(REGISTRY["Reciprocal"].needs[0])
+    (free,) = REGISTRY["ReduceProd"](reduce_attrs([0])).values([LEAF])
+    assert not free.piled
