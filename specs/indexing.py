@@ -19,7 +19,7 @@ from fuzzer.core.dtypes import ALL, FLOATS, dtype
 from fuzzer.core.ir import TensorType
 from specs.base import MAX_RANK, AbsTensor, OnnxEmitter, OpSpec, Symbols, product, register, same_rank, spell_axis
 from specs.shape import sample_axis
-from specs.values import Values
+from specs.values import Need, Values
 
 INDEX_DTYPES = ("int32", "int64")
 DATA_RANKS = range(1, MAX_RANK + 1)
@@ -129,6 +129,11 @@ class Scatter(OpSpec):
         if self.attrs["reduction"] in ("add", "mul"):
             return [Values(forced=data.forced)]
         return [data.union(updates)]
+
+    def pulled_need(self, need: Need) -> Need | None:
+        """Elements nothing addresses keep data's values, and the indices seldom address them all: data
+        must meet a reader's need as well (Sqrt of a scatter into log-probabilities cannot hold)."""
+        return need
 
 
 @register

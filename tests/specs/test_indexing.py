@@ -172,6 +172,23 @@ def test_gather_left_without_axis_by_the_trigger_search_bounds_no_index() -> Non
     assert REGISTRY["Gather"]({"axis": None}).index_bounds(1, [TensorType((4, 3), "float32")]) is None
 
 
+def test_a_scatters_reader_needs_its_data_to_meet_its_need_too() -> None:
+    """Seen: Sqrt(ReduceMax(ScatterND(Elu(ReduceMin(Sinh(log-probabilities))), i, x, reduction=mul))): the
+    elements no index addresses keep data's values, all at most 0."""
+    read = 0
+    for seed in range(80):
+        graph = generate(
+            seed, GenOptions(max_nodes=5, ops=("LogSoftmax", "ScatterND", "Sqrt"), dtypes=("float32", "int64"))
+        )
+        made_by = {name: node for node in graph.nodes for name in node.outputs}
+        for node in graph.nodes:
+            scatter = made_by.get(node.inputs[0])
+            if node.op == "Sqrt" and scatter is not None and scatter.op == "ScatterND":
+                read += 1
+                assert getattr(made_by.get(scatter.inputs[0]), "op", None) != "LogSoftmax", graph.text()
+    assert read > 5
+
+
 @pytest.mark.parametrize("op", ["ScatterElements", "ScatterND"])
 def test_a_scatter_keeps_what_its_data_and_updates_hold(op: str) -> None:
     # Regression: scatters declared nothing, so Log(ScatterND(CenterCropPad(x), ...)) read the
