@@ -27,7 +27,7 @@ UNIT = Need(-1 + MARGIN, 1 - MARGIN)
 NONZERO = Need(nonzero=True)
 FRACTIONAL = Need(fractional=True)
 WHOLE = V(integral=True)
-FINITE_CHECK = V(fixed=True)  # IsNaN, IsInf: always false on the finite values the search keeps
+FINITE_CHECK = V(0, 0, frozenset({0.0}), fixed=True, integral=True)  # IsNaN, IsInf: false on the finite values kept
 SIGNED = ("float32", "float64", "float16", "int8", "int32", "int64")
 
 
@@ -508,7 +508,9 @@ class Where(Broadcasting):
         return torch.where(cond, a, b)
 
     def values(self, inputs: list[V]) -> list[V]:
-        return [inputs[1].union(inputs[2])]
+        """One branch where the condition holds one value everywhere (IsNaN of finite values), else both."""
+        condition, then, otherwise = inputs
+        return [{1: then, 0: otherwise}.get(condition.one_value, then.union(otherwise))]
 
 
 def cast_domain(x: torch.Tensor, target: torch.dtype) -> torch.Tensor:

@@ -251,6 +251,22 @@ def test_sin_and_cos_map_finite_bounds_through_their_turns() -> None:
     assert cos.to_torch(x).min() >= near_zero.low - 1e-12
 
 
+def test_a_where_on_a_finite_check_picks_its_else_branch() -> None:
+    """Seen: ReduceLogSum(Min(Neg(Where(IsInf(ReduceProd(x)), y, GlobalLpPool(z))))): IsInf is false on the
+    finite values the search keeps, so the Where holds the pooled norms, negated below zero everywhere."""
+    (never,) = REGISTRY["IsInf"]({}).output_values([LEAF], 1)
+    assert never.one_value == 0 and never.fixed
+    where = REGISTRY["Where"]({})
+    (picked,) = where.values([never, LEAF, Values(low=0.0)])
+    assert picked.low == 0.0
+    (negated,) = REGISTRY["Neg"]({}).values([picked])
+    assert not negated.meets(REGISTRY["Log"].needs[0])
+    assert where.values([exactly(1), Values(high=-1.0), LEAF])[0].high == -1.0
+    assert where.values([Values(0, 1), Values(high=-1.0), Values(low=0.0)])[0] == Values(high=-1.0).union(
+        Values(low=0.0)
+    )
+
+
 def test_an_op_of_one_constant_everywhere_carries_what_its_other_input_holds() -> None:
     # seen: Log(Sub(ConstantOfShape(0), CumSum(x, exclusive))): the CumSum's first slice is 0, so is 0 - 0
     cumsum = REGISTRY["CumSum"]({"axis": 0, "onnx_axis": 0, "exclusive": 1, "reverse": 0}).values([LEAF])[0]
