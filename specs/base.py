@@ -152,7 +152,7 @@ class OpSpec:
 
     def selects(self) -> bool:
         """Whether output 0 holds only elements of input 0, unchanged (a Gather, a Slice, a maximum): an
-        op whose domain ties its inputs together (`joint_domain`: Mod) never reads both."""
+        op whose domain ties its inputs together (`joint_domain`: Mod, comparisons) never reads both."""
         return type(self).moves_values
 
     @classmethod

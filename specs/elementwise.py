@@ -415,6 +415,7 @@ def binary(
     image: V = V(),
     exact_in_float64: bool = True,
     subtracts: bool = False,
+    joint_domain: bool = False,
 ) -> type[OpSpec]:
     """Declare and register one broadcasting spec (binary, or variadic over several arities)."""
     ranks = tuple(r for n in arities for r in any_rank(n))
@@ -427,6 +428,7 @@ def binary(
         "image": image,
         "exact_in_float64": exact_in_float64,
         "subtracts": subtracts,
+        "joint_domain": joint_domain,
     }
     if interval is not None:
         fields["interval"] = staticmethod(interval)
@@ -495,7 +497,8 @@ for name, compare, operands in (
     ("GreaterOrEqual", torch.ge, NUMERIC),
     ("LessOrEqual", torch.le, NUMERIC),
 ):
-    binary(name, compare, operands, out_dtype="bool", domain=comparison_margin, image=TRUTH)
+    # the margin keeps each pair of elements apart: x against its own maximum ties
+    binary(name, compare, operands, out_dtype="bool", domain=comparison_margin, image=TRUTH, joint_domain=True)
 
 
 @register

@@ -164,6 +164,24 @@ def test_mod_never_reads_a_tensor_and_elements_selected_from_it() -> None:
     assert read > 20
 
 
+def test_a_comparison_never_reads_a_tensor_and_elements_selected_from_it() -> None:
+    """Seen: Equal(Flatten(t), t): broadcast against each other the two hold the same element in places,
+    a tie that the comparison's margin keeps every pair off."""
+    read = 0
+    selecting = ("ReduceMax", "Flatten", "Transpose", "Identity")
+    for seed in range(80):
+        graph = generate(seed, GenOptions(max_nodes=6, ops=(*selecting, "Equal", "Greater"), dtypes=("float32",)))
+        held: dict[str, set[str]] = {}
+        for node in graph.nodes:
+            elements = [held.get(name, {name}) for name in node.inputs]
+            if node.op in selecting:
+                held[node.outputs[0]] = elements[0] | {node.outputs[0]}
+            if node.op in ("Equal", "Greater"):
+                read += 1
+                assert not elements[0] & elements[1], graph.text()
+    assert read > 20
+
+
 def test_no_node_makes_one_value_of_inputs_that_vary() -> None:
     """Seen: MeanVarianceNormalization(Mul(x, Sign(Exp(Relu(c))))), a group of one value whatever the
     inputs: Sign of values at least 1 is 1. Such a node tests nothing and feeds what reads it a constant."""
