@@ -15,7 +15,7 @@ import z3
 
 from fuzzer.core.dtypes import ALL, FLOATS, NUMERIC, dtype
 from specs.base import AbsTensor, OpSpec, Symbols, any_rank, broadcast_requires, broadcast_shape, register, same_dtype
-from specs.values import ZERO, Need
+from specs.values import ZERO, Need, exactly
 from specs.values import Values as V
 
 Loss = Callable[..., torch.Tensor]
@@ -27,7 +27,7 @@ UNIT = Need(-1 + MARGIN, 1 - MARGIN)
 NONZERO = Need(nonzero=True)
 FRACTIONAL = Need(fractional=True)
 WHOLE = V(integral=True)
-FINITE_CHECK = V(0, 0, frozenset({0.0}), fixed=True, integral=True)  # IsNaN, IsInf: false on the finite values kept
+FINITE_CHECK = exactly(0)  # IsNaN, IsInf: always false on the finite values the search keeps
 SIGNED = ("float32", "float64", "float16", "int8", "int32", "int64")
 
 
