@@ -93,6 +93,12 @@ def threshold_direction(spec: TableOp) -> int:
     return 1 if spec.params_filled()["alpha"] >= 0 else 0
 
 
+def within_pieces(out: Values, pieces: list[tuple[float, float]]) -> Values:
+    """A piecewise map's bounds: the hull of the bounds each piece maps its part of the input to."""
+    low, high = min(low for low, _ in pieces), max(high for _, high in pieces)
+    return replace(out, low=max(out.low, low), high=min(out.high, high))
+
+
 def threshold_values(spec: TableOp, inputs: list[Values]) -> list[Values]:
     """For alpha < 0 no monotone map, but still bounded: zeros where x <= alpha, x itself above it."""
     (out,) = TableOp.values(spec, inputs)
@@ -100,8 +106,7 @@ def threshold_values(spec: TableOp, inputs: list[Values]) -> list[Values]:
     if alpha >= 0:
         return [out]
     pieces = ([(0.0, 0.0)] if x.low <= alpha else []) + ([(max(x.low, alpha), x.high)] if x.high > alpha else [])
-    low, high = min(low for low, _ in pieces), max(high for _, high in pieces)
-    return [replace(out, low=max(out.low, low), high=min(out.high, high))]
+    return [within_pieces(out, pieces)]
 
 
 unary(
@@ -127,8 +132,7 @@ def shrink_values(spec: TableOp, inputs: list[Values]) -> list[Values]:
     pieces += [(0.0, 0.0)] if x.low <= lambd and x.high >= -lambd else []
     if x.integral:
         pieces.append((0.0, 0.0))
-    low, high = min(low for low, _ in pieces), max(high for _, high in pieces)
-    return [replace(out, low=max(out.low, low), high=min(out.high, high))]
+    return [within_pieces(out, pieces)]
 
 
 # Integer Shrink stays exact: bias <= 1 <= floor(lambd) + 1, so uint8 results are never negative.
