@@ -46,6 +46,9 @@ class Pattern:
     name: str
     source: str  # where the optimizer that rewrites it lives
     steps: tuple[Step, ...]
+    # TVM Relax graph passes written for it: `tvm-passes` runs them on a graph that holds it, where a
+    # random pass list would seldom meet the one graph its rewrite matches.
+    relax_passes: tuple[str, ...] = ()
 
     @property
     def constants(self) -> int:
@@ -100,11 +103,11 @@ def _step(text: str, index: int) -> Step:
     return Step(op, tuple(_operand(a, index) for a in args.split(",")), pinned)
 
 
-def pattern(name: str, source: str, *steps: str) -> Pattern:
+def pattern(name: str, source: str, *steps: str, relax_passes: tuple[str, ...] = ()) -> Pattern:
     """Declare a pattern (one row of the table below)."""
     if name in PATTERNS:
         raise ValueError(f"pattern {name} declared twice")
-    parsed = Pattern(name, source, tuple(_step(text, index) for index, text in enumerate(steps)))
+    parsed = Pattern(name, source, tuple(_step(text, index) for index, text in enumerate(steps)), relax_passes)
     PATTERNS[name] = parsed
     return parsed
 
@@ -219,10 +222,24 @@ pattern("matmul-bias-relu-fuse", TVM + "fuse_ops.cc; tvm/python/tvm/relax/backen
 pattern("exp-reducesum-fuse", TVM + "fuse_ops.cc (injective into kCommReduce)", "Exp(x)", "ReduceSum(@)")
 pattern("reduce-broadcast-fuse", TVM + "fuse_ops.cc (kCommReduce then broadcast)", "ReduceMean(x){keepdims=1}",
         "Sub(x, @)")  # fmt: skip
-pattern("parallel-matmul", TVM + "combine_parallel_matmul.cc", "MatMul(x:2, a:w2)", "MatMul(x, b:w2)", "Add(@0, @)")
-pattern("constant-subgraph-fold", TVM + "fold_constant.cc; " + ORT + "constant_folding.cc", "Exp(c:w)", "Mul(x:i, @)")
+# Relax's graph rewrites, each with the pass that `tvm-passes` runs on it. CombineParallelMatmul matches
+# weights that are still the function's parameters (TVM binds them after it), so its are graph inputs.
+pattern("parallel-matmul", TVM + "combine_parallel_matmul.cc", "MatMul(x:2, a:i2)", "MatMul(x, b:i2)", "Add(@0, @)",
+        relax_passes=("CombineParallelMatmul",))  # fmt: skip
+pattern("matmul-of-sum", TVM + "expand_matmul_of_sum.cc", "Add(a:w2, b:w2)", "MatMul(x:i2, @)",
+        relax_passes=("ExpandMatmulOfSum",))  # fmt: skip
+pattern("take-matmul", TVM + "reorder_take_after_matmul.cc", "Gather(w:w2, i:w1){axis=1}", "MatMul(x:i2, @)",
+        relax_passes=("ReorderTakeAfterMatmul",))  # fmt: skip
+pattern("matmul-chain", TVM + "adjust_matmul_order.cc", "MatMul(x:2, a:w2)", "MatMul(@, b:w2)",
+        relax_passes=("AdjustMatmulOrder",))  # fmt: skip
+pattern("transposes-concat", TVM + "reorder_permute_dims_after_concat.cc", "Transpose(a:2){perm=[1, 0]}",
+        "Transpose(b:2){perm=[1, 0]}", "Concat(@0, @1)", relax_passes=("ReorderPermuteDimsAfterConcat",))  # fmt: skip
+pattern("common-subexpression", TVM + "eliminate_common_subexpr.cc; " + ORT + "common_subexpression_elimination.cc",
+        "Relu(x)", "Relu(x)", "Add(@0, @1)", relax_passes=("EliminateCommonSubexpr",))  # fmt: skip
+pattern("constant-subgraph-fold", TVM + "fold_constant.cc; " + ORT + "constant_folding.cc", "Exp(c:w)", "Mul(x:i, @)",
+        relax_passes=("FoldConstant",))  # fmt: skip
 pattern("conv-relu-maxpool-layout", TVM + "convert_layout.cc (NCHW to NHWC)",
-        "Conv(x:4, w:w, b:w1)", "Relu(@)", "MaxPool(@)")  # fmt: skip
+        "Conv(x:4, w:w, b:w1)", "Relu(@)", "MaxPool(@)", relax_passes=("ConvertLayout",))  # fmt: skip
 pattern("identity-chain-dce", TVM + "dead_code_elimination.cc, canonicalize_bindings.cc", "Identity(x)",
         "Identity(@)", "Relu(@)")  # fmt: skip
 pattern("split-concat", TVM + "fuse_ops.cc (tuple); " + INDUCTOR + "fx_passes/split_cat.py", "Split(x)",

@@ -24,7 +24,7 @@ from fuzzer.inputs.readouts import Gradients, Readout, SecondShape, case_leaves,
 from fuzzer.judge.compare import Finding
 from fuzzer.judge.rounding import RoundingEstimate
 from oracles.backends.pytorch import Inductor
-from oracles.backends.tvm_passes import PASS_ARGUMENTS, PASS_LISTS
+from oracles.backends.tvm_passes import BIND_PARAMS, PASS_ARGUMENTS, PASS_LISTS
 from oracles.registry import METAMORPHIC, load_backend, plain_system
 from oracles.worker import PR_SET_PDEATHSIG
 from specs.lowering import GraphModule
@@ -64,7 +64,11 @@ def write_repro(
         expected = {name: want for name, want in expected.items() if name in computed} if expected else None
     elif system == "tvm":
         passes = list(PASS_LISTS[configured](case))
-        runner = _TVM_RUNNER.replace("PASSES_LIST", repr(passes)).replace("PASS_ARGUMENTS", repr(PASS_ARGUMENTS))
+        runner = (
+            _TVM_RUNNER.replace("PASSES_LIST", repr(passes))
+            .replace("PASS_ARGUMENTS", repr(PASS_ARGUMENTS))
+            .replace("BIND_NAME", repr(BIND_PARAMS))
+        )
     else:
         runner = _ORT_RUNNER.replace("LEVEL", load_backend(configured)[0].level.name)
     if expected is not None:
@@ -303,6 +307,7 @@ def run_model():
 _TVM_RUNNER = """
 PASSES = PASSES_LIST  # the Relax passes the backend ran, in order (oracles/backends/tvm_passes.py)
 ARGUMENTS = PASS_ARGUMENTS  # the passes built with arguments
+BIND = BIND_NAME  # where the list binds the weights: they stay main's parameters until it, else import as constants
 
 
 def run_model():
@@ -314,16 +319,28 @@ def run_model():
 
     model = onnx.load(str(MODEL))
     inputs = np.load(HERE / "inputs.npz")
-    mod = from_onnx(model, keep_params_in_input=False)
+    mod = from_onnx(model, keep_params_in_input=BIND in PASSES)
     with tvm.transform.PassContext(opt_level=3):
         for name in PASSES:
-            mod = getattr(relax.transform, name)(*ARGUMENTS.get(name, ()))(mod)
-        executable = tvm.compile(mod, target="llvm")
+            mod = bound(mod) if name == BIND else getattr(relax.transform, name)(*ARGUMENTS.get(name, ()))(mod)
+        executable = tvm.compile(bound(mod), target="llvm")
     vm = relax.VirtualMachine(executable, tvm.cpu())
     result = vm["main"](*(tvm.runtime.tensor(inputs[i.name]) for i in model.graph.input))
     results = list(result) if isinstance(result, tvm.ir.Array) else [result]
     arrays = [as_array(r) for r in results]
     return {o.name: (list(a.shape), str(a.dtype), a.ravel().tolist()) for o, a in zip(model.graph.output, arrays)}
+
+
+def bound(mod):
+    from tvm import relax
+    from tvm.relax.frontend import detach_params
+
+    mod, params = detach_params(mod)
+    if not params.get("main"):
+        return mod
+    main = mod["main"]
+    weights = main.params[int(main.attrs["num_input"]) :]
+    return relax.transform.BindParams("main", {var.name: value for var, value in zip(weights, params["main"])})(mod)
 
 
 def as_array(value):

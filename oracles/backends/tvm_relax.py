@@ -11,10 +11,11 @@ import numpy as np
 import tvm
 import tvm_ffi
 from tvm import relax
+from tvm.relax.frontend import detach_params
 from tvm.relax.frontend.onnx import from_onnx
 
 from fuzzer.core.testcase import TestCase
-from oracles.backends.tvm_passes import PASS_ARGUMENTS, PASS_LISTS, PASSES
+from oracles.backends.tvm_passes import BIND_PARAMS, PASS_ARGUMENTS, PASS_LISTS, PASSES
 from oracles.base import Unsupported
 from oracles.frontends import OnnxBackend
 
@@ -30,6 +31,7 @@ OP_PATTERNS = {
 }
 OPAQUE = 8  # what FuseOps takes a kernel without "op_pattern" to be
 FUSING_PASS = "FuseOps"
+PASS_NOTE = "relax pass: "  # what a pass's crash carries as a note, before the pass's name
 BUILD_STAGE = "tvm.compile"  # the first stage: no pass of ours, only the build's own pipeline
 
 
@@ -51,7 +53,7 @@ class TvmRelax(OnnxBackend):
 
     def convert(self, case: TestCase) -> tvm.IRModule:
         try:
-            return from_onnx(super().convert(case), keep_params_in_input=False)
+            return from_onnx(super().convert(case), keep_params_in_input=BIND_PARAMS in self.pass_names(case))
         except tvm.error.OpNotImplemented as error:
             raise Unsupported(str(error)) from None
 
@@ -64,8 +66,9 @@ class TvmRelax(OnnxBackend):
         return (BUILD_STAGE, *self.pass_names(case))
 
     def switches(self, case: TestCase) -> tuple[str, ...]:
-        """Our passes by name, which PassContext's disabled_pass also takes from the build's pipeline."""
-        return tuple(dict.fromkeys(self.pass_names(case)))
+        """Our passes by name, which PassContext's disabled_pass also takes from the build's pipeline;
+        BindParams is no optimization to turn off (a list without it binds the weights at import)."""
+        return tuple(dict.fromkeys(name for name in self.pass_names(case) if name != BIND_PARAMS))
 
     def compile(self, converted: tvm.IRModule, case: TestCase) -> relax.VirtualMachine:
         self._fired = Counter()
@@ -74,15 +77,18 @@ class TvmRelax(OnnxBackend):
         with tvm.transform.PassContext(opt_level=3, disabled_pass=list(restriction.disabled)):
             optimized = converted
             for name in (name for name in passes if name not in restriction.disabled):
+                if name == BIND_PARAMS:
+                    optimized = bound(optimized)
+                    continue
                 before = optimized
                 try:
                     optimized = getattr(relax.transform, name)(*PASS_ARGUMENTS.get(name, ()))(optimized)
                 except Exception as error:
-                    error.add_note(f"relax pass: {name}")  # triage names the failing pass
+                    error.add_note(PASS_NOTE + name)  # triage names the failing pass
                     raise
                 if self.record_optimizations:
                     self._fired += _what_changed(name, before, optimized)
-            executable = tvm.compile(optimized, target="llvm")
+            executable = tvm.compile(bound(optimized), target="llvm")  # a run cut short of BindParams
         return relax.VirtualMachine(executable, tvm.cpu())
 
     def optimizations(self, compiled: relax.VirtualMachine, case: TestCase) -> dict[str, int]:
@@ -115,6 +121,16 @@ class TvmDrawnPasses(TvmRelax):
         except Exception as error:
             error.add_note(f"relax passes of this case: {', '.join(self.pass_names(case))}")
             raise
+
+
+def bound(module: tvm.IRModule) -> tvm.IRModule:
+    """The module with the weights the importer kept as main's parameters bound as its constants."""
+    unbound, params = detach_params(module)
+    if not params.get("main"):
+        return unbound
+    main = unbound["main"]
+    weights = main.params[int(main.attrs["num_input"]) :]
+    return relax.transform.BindParams("main", {var.name: value for var, value in zip(weights, params["main"])})(unbound)
 
 
 KERNEL_NUMBER = re.compile(r"(?<=[a-z_])\d+$")

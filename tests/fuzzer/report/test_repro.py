@@ -74,6 +74,22 @@ def test_a_tvm_passes_repro_runs_the_pass_list_pinned_in_the_case(tmp_path: Path
     assert "PASSES = ['FoldConstant', 'LegalizeOps']" in (tmp_path / "repro.py").read_text()
 
 
+def test_a_tvm_passes_repro_keeps_the_weights_as_parameters_until_the_list_binds_them(tmp_path: Path) -> None:
+    case = conv_matmul_case(seed=3)
+    case.meta["passes"] = ["ConvertLayout", "BindParams", "FoldConstant", "LegalizeOps"]
+    right = evaluate(case.graph, case.values)["t4"].numpy()
+    outcomes = {name: Outcome("ok", {"t4": right}) for name in REFERENCES}
+    outcomes["tvm-passes"] = Outcome("ok", {"t4": right + np.float32(0.5)})
+    infos = {
+        name: BackendInfo(name, "onnx" if name != "eager" else "torch", name in REFERENCES, "1", "x")
+        for name in outcomes
+    }
+    finding = refine(case, outcomes, judge(outcomes, infos), infos).findings[0]
+    meta = write_bug(tmp_path, "sig", finding, case, outcomes, infos)
+    assert meta["repro"]["exit_code"] == 0 and meta["repro"]["reproduced"] is False, meta["repro"]["output"]
+    assert "keep_params_in_input=BIND in PASSES" in (tmp_path / "repro.py").read_text()
+
+
 @pytest.mark.parametrize(("variant", "readout"), [("inductor-grad", "grad:w"), ("inductor-dynamic", "shape2:t4")])
 def test_the_repro_of_a_readout_computes_it_and_expects_it(tmp_path: Path, variant: str, readout: str) -> None:
     test_variant_repro_runs_isolated_in_the_variants_configuration(tmp_path, variant)
