@@ -12,6 +12,7 @@ from typing import Any
 
 from fuzzer.campaign.loop import run_campaign
 from fuzzer.campaign.state import CampaignOptions, check_output
+from oracles.registry import REFERENCES, plain_system
 from oracles.session import OracleSession
 from specs import REGISTRY
 
@@ -85,9 +86,20 @@ def _figures(summary: dict[str, Any]) -> dict[str, Any]:
         "op_type_share": round(coverage["op_types"] / len(REGISTRY), 3),
         "optimizations": coverage["optimizations"],
         "fired": coverage["fired"],  # which ones, by compiler: what guided draws add is read here
+        "system_optimizations": per_system(coverage["fired"]),
         "compositions": coverage["compositions"],
         "changed_share": coverage["changed_share"],
     }
+
+
+def per_system(fired: dict[str, list[str]]) -> dict[str, int]:
+    """Distinct optimizations of each compiler over all its configurations run (tvm with tvm-passes):
+    one rewrite fired by two configurations is one optimization of that compiler."""
+    union: dict[str, set[str]] = {}
+    for backend, names in fired.items():
+        if backend not in REFERENCES:
+            union.setdefault(plain_system(backend), set()).update(names)
+    return {system: len(names) for system, names in union.items()}
 
 
 def _ratios(blind: dict[str, Any], guided: dict[str, Any]) -> dict[str, Any]:
@@ -101,6 +113,10 @@ def _ratios(blind: dict[str, Any], guided: dict[str, Any]) -> dict[str, Any]:
         },
         "compositions": {
             name: ratio(count, blind["compositions"].get(name, 0)) for name, count in guided["compositions"].items()
+        },
+        "system_optimizations": {
+            name: ratio(count, blind["system_optimizations"].get(name, 0))
+            for name, count in guided["system_optimizations"].items()
         },
         "cases_per_minute": ratio(guided["cases_per_minute"], blind["cases_per_minute"]),
     }
@@ -131,6 +147,16 @@ def render_table(report: dict[str, Any]) -> str:
                 f"{blind['changed_share'].get(name, 0):.1%}",
                 f"{guided['changed_share'][name]:.1%}",
                 "",
+            )
+        )
+    for name, count in guided["system_optimizations"].items():
+        shown = ratios["system_optimizations"].get(name)
+        rows.append(
+            (
+                f"optimizations {name}, all configurations",
+                str(blind["system_optimizations"].get(name, 0)),
+                str(count),
+                "" if shown is None else str(shown),
             )
         )
     width = max(len(row[0]) for row in rows)

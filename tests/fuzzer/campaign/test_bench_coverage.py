@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from fuzzer.campaign.bench_coverage import MODES, bench_coverage, render_table
+from fuzzer.campaign.bench_coverage import MODES, bench_coverage, per_system, render_table
 from fuzzer.campaign.state import CampaignError, CampaignOptions
 from fuzzer.generate.generator import GenOptions
 from oracles.session import OracleSession
@@ -40,6 +40,7 @@ def test_both_modes_run_the_same_cases_on_real_compilers_and_the_guided_one_hold
         assert set(mode["optimizations"]) == set(ALL_BACKENDS)
         assert mode["optimizations"]["eager"] == mode["optimizations"]["ort-noopt"] == 0, "references fire nothing"
         assert {system: len(names) for system, names in mode["fired"].items()} == mode["optimizations"]
+        assert mode["system_optimizations"] == {system: mode["optimizations"][system] for system in SYSTEMS}
         assert set(mode["compositions"]) == set(ALL_BACKENDS) and mode["compositions"]["eager"] == 0
         records = {system: mode["optimizations"][system] + mode["compositions"][system] for system in SYSTEMS}
         assert all(records.values()), f"each compiler records what it did: {records}"
@@ -60,3 +61,12 @@ def test_keep_holds_each_modes_campaign_and_refuses_a_folder_already_used(
         assert summary["cases"] == report[mode]["cases"] == 2
     with pytest.raises(CampaignError, match="already holds a campaign"):
         bench_coverage(base, session=real_session, keep=tmp_path / "kept")
+
+
+def test_a_compiler_counts_each_optimization_once_over_its_configurations() -> None:
+    fired = {
+        "eager": [],
+        "tvm": ["pass:FuseOps", "fused:elemwise"],
+        "tvm-passes": ["pass:FuseOps", "pass:ConvertLayout"],
+    }
+    assert per_system(fired | {"ort": ["transformer:GeluFusion"], "ort-noopt": []}) == {"tvm": 3, "ort": 1}
