@@ -588,7 +588,13 @@ Exit status of replay:
 
 @main.command(epilog=REPLAY_STATUS_HELP)
 @click.argument("corpus", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("corpus"))
-@click.option("--backends", default=DEFAULT_BACKENDS, show_default=True, callback=_backends)
+@click.option(
+    "--backends",
+    default=DEFAULT_BACKENDS,
+    show_default=True,
+    callback=_backends,
+    help="Backends every case runs on; each configuration a kept bug was found on (tvm-passes) runs too.",
+)
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write JUnit XML here.")
 @click.option(
     "--markdown",
@@ -611,6 +617,7 @@ def replay(corpus, backends, junit, markdown, jobs, strict, timeout, as_json) ->
 
     from fuzzer.campaign.replay import (
         STILL_BROKEN,
+        bug_backends,
         corpus_cases,
         junit_xml,
         load_expectations,
@@ -620,6 +627,7 @@ def replay(corpus, backends, junit, markdown, jobs, strict, timeout, as_json) ->
     from fuzzer.core.files import write_atomic
 
     cases = corpus_cases(corpus)
+    backends = (*backends, *(name for name in bug_backends(cases) if name not in backends))
     titles = {folder.name: load_expectations(folder).get("title", "") for folder in cases}
     for path in (junit, markdown):
         if path:

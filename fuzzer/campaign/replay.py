@@ -69,6 +69,19 @@ def expects_consistent(folder: Path) -> bool:
     return all(e["status"] == "ok" for e in load_expectations(folder)["backends"].values())
 
 
+def bug_backends(cases: list[Path]) -> list[str]:
+    """The backends the kept bugs of `cases` were found on (a configuration such as tvm-passes among
+    them), which a replay runs beside the ones asked for: else a variant's bug would never be checked."""
+    return sorted(
+        {
+            backend
+            for folder in cases
+            for backend, wanted in load_expectations(folder)["backends"].items()
+            if wanted["status"] != "ok"
+        }
+    )
+
+
 def replay_case(folder: Path, session: OracleSession) -> list[ReplayResult]:
     """Run one kept case; a backend the corpus expected to pass and that now fails is a regression.
 

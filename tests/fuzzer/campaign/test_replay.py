@@ -16,6 +16,7 @@ from fuzzer.campaign.replay import (
     REGRESSION,
     STILL_BROKEN,
     ReplayResult,
+    bug_backends,
     corpus_cases,
     junit_xml,
     markdown_summary,
@@ -159,3 +160,10 @@ def test_a_refreshed_kept_bug_is_known_by_the_name_triage_files_its_other_faces_
     assert not (tmp_path / "after").exists()
     assert [r.result for r in replay_case(folder, faulty_session)] == [STILL_BROKEN]
     assert refresh(folder, faulty_session, 60) == {}, "nothing new to record"
+
+
+def test_a_replay_runs_the_configurations_kept_bugs_were_found_on(tmp_path: Path) -> None:
+    kept_case(tmp_path, "a", {"eager": {"status": "ok"}, "tvm-passes": {"status": "crash", "signature": "s"}})
+    kept_case(tmp_path, "b", {"ort": {"status": "mismatch", "signature": "t"}, "tvm": {"status": "ok"}})
+    kept_case(tmp_path, "c", {"inductor-freezing": {"status": "ok"}})
+    assert bug_backends(corpus_cases(tmp_path)) == ["ort", "tvm-passes"]
