@@ -20,7 +20,7 @@ from click.core import ParameterSource
 from fuzzer.core.testcase import CaseFormatError, TestCase
 from fuzzer.generate.generator import PATTERN_MODES, GenerationError, GenOptions
 from fuzzer.inputs.search import SearchOptions
-from oracles.registry import BackendNotFound, resolve
+from oracles.registry import BUILTIN, BackendNotFound, resolve
 from oracles.worker import WorkerStartError
 
 if TYPE_CHECKING:
@@ -627,7 +627,8 @@ def replay(corpus, backends, junit, markdown, jobs, strict, timeout, as_json) ->
     from fuzzer.core.files import write_atomic
 
     cases = corpus_cases(corpus)
-    backends = (*backends, *(name for name in bug_backends(cases) if name not in backends))
+    # Expectations name backends as their workers do; only a built-in name can be started from it.
+    backends = (*backends, *(name for name in bug_backends(cases) if name in BUILTIN and name not in backends))
     titles = {folder.name: load_expectations(folder).get("title", "") for folder in cases}
     for path in (junit, markdown):
         if path:

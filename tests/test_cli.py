@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -297,6 +298,14 @@ def test_replay_exit_status_junit_and_markdown(tmp_path: Path) -> None:
     assert invoke(*args, "--strict").exit_code == 1
     kept_case(tmp_path / "corpus", "regressed", {"raises": {"status": "ok"}})
     assert invoke(*args).exit_code == 1
+
+
+def test_replay_runs_the_configuration_a_kept_bug_was_found_on(tmp_path: Path) -> None:
+    kept = "tvm-convertlayout-single-input-sum"  # a tvm-passes bug: ConvertLayout crashes without any conv
+    shutil.copytree(Path(__file__).resolve().parent.parent / "corpus" / kept, tmp_path / "corpus" / kept)
+    result = invoke("replay", str(tmp_path / "corpus"), "--backends", "eager,ort-noopt")
+    assert result.exit_code == 0, result.output
+    assert f"still-failing {kept} tvm-passes" in result.output and "3 checks, 0 regressions" in result.output
 
 
 def test_report_prints_a_campaign_as_json_new_bugs_first_and_writes_its_html(tmp_path: Path) -> None:
