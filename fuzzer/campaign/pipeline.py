@@ -115,7 +115,13 @@ class Judged:
 
     @property
     def needs_filing(self) -> bool:
-        return not self.filed and self.verdict is not None and bool(self.verdict.findings)
+        """Findings to file: an invalid case's (its references disagree, our bug) are filed nowhere."""
+        return (
+            not self.filed
+            and self.verdict is not None
+            and self.verdict.kind != "invalid"
+            and bool(self.verdict.findings)
+        )
 
 
 class CasePipeline:

@@ -18,6 +18,7 @@ from fuzzer.core.testcase import TestCase
 from fuzzer.inputs.readouts import Run
 from oracles.backends.inductor_configs import InductorDynamic, InductorGrad
 from oracles.backends.metamorphic import Metamorphic
+from oracles.backends.onnx_runtime import OrtNoOpt
 from oracles.backends.tvm_passes import PASSES
 from oracles.frontends import OnnxBackend
 from specs.base import spec_of
@@ -449,3 +450,14 @@ class BreaksOnFlag(PlantedBug):
         if Path(os.environ["DLFUZZ_TEST_BREAK"]).exists():
             raise RuntimeError("planted regression")
         return results
+
+
+class SkewedReference(OrtNoOpt):
+    """A reference one off from the other on every float output: the references disagree, as they do
+    where a spec's two lowerings do (a bug of ours), and the case is invalid."""
+
+    name = "skewed-reference"
+
+    def run(self, compiled: Any, case: TestCase) -> dict[str, np.ndarray]:
+        outputs = super().run(compiled, case)
+        return {name: value + 1 if value.dtype.kind == "f" else value for name, value in outputs.items()}

@@ -168,6 +168,18 @@ def test_an_exception_in_our_own_stages_is_an_invalid_case_not_the_end_of_the_ca
     ]
 
 
+def test_references_that_disagree_make_an_invalid_case_filed_nowhere(tmp_path: Path) -> None:
+    """The disagreement is a finding of the verdict (it names the outputs), but no compiler's bug."""
+    backends = ("eager", f"{FAULTY}:SkewedReference")
+    gen = GenOptions(max_nodes=3, ops=("Relu", "Add", "Mul"), dtypes=("float32",))
+    options = CampaignOptions(out=tmp_path / "c", seed=1, max_tests=2, backends=backends, gen=gen, support_matrix=False)
+    summary = run_campaign(options)
+    assert summary["cases"] == 2 and summary["invalid"] == 2 and summary["bugs"] == 0
+    assert summary["worker_restarts"].get("pipeline", 0) == 0, "filing an invalid case killed its lane"
+    assert all("disagree" in line["reason"] for line in read_stats(tmp_path / "c"))
+    assert not (tmp_path / "c" / "bugs").exists() or not any((tmp_path / "c" / "bugs").iterdir())
+
+
 class DiesOnSecondCase(CasePipeline):
     """A pipeline whose torch traps on integer arithmetic in the search of case 000001, as torch's
     INT_MIN / -1 does."""
