@@ -17,11 +17,13 @@ from specs.elementwise import (
     MARGIN,
     Param,
     TableOp,
+    below,
     interval_product,
     no_exp_overflow,
     no_overflow,
     representable,
     unary,
+    unsigned,
 )
 from specs.values import ZERO, Values
 
@@ -52,10 +54,17 @@ def away_from_threshold(x: torch.Tensor, alpha: float) -> torch.Tensor:
     return torch.relu(MARGIN - (x - alpha).abs()).sum()
 
 
+# ONNX Runtime shrinks integers in float32 (the ONNX reference in float64): the two agree while a float32
+# holds x shifted by a half bias, below 2**23.
+FLOAT32_HALVES = 2.0**23
+
+
 def shrink_domain(x: torch.Tensor, bias: float, lambd: float) -> torch.Tensor:
-    """Shrink jumps at +-lambd (unless bias == lambd); integers must not wrap."""
+    """Shrink jumps at +-lambd (unless bias == lambd); integers must not wrap, nor reach where float32
+    arithmetic rounds them."""
     if not x.is_floating_point():
-        return representable(shrink(x.double(), bias, lambd), x.dtype)
+        wide = x.double()
+        return representable(shrink(wide, bias, lambd), x.dtype) + below(unsigned(wide), FLOAT32_HALVES - 1)
     return torch.relu(MARGIN - (x.abs() - lambd).abs()).sum()
 
 

@@ -55,6 +55,17 @@ def test_integer_shrink_truncates_a_fractional_bias_like_the_onnx_reference() ->
     np.testing.assert_array_equal(ort, eager)
 
 
+def test_integer_shrink_keeps_to_the_magnitudes_where_float32_shifts_it_by_a_half_exactly() -> None:
+    """Seen: the references disagreed on int64 Shrink(bias=0.5) of 14681250 (ReduceProd's), 14681249 in
+    float64 (eager, the ONNX reference) and 14681250 in float32 (ONNX Runtime): past 2**23 a float32 cannot
+    hold the half, and which width a runtime computes in is its own choice."""
+    x = np.array([3680000, 14681250], dtype=np.int64)
+    (eager,), (ort,) = run_both("Shrink", {"bias": 0.5, "lambd": 1.5}, x)
+    assert eager[0] == ort[0] == 3679999 and eager[1] != ort[1]
+    domain = REGISTRY["Shrink"]({"bias": 0.5, "lambd": 1.5}).domain_loss
+    assert domain(torch.from_numpy(x[:1])) == 0 and domain(torch.from_numpy(x[1:])) > 0
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.int8, np.uint8, np.int64])
 @pytest.mark.parametrize(("low", "high"), [(None, None), (0, None), (None, 2), (1, 2)])
 def test_clip_with_either_bound_left_out(dtype: type, low: Any, high: Any) -> None:
