@@ -223,7 +223,7 @@ pattern("exp-reducesum-fuse", TVM + "fuse_ops.cc (injective into kCommReduce)", 
 pattern("reduce-broadcast-fuse", TVM + "fuse_ops.cc (kCommReduce then broadcast)", "ReduceMean(x){keepdims=1}",
         "Sub(x, @)")  # fmt: skip
 # Relax's graph rewrites, each with the pass that `tvm-passes` runs on it. CombineParallelMatmul matches
-# weights that are still the function's parameters (TVM binds them after it), so its are graph inputs.
+# weights that are still the function's parameters (TVM binds them after it), so its weights are graph inputs.
 pattern("parallel-matmul", TVM + "combine_parallel_matmul.cc", "MatMul(x:2, a:i2)", "MatMul(x, b:i2)", "Add(@0, @)",
         relax_passes=("CombineParallelMatmul",))  # fmt: skip
 pattern("matmul-of-sum", TVM + "expand_matmul_of_sum.cc", "Add(a:w2, b:w2)", "MatMul(x:i2, @)",

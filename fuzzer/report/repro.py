@@ -3,6 +3,7 @@ of it in a fresh, isolated interpreter that records whether it reproduced."""
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import os
@@ -24,7 +25,7 @@ from fuzzer.inputs.readouts import Gradients, Readout, SecondShape, case_leaves,
 from fuzzer.judge.compare import Finding
 from fuzzer.judge.rounding import RoundingEstimate
 from oracles.backends.pytorch import Inductor
-from oracles.backends.tvm_passes import BIND_PARAMS, PASS_ARGUMENTS, PASS_LISTS
+from oracles.backends.tvm_passes import BIND_PARAMS, PASS_ARGUMENTS, PASS_LISTS, bound
 from oracles.registry import METAMORPHIC, load_backend, plain_system
 from oracles.worker import PR_SET_PDEATHSIG
 from specs.lowering import GraphModule
@@ -68,6 +69,7 @@ def write_repro(
             _TVM_RUNNER.replace("PASSES_LIST", repr(passes))
             .replace("PASS_ARGUMENTS", repr(PASS_ARGUMENTS))
             .replace("BIND_NAME", repr(BIND_PARAMS))
+            .replace("BOUND_FUNCTION", inspect.getsource(bound))
         )
     else:
         runner = _ORT_RUNNER.replace("LEVEL", load_backend(configured)[0].level.name)
@@ -331,17 +333,10 @@ def run_model():
     return {o.name: (list(a.shape), str(a.dtype), a.ravel().tolist()) for o, a in zip(model.graph.output, arrays)}
 
 
-def bound(mod):
-    from tvm import relax
-    from tvm.relax.frontend import detach_params
+from typing import Any
 
-    mod, params = detach_params(mod)
-    if not params.get("main"):
-        return mod
-    main = mod["main"]
-    weights = main.params[int(main.attrs["num_input"]) :]
-    return relax.transform.BindParams("main", {var.name: value for var, value in zip(weights, params["main"])})(mod)
 
+BOUND_FUNCTION
 
 def as_array(value):
     # Relax returns a Shape output as a shape value and one element of it as an int: int64 tensors in ONNX

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from typing import Any
 
 from fuzzer.core.ir import Graph
 from fuzzer.core.testcase import TestCase
@@ -54,6 +55,20 @@ BIND_SHARE = 0.75  # of drawn lists that keep the weights as parameters for a wh
 AFTER_BINDING = ("LiftTransformParams",)
 MAX_GRAPH_PASSES = 6
 MAX_CLEANUP_PASSES = 2
+
+
+def bound(module: Any) -> Any:
+    """The module with the weights the importer kept as main's parameters bound as its constants.
+    Reproducers carry this function's source, so it imports what it needs itself."""
+    from tvm import relax
+    from tvm.relax.frontend import detach_params
+
+    unbound, params = detach_params(module)
+    if not params.get("main"):
+        return unbound
+    main = unbound["main"]
+    weights = main.params[int(main.attrs["num_input"]) :]
+    return relax.transform.BindParams("main", {var.name: value for var, value in zip(weights, params["main"])})(unbound)
 
 
 def case_passes(case: TestCase) -> tuple[str, ...]:

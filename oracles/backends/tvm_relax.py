@@ -11,11 +11,10 @@ import numpy as np
 import tvm
 import tvm_ffi
 from tvm import relax
-from tvm.relax.frontend import detach_params
 from tvm.relax.frontend.onnx import from_onnx
 
 from fuzzer.core.testcase import TestCase
-from oracles.backends.tvm_passes import BIND_PARAMS, PASS_ARGUMENTS, PASS_LISTS, PASSES
+from oracles.backends.tvm_passes import BIND_PARAMS, PASS_ARGUMENTS, PASS_LISTS, PASSES, bound
 from oracles.base import Unsupported
 from oracles.frontends import OnnxBackend
 
@@ -121,16 +120,6 @@ class TvmDrawnPasses(TvmRelax):
         except Exception as error:
             error.add_note(f"relax passes of this case: {', '.join(self.pass_names(case))}")
             raise
-
-
-def bound(module: tvm.IRModule) -> tvm.IRModule:
-    """The module with the weights the importer kept as main's parameters bound as its constants."""
-    unbound, params = detach_params(module)
-    if not params.get("main"):
-        return unbound
-    main = unbound["main"]
-    weights = main.params[int(main.attrs["num_input"]) :]
-    return relax.transform.BindParams("main", {var.name: value for var, value in zip(weights, params["main"])})(unbound)
 
 
 KERNEL_NUMBER = re.compile(r"(?<=[a-z_])\d+$")
